@@ -1,0 +1,104 @@
+"""Where Hearth keeps things. All user state lives in the data dir, never
+under the install dir; everything Hearth creates there is user-only."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional
+
+import platformdirs
+
+APP_DIR_NAME = "Hearth"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+RESOURCES_DIR = PROJECT_ROOT / "resources"
+PROJECT_MODELS_DIR = PROJECT_ROOT / "models"
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create ``path`` (and parents) with 0700 and tighten it if it exists."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        os.chmod(path, 0o700)
+    except PermissionError:
+        pass
+    return path
+
+
+@contextmanager
+def atomic_write(path: Path, mode: str = "wb") -> Iterator:
+    """Write to a temporary file in the same folder and rename it over
+    ``path`` only when the block finishes without an exception, so a crash or
+    a cancel never leaves a half-written file under the real name."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    os.fchmod(fd, 0o600)
+    try:
+        with os.fdopen(fd, mode) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+@dataclass(frozen=True)
+class AppPaths:
+    data_dir: Path
+    config_dir: Path
+
+    @classmethod
+    def default(cls) -> "AppPaths":
+        return cls(
+            data_dir=Path(platformdirs.user_data_dir(APP_DIR_NAME, appauthor=False)),
+            config_dir=Path(platformdirs.user_config_dir(APP_DIR_NAME, appauthor=False)),
+        )
+
+    @classmethod
+    def at(cls, data_dir: Optional[os.PathLike]) -> "AppPaths":
+        """``--data-dir DIR`` keeps *all* state (settings included) under DIR."""
+        if data_dir is None:
+            return cls.default()
+        root = Path(data_dir).expanduser().resolve()
+        return cls(data_dir=root, config_dir=root / "config")
+
+    def ensure(self) -> "AppPaths":
+        # Anything we create is user-only: a library is private data.
+        os.umask(0o077)
+        for folder in (self.data_dir, self.config_dir, self.library_dir,
+                       self.models_dir, self.conversations_dir, self.logs_dir):
+            ensure_private_dir(folder)
+        return self
+
+    @property
+    def library_dir(self) -> Path:
+        return self.data_dir / "library"
+
+    @property
+    def models_dir(self) -> Path:
+        """The user's models dir: the assembled default model and variants."""
+        return self.data_dir / "models"
+
+    @property
+    def conversations_dir(self) -> Path:
+        return self.data_dir / "conversations"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    @property
+    def log_file(self) -> Path:
+        return self.logs_dir / "hearth.log"
+
+    @property
+    def settings_file(self) -> Path:
+        return self.config_dir / "settings.json"

@@ -1,0 +1,79 @@
+"""Test setup shared by every test.
+
+Qt must run offscreen and nothing may reach a model hub: both are set here,
+before anything imports Qt or transformers.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+
+from desktop_app.core.paths import AppPaths  # noqa: E402
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get("HEARTH_SLOW") == "1":
+        return
+    skip_slow = pytest.mark.skip(reason="slow: set HEARTH_SLOW=1 to run")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip_slow)
+
+
+@pytest.fixture(scope="session")
+def shared_models_dir(tmp_path_factory):
+    """One folder for the assembled default model, shared by the session."""
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="session")
+def default_llm(shared_models_dir):
+    """Path of the real packaged default GGUF (Gemma 3 270M Q4_K_M)."""
+    from desktop_app.core.defaults import default_llm_path
+
+    return default_llm_path(shared_models_dir)
+
+
+@pytest.fixture(scope="session")
+def embedder(tmp_path_factory):
+    """The real default embedder, loaded once for the whole session."""
+    from desktop_app.core.library.embed import load_embedder
+    from desktop_app.core.settings import Settings
+
+    return load_embedder(Settings().embedder_backend, cache_dir=tmp_path_factory.mktemp("embedder"))
+
+
+@pytest.fixture
+def app_paths(tmp_path):
+    return AppPaths.at(tmp_path / "data").ensure()
+
+
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_threads():
+    """Fail a test that leaves threads of its own running (jobs, workers)."""
+    before = {t.ident for t in threading.enumerate()}
+    yield
+    deadline = 5.0
+    import time
+
+    end = time.monotonic() + deadline
+    while True:
+        leftover = [
+            t for t in threading.enumerate()
+            if t.ident not in before and t.is_alive() and not t.daemon
+            and not t.name.startswith(("pydevd",))
+        ]
+        if not leftover or time.monotonic() > end:
+            break
+        time.sleep(0.05)
+    assert not leftover, f"test left threads running: {[t.name for t in leftover]}"
