@@ -1,0 +1,523 @@
+"""Turn a file into clean text blocks: PDF, DOCX, HTML, Markdown, reST, text, code.
+
+``parse_file(path)`` checks the file right away (missing, unreadable, empty,
+binary, encrypted, corrupt, unsupported all raise ``ParseError`` from the
+call itself) and returns an iterator of ``Block``. A problem found only while
+reading (a PDF with no text on any page, a text file that is all blank) raises
+``ParseError`` from the iteration, so a consumer keeps a file's blocks
+tentative until the iterator is exhausted.
+
+The document's *extracted text* is the blocks' texts joined by ``BLOCK_SEP``:
+block ``i + 1`` starts at ``block[i].start + len(block[i].text) + len(BLOCK_SEP)``.
+Chunk offsets (``chunk.py``) index that same text.
+
+Text-like formats stream: the file is read in pieces and decoded
+incrementally (the encoding is detected on a sample), so memory stays bounded
+on a file of any size. PDF, DOCX and HTML are parsed by their libraries, which
+hold one document (PDF: one page) at a time.
+"""
+
+from __future__ import annotations
+
+import codecs
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Optional
+
+from desktop_app.core.library.documents import Block, ParseError
+
+log = logging.getLogger(__name__)
+
+BLOCK_SEP = "\n\n"
+
+TEXT_SUFFIXES = frozenset({".txt", ".text", ".log", ".csv", ".tsv", ".me", ".nfo"})
+MARKDOWN_SUFFIXES = frozenset({".md", ".markdown", ".mdown", ".mkd"})
+RST_SUFFIXES = frozenset({".rst", ".rest"})
+HTML_SUFFIXES = frozenset({".html", ".htm", ".xhtml"})
+CODE_SUFFIXES = frozenset({
+    ".py", ".pyi", ".js", ".mjs", ".cjs", ".jsx", ".ts", ".tsx", ".java", ".kt", ".kts", ".scala",
+    ".c", ".h", ".cc", ".cpp", ".cxx", ".hpp", ".hh", ".hxx", ".cs", ".go", ".rs", ".rb", ".php",
+    ".swift", ".m", ".mm", ".lua", ".pl", ".pm", ".r", ".jl", ".hs", ".ml", ".ex", ".exs", ".erl",
+    ".clj", ".dart", ".sh", ".bash", ".zsh", ".fish", ".ps1", ".bat", ".cmd", ".sql",
+    ".json", ".jsonl", ".yaml", ".yml", ".toml", ".ini", ".cfg", ".conf", ".xml", ".css", ".scss",
+    ".less", ".vue", ".svelte", ".tex", ".cmake", ".gradle", ".proto", ".graphql", ".tf",
+})
+SUPPORTED_SUFFIXES = frozenset(
+    {".pdf", ".docx"} | TEXT_SUFFIXES | MARKDOWN_SUFFIXES | RST_SUFFIXES | HTML_SUFFIXES | CODE_SUFFIXES)
+
+# Files named like this are text whatever their (missing) suffix.
+_TEXT_NAMES = frozenset({"readme", "license", "copying", "authors", "changelog", "news", "todo",
+                         "install", "makefile", "dockerfile"})
+
+_READ_PIECE = 1 << 20          # bytes read at a time from text-like files
+_SAMPLE = 64 * 1024            # bytes used to detect the encoding / binary content
+_MAX_PARAGRAPH = 32 * 1024     # chars: a longer "paragraph" is cut so memory stays bounded
+
+
+def is_supported(path) -> bool:
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix in SUPPORTED_SUFFIXES:
+        return True
+    return suffix == "" and p.name.lower() in _TEXT_NAMES
+
+
+def parse_file(path: Path) -> Iterator[Block]:
+    """Blocks of clean text of ``path``; see the module docstring for errors."""
+    path = Path(path)
+    if not is_supported(path):
+        raise ParseError("unsupported format")
+    size = _checked_size(path)
+    suffix = path.suffix.lower()
+    if suffix == ".pdf":
+        return _numbered(_parse_pdf(path))
+    if suffix == ".docx":
+        return _numbered(_parse_docx(path))
+    if suffix in HTML_SUFFIXES:
+        return _numbered(_parse_html(_read_small_text(path, size)))
+    lines = _text_lines(path)
+    if suffix in MARKDOWN_SUFFIXES:
+        return _numbered(_parse_markdown(lines))
+    if suffix in RST_SUFFIXES:
+        return _numbered(_parse_rst(lines))
+    if suffix in CODE_SUFFIXES:
+        return _numbered(_parse_code(lines, suffix))
+    return _numbered(_parse_plain(lines))
+
+
+# ---------------------------------------------------------------- file access
+
+def _checked_size(path: Path) -> int:
+    try:
+        st = path.stat()
+        if not path.is_file():
+            raise ParseError("unsupported format")
+        with open(path, "rb") as handle:
+            handle.read(1)
+    except FileNotFoundError:
+        raise ParseError("file vanished") from None
+    except PermissionError:
+        raise ParseError("unreadable: permission denied") from None
+    except IsADirectoryError:
+        raise ParseError("unsupported format") from None
+    except OSError as exc:
+        raise ParseError(f"unreadable: {exc.strerror or exc}") from None
+    if st.st_size == 0:
+        raise ParseError("empty file")
+    return st.st_size
+
+
+def _open(path: Path):
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        raise ParseError("file vanished") from None
+    except PermissionError:
+        raise ParseError("unreadable: permission denied") from None
+    except OSError as exc:
+        raise ParseError(f"unreadable: {exc.strerror or exc}") from None
+
+
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def detect_encoding(sample: bytes) -> str:
+    """The encoding of a text sample; raises ParseError("binary file")."""
+    for bom, name in _BOMS:
+        if sample.startswith(bom):
+            return name
+    try:
+        # A cut at the sample's end may split a multibyte character.
+        sample.decode("utf-8")
+        utf8 = True
+    except UnicodeDecodeError as exc:
+        utf8 = exc.start >= len(sample) - 3 and exc.reason.startswith(("unexpected end", "invalid continuation"))
+    if utf8 and b"\x00" not in sample:
+        return "utf-8"
+    from charset_normalizer import from_bytes
+
+    results = from_bytes(sample)
+    best = results.best()
+    if best is None:
+        raise ParseError("binary file")
+    # On short Western samples the detector often ranks a Nordic or Baltic
+    # code page first by a hair; cp1252 is by far the likelier legacy encoding.
+    western = next((m for m in results if m.encoding == "cp1252"), None)
+    if western is not None and best.encoding != "cp1252" and western.chaos <= best.chaos + 0.1 \
+            and not best.encoding.startswith(("utf", "big5", "gb", "euc", "shift", "cp932", "cp949")):
+        best = western
+    encoding = best.encoding
+    if b"\x00" in sample and not encoding.startswith(("utf_16", "utf_32")):
+        raise ParseError("binary file")
+    text = str(best)
+    controls = sum(1 for ch in text if ch < " " and ch not in "\t\n\r\f\v")
+    if controls > max(8, len(text) // 100):
+        raise ParseError("binary file")
+    return encoding
+
+
+def _text_lines(path: Path) -> Iterator[str]:
+    """Decoded lines of a text file, read in pieces (bounded memory).
+
+    Checks the sample eagerly so that binary files fail at the call."""
+    handle = _open(path)
+    try:
+        sample = handle.read(_SAMPLE)
+        encoding = detect_encoding(sample)
+    except BaseException:
+        handle.close()
+        raise
+    return _decoded_lines(handle, sample, encoding)
+
+
+def _decoded_lines(handle, first: bytes, encoding: str) -> Iterator[str]:
+    decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+    pending = ""
+    with handle:
+        piece = first
+        while True:
+            final = not piece
+            text = decoder.decode(piece, final=final)
+            if text:
+                pending += text.replace("\r\n", "\n").replace("\r", "\n")
+                lines = pending.split("\n")
+                pending = lines.pop()
+                yield from lines
+                if len(pending) > _MAX_PARAGRAPH:  # one endless line: hand it out in pieces
+                    yield pending
+                    pending = ""
+            if final:
+                break
+            try:
+                piece = handle.read(_READ_PIECE)
+            except OSError as exc:
+                raise ParseError(f"unreadable: {exc.strerror or exc}") from None
+    if pending:
+        yield pending
+
+
+def _read_small_text(path: Path, size: int) -> str:
+    with _open(path) as handle:
+        data = handle.read()
+    encoding = detect_encoding(data[:_SAMPLE])
+    head = data[:2048].lower()
+    match = re.search(rb"<meta[^>]+charset=[\"']?([a-z0-9_\-]+)", head)
+    if match and not encoding.startswith(("utf_16", "utf-16", "utf_32", "utf-32", "utf-8-sig")):
+        declared = match.group(1).decode("ascii")
+        try:
+            codecs.lookup(declared)
+            encoding = declared
+        except LookupError:
+            pass
+    return data.decode(encoding, errors="replace")
+
+
+# ---------------------------------------------------------------- numbering
+
+def _numbered(items: Iterable[tuple[str, Optional[int], Optional[str]]]) -> Iterator[Block]:
+    """(text, page, section) -> Blocks with consecutive offsets; nothing -> "empty file"."""
+    start = 0
+    any_text = False
+    for text, page, section in items:
+        text = text.strip("\n ")
+        if not text.strip():
+            continue
+        any_text = True
+        yield Block(text=text, page=page, section=section, start=start)
+        start += len(text) + len(BLOCK_SEP)
+    if not any_text:
+        raise ParseError("empty file")
+
+
+_SPACES = re.compile(r"\s+")
+
+
+def normalize_space(text: str) -> str:
+    return _SPACES.sub(" ", text.replace("\xad", "")).strip()
+
+
+class _Sections:
+    """A heading path: set(level, title) -> "A > B > C"."""
+
+    def __init__(self) -> None:
+        self._stack: list[tuple[int, str]] = []
+
+    def set(self, level: int, title: str) -> None:
+        while self._stack and self._stack[-1][0] >= level:
+            self._stack.pop()
+        self._stack.append((level, title))
+
+    @property
+    def path(self) -> Optional[str]:
+        return " > ".join(t for _, t in self._stack) or None
+
+
+def _paragraphs(lines: Iterable[str]) -> Iterator[str]:
+    """Blank-line separated paragraphs, each cut at _MAX_PARAGRAPH chars."""
+    buf: list[str] = []
+    size = 0
+    for line in lines:
+        if line.strip():
+            buf.append(line)
+            size += len(line) + 1
+            if size > _MAX_PARAGRAPH:
+                yield "\n".join(buf)
+                buf, size = [], 0
+        elif buf:
+            yield "\n".join(buf)
+            buf, size = [], 0
+    if buf:
+        yield "\n".join(buf)
+
+
+# ---------------------------------------------------------------- plain text
+
+def _parse_plain(lines: Iterable[str]):
+    for para in _paragraphs(lines):
+        yield normalize_space(para), None, None
+
+
+# ---------------------------------------------------------------- markdown
+
+_ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
+_SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+_MD_IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
+_MD_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
+_MD_REF_DEF = re.compile(r"^ {0,3}\[[^\]]+\]:\s+\S+")
+_MD_EMPH = re.compile(r"(\*\*|__|(?<!\w)[*_](?=\S)|(?<=\S)[*_](?!\w))")
+_HTML_TAG = re.compile(r"</?[a-zA-Z][^>]{0,200}>")
+
+
+def _md_inline(text: str) -> str:
+    text = _MD_IMAGE.sub(r"\1", text)
+    text = _MD_LINK.sub(r"\1", text)
+    text = _HTML_TAG.sub(" ", text)
+    text = _MD_EMPH.sub("", text).replace("`", "")
+    return normalize_space(text)
+
+
+def _parse_markdown(lines: Iterable[str]):
+    sections = _Sections()
+    para: list[str] = []
+    fence: Optional[str] = None
+    code: list[str] = []
+
+    def flush():
+        if para:
+            text = _md_inline(" ".join(para))
+            para.clear()
+            return text
+        return None
+
+    for line in lines:
+        if fence is not None:
+            if line.strip().startswith(fence):
+                fence = None
+                yield "\n".join(code), None, sections.path
+                code.clear()
+            else:
+                code.append(line.rstrip())
+                if sum(len(c) for c in code) > _MAX_PARAGRAPH:
+                    yield "\n".join(code), None, sections.path
+                    code.clear()
+            continue
+        m = _FENCE.match(line)
+        if m:
+            text = flush()
+            if text:
+                yield text, None, sections.path
+            fence = m.group(1)[0] * 3
+            continue
+        m = _ATX.match(line)
+        if m:
+            text = flush()
+            if text:
+                yield text, None, sections.path
+            title = _md_inline(m.group(2) or "")
+            if title:
+                sections.set(len(m.group(1)), title)
+                yield title, None, sections.path
+            continue
+        m = _SETEXT.match(line)
+        if m and para:
+            title = flush()
+            if title:
+                sections.set(1 if m.group(1)[0] == "=" else 2, title)
+                yield title, None, sections.path
+            continue
+        if not line.strip():
+            text = flush()
+            if text:
+                yield text, None, sections.path
+            continue
+        if _MD_REF_DEF.match(line):
+            continue
+        stripped = line.strip()
+        if re.fullmatch(r"\|?[\s:|-]+\|?", stripped) and "-" in stripped and "|" in stripped:
+            continue  # table separator row
+        para.append(stripped.lstrip(">").strip() if stripped.startswith(">") else stripped)
+        if sum(len(p) for p in para) > _MAX_PARAGRAPH:
+            yield flush(), None, sections.path
+    if code:
+        yield "\n".join(code), None, sections.path
+    text = flush()
+    if text:
+        yield text, None, sections.path
+
+
+# ---------------------------------------------------------------- reStructuredText
+
+_RST_ADORN = re.compile(r"^([=\-~^\"'`#*+:.<>_])\1{2,}\s*$")
+_RST_ROLE = re.compile(r":[a-zA-Z:+-]+:`([^`<]*?)(?:\s*<[^>]*>)?`")
+_RST_LINK = re.compile(r"`([^`<]+?)\s*<[^>]*>`__?")
+_RST_MARKUP = re.compile(r"``|\*\*|(?<!\w)\*(?=\S)|(?<=\S)\*(?!\w)|`_{0,2}|(?<=\w)_(?!\w)")
+
+
+def _rst_inline(text: str) -> str:
+    text = _RST_ROLE.sub(r"\1", text)
+    text = _RST_LINK.sub(r"\1", text)
+    text = _RST_MARKUP.sub("", text)
+    return normalize_space(text)
+
+
+def _parse_rst(lines: Iterable[str]):
+    sections = _Sections()
+    styles: list[tuple[str, bool]] = []   # adornment styles in order of first use = levels
+    para: list[str] = []
+    overline: Optional[str] = None
+
+    def level_of(style) -> int:
+        if style not in styles:
+            styles.append(style)
+        return styles.index(style) + 1
+
+    for line in lines:
+        adorn = _RST_ADORN.match(line)
+        if adorn:
+            char = adorn.group(1)
+            if not para:
+                overline = char      # may be the overline of a title; confirmed by the underline
+                continue
+            is_title = len(para) == 1 and (overline is not None or len(line.rstrip()) >= len(para[0]) - 1)
+            if is_title:
+                title = _rst_inline(para[-1])
+                before = para[:-1]
+                para.clear()
+                if before:
+                    yield _rst_inline(" ".join(before)), None, sections.path
+                if title:
+                    sections.set(level_of((char, overline is not None)), title)
+                    yield title, None, sections.path
+                overline = None
+                continue
+        if not line.strip():
+            overline = None
+            if para:
+                yield _rst_inline(" ".join(para)), None, sections.path
+                para.clear()
+            continue
+        stripped = line.strip()
+        if not para and overline is None and stripped.startswith(".. ") and (
+                stripped.startswith((".. _", ".. |")) or stripped == ".."):
+            continue  # link targets and substitution definitions
+        para.append(stripped)
+        if sum(len(p) for p in para) > _MAX_PARAGRAPH:
+            yield _rst_inline(" ".join(para)), None, sections.path
+            para.clear()
+    if para:
+        yield _rst_inline(" ".join(para)), None, sections.path
+
+
+# ---------------------------------------------------------------- source code
+
+_DEF_PATTERNS = {
+    "py": re.compile(r"^\s*(?:async\s+)?(?:def|class)\s+([A-Za-z_]\w*)"),
+    "rb": re.compile(r"^\s*(?:def|class|module)\s+([A-Za-z_][\w.:]*)"),
+    "go": re.compile(r"^func\s+(?:\([^)]*\)\s*)?([A-Za-z_]\w*)|^type\s+([A-Za-z_]\w*)"),
+    "rs": re.compile(r"^\s*(?:pub(?:\([^)]*\))?\s+)?(?:async\s+)?(?:fn|struct|enum|trait|impl|mod)\s+"
+                     r"(?:<[^>]*>\s*)?([A-Za-z_]\w*)"),
+    "js": re.compile(r"^\s*(?:export\s+)?(?:default\s+)?(?:async\s+)?(?:function\*?|class|interface)\s+"
+                     r"([A-Za-z_$][\w$]*)|^\s*(?:export\s+)?(?:const|let|var)\s+([A-Za-z_$][\w$]*)\s*=\s*"
+                     r"(?:async\s*)?(?:\([^)]*\)|[A-Za-z_$][\w$]*)\s*=>"),
+    "java": re.compile(r"^\s*(?:(?:public|private|protected|static|final|abstract|sealed|open|override|"
+                       r"internal|data|suspend)\s+)*(?:class|interface|enum|record|fun|object)\s+([A-Za-z_]\w*)"
+                       r"|^\s+(?:(?:public|private|protected|static|final|abstract|synchronized)\s+)+"
+                       r"[\w<>\[\], ]+\s+([A-Za-z_]\w*)\s*\("),
+    "c": re.compile(r"^(?:[A-Za-z_][\w\s\*]*?[\s\*])?([A-Za-z_]\w*)\s*\([^;]*$|^(?:struct|class|enum|union)\s+"
+                    r"([A-Za-z_]\w*)\s*\{?\s*$"),
+    "sh": re.compile(r"^\s*(?:function\s+)?([A-Za-z_][\w-]*)\s*\(\)"),
+    "sql": re.compile(r"^\s*create\s+(?:or\s+replace\s+)?(?:table|view|function|procedure|index)\s+"
+                      r"(?:if\s+not\s+exists\s+)?([\w.\"`]+)", re.IGNORECASE),
+    "ini": re.compile(r"^\s*\[\[?([^\]]+)\]\]?\s*$"),
+}
+_LANG = {
+    ".py": "py", ".pyi": "py", ".rb": "rb", ".go": "go", ".rs": "rs",
+    ".js": "js", ".mjs": "js", ".cjs": "js", ".jsx": "js", ".ts": "js", ".tsx": "js", ".vue": "js", ".svelte": "js",
+    ".java": "java", ".kt": "java", ".kts": "java", ".scala": "java", ".cs": "java", ".dart": "java",
+    ".c": "c", ".h": "c", ".cc": "c", ".cpp": "c", ".cxx": "c", ".hpp": "c", ".hh": "c", ".hxx": "c",
+    ".m": "c", ".mm": "c", ".php": "js", ".swift": "java",
+    ".sh": "sh", ".bash": "sh", ".zsh": "sh", ".sql": "sql", ".toml": "ini", ".ini": "ini", ".cfg": "ini",
+    ".conf": "ini",
+}
+
+
+def _parse_code(lines: Iterable[str], suffix: str):
+    """Blank-line separated runs of lines; section = enclosing definitions by
+    indentation ("Class.method"), found by a cheap per-language regex."""
+    pattern = _DEF_PATTERNS.get(_LANG.get(suffix, ""))
+    scopes: list[tuple[int, str]] = []
+    buf: list[str] = []
+    buf_section: Optional[str] = None
+    size = 0
+
+    def current() -> Optional[str]:
+        return ".".join(name for _, name in scopes) or None
+
+    for line in lines:
+        line = line.rstrip()
+        if pattern is not None and line:
+            m = pattern.match(line)
+            if m:
+                name = next((g for g in m.groups() if g), None)
+                if name:
+                    indent = len(line) - len(line.lstrip())
+                    while scopes and scopes[-1][0] >= indent:
+                        scopes.pop()
+                    scopes.append((indent, name.strip('"`')))
+                    if buf and current() != buf_section:
+                        yield "\n".join(buf), None, buf_section
+                        buf, size = [], 0
+        if not line:
+            if buf:
+                yield "\n".join(buf), None, buf_section
+                buf, size = [], 0
+            continue
+        if not buf:
+            buf_section = current()
+        buf.append(line)
+        size += len(line) + 1
+        if size > _MAX_PARAGRAPH:
+            yield "\n".join(buf), None, buf_section
+            buf, size = [], 0
+    if buf:
+        yield "\n".join(buf), None, buf_section
+
+
+# ---------------------------------------------------------------- PDF, DOCX, HTML (below)
+
+def _parse_pdf(path: Path):
+    raise ParseError("unsupported format")
+
+
+def _parse_docx(path: Path):
+    raise ParseError("unsupported format")
+
+
+def _parse_html(text: str):
+    raise ParseError("unsupported format")
