@@ -139,7 +139,7 @@ class _Cursor:
         self.pos = pos
         self.need(0, what)
 
-    def value(self, vtype: int, key: str):
+    def value(self, vtype: int, key: str, keep_all: bool = False):
         if vtype in _SCALARS:
             code, size = _SCALARS[vtype]
             return self.scalar(code, size, key)
@@ -153,19 +153,19 @@ class _Cursor:
             if item_type in _SCALARS:
                 code, size = _SCALARS[item_type]
                 self.need(count * size, key)
-                if count > _MAX_KEPT_ARRAY:
+                if count > _MAX_KEPT_ARRAY and not keep_all:
                     self.pos += count * size
                     return _SkippedArray(count)
                 values = list(struct.unpack_from(f"<{count}{code[1]}", self.buf, self.pos))
                 self.pos += count * size
                 return values
             if item_type == _STRING:
-                if count > _MAX_KEPT_ARRAY:
+                if count > _MAX_KEPT_ARRAY and not keep_all:
                     self._skip_strings(count, key)
                     return _SkippedArray(count)
                 return [self.string(key) for _ in range(count)]
             if item_type == _ARRAY:
-                return [self.value(_ARRAY, key) for _ in range(count)]
+                return [self.value(_ARRAY, key, keep_all) for _ in range(count)]
             raise GGUFError(f"unknown array item type {item_type} in {key}; the file is corrupt")
         raise GGUFError(f"unknown value type {vtype} for key {key!r}; the file is corrupt")
 
@@ -278,6 +278,31 @@ def read_gguf_info(path: os.PathLike | str, *, with_lineage: bool = True) -> Mod
         if lineage is not None:
             info = _replace(info, lineage=lineage)
     return info
+
+
+def read_gguf_metadata(path: os.PathLike | str) -> list[tuple[str, int, Optional[int], Any]]:
+    """Every metadata key of a GGUF file, in file order, with its full value:
+    ``(key, value_type, array_item_type or None, value)`` (types are GGUF
+    value-type numbers, as ``gguf.GGUFValueType``). For rewriting a model."""
+    path = Path(path)
+    with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+        size = len(buf)
+        if bytes(buf[0:4]) != _GGUF_MAGIC:
+            raise GGUFError(f"{path.name}: not a GGUF model")
+        cur = _Cursor(buf, size)
+        cur.pos = 4
+        cur.u32("version")
+        cur.u64("tensor count")
+        kv_count = cur.u64("metadata count")
+        items = []
+        for _ in range(kv_count):
+            key = cur.string("a metadata key", limit=65536)
+            vtype = cur.u32(key)
+            sub_type = None
+            if vtype == _ARRAY:
+                sub_type = struct.unpack_from("<I", buf, cur.pos)[0] if cur.pos + 4 <= size else None
+            items.append((key, vtype, sub_type, cur.value(vtype, key, keep_all=True)))
+        return items
 
 
 def _replace(info: ModelInfo, **changes) -> ModelInfo:
@@ -676,7 +701,7 @@ def describe_size(n_bytes: int) -> str:
 
 
 __all__ = [
-    "GGUFError", "CatalogError", "TensorInfo", "ModelInfo", "read_gguf_info", "sidecar_path",
+    "GGUFError", "CatalogError", "TensorInfo", "ModelInfo", "read_gguf_info", "read_gguf_metadata", "sidecar_path",
     "read_sidecar", "write_sidecar", "lineage_record", "CatalogEntry", "VariantNode",
     "ModelCatalog", "describe_size", "ggml_type_name", "file_type_name",
 ]
