@@ -1,0 +1,109 @@
+"""The composition root of the window: build the services once, hand them to
+the UI, run the event loop, and shut down cleanly.
+
+Only Qt and Hearth's light modules are imported here; torch,
+sentence-transformers and llama.cpp load later on worker threads, after the
+window has painted, so the window appears fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from dataclasses import dataclass
+from typing import Optional
+
+from desktop_app.core.paths import RESOURCES_DIR, AppPaths
+
+log = logging.getLogger(__name__)
+
+ICON_PATH = RESOURCES_DIR / "icons" / "hearth.svg"
+
+
+def parse_gui_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="hearth", add_help=True)
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("--self-test", action="store_true",
+                        help="open the window, check the services, close (installer check)")
+    parser.add_argument("command", nargs="?", choices=["gui"], default=None)
+    args, _qt_args = parser.parse_known_args(argv)
+    return args
+
+
+def app_icon():
+    from PySide6.QtGui import QIcon
+
+    icon = QIcon(str(ICON_PATH))
+    png = ICON_PATH.with_name("hearth-256.png")
+    if png.exists():
+        icon.addFile(str(png))
+    return icon
+
+
+def make_qapplication(argv: Optional[list[str]] = None):
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QGuiApplication
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is None:
+        QGuiApplication.setHighDpiScaleFactorRoundingPolicy(
+            Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
+        app = QApplication([sys.argv[0], *(argv or [])])
+    app.setApplicationName("Hearth")
+    app.setApplicationDisplayName("Hearth")
+    app.setOrganizationName("Hearth")
+    app.setDesktopFileName("hearth")
+    app.setWindowIcon(app_icon())
+    return app
+
+
+@dataclass
+class Gui:
+    """What ``build_gui`` made: the pieces a self-test or a test drives."""
+
+    app: object
+    services: object
+    jobs: object
+    window: object
+
+    def shutdown(self) -> None:
+        self.window.shutdown()
+        self.services.close()
+
+
+def build_gui(paths: AppPaths, *, services=None, autoload_model: bool = True,
+              argv: Optional[list[str]] = None) -> Gui:
+    from desktop_app.core.services import Services
+    from desktop_app.ui import theme
+    from desktop_app.ui.main_window import MainWindow
+    from desktop_app.ui.workers import JobManager
+
+    app = make_qapplication(argv)
+    services = services if services is not None else Services(paths)
+    theme.apply(app, services.settings.theme)
+    jobs = JobManager()
+    window = MainWindow(services, jobs, autoload_model=autoload_model)
+    return Gui(app=app, services=services, jobs=jobs, window=window)
+
+
+def run_gui(argv: list[str]) -> int:
+    args = parse_gui_args(list(argv))
+    from desktop_app.core.logs import setup_logging
+
+    paths = AppPaths.at(args.data_dir).ensure()
+    setup_logging(paths, verbose=args.verbose)
+    log.info("starting the window (data dir %s)", paths.data_dir)
+    gui = build_gui(paths)
+    gui.window.show()
+    if args.self_test:
+        from desktop_app.ui.self_test import run_self_test
+
+        code = run_self_test(gui)
+    else:
+        code = gui.app.exec()
+    gui.shutdown()
+    log.info("window closed (exit code %s)", code)
+    return int(code)

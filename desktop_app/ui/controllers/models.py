@@ -1,0 +1,207 @@
+"""Owns the model catalog and the model workshop's jobs: listing, adding,
+loading the active model (on the "llm" lane, the model's one owner),
+quantizing, pruning, evaluating and comparing variants."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Optional
+
+from PySide6.QtCore import QObject, Signal
+
+from desktop_app.core.jobs import Progress
+from desktop_app.ui.workers import Job, JobManager
+
+log = logging.getLogger(__name__)
+
+
+def model_label(info) -> str:
+    """A short name for the status bar from a session's or catalog's info."""
+    if info is None:
+        return "not loaded"
+    for attr in ("label", "name"):
+        value = getattr(info, attr, None)
+        if isinstance(value, str) and value:
+            path = getattr(info, "path", None)
+            quant = getattr(info, "quantization", None)
+            if attr == "name" and quant:
+                return f"{value} ({quant})"
+            return value
+    path = getattr(info, "path", None)
+    return Path(path).name if path else str(info)
+
+
+class ModelsController(QObject):
+    catalogChanged = Signal(object)        # [CatalogEntry]
+    catalogFailed = Signal(str)
+    modelChanged = Signal(object)        # display label (str) or None
+    loadFailed = Signal(str)
+    variantMade = Signal(str)            # path of a new quantized/pruned model
+    evaluationFinished = Signal(object)  # Evaluation
+    comparisonReady = Signal(object, str)  # rows, chart PNG path ("" if none)
+    errorRaised = Signal(str)
+
+    def __init__(self, services, jobs: JobManager, parent: Optional[QObject] = None) -> None:
+        super().__init__(parent)
+        self.services = services
+        self.jobs = jobs
+        self.entries: list = []
+        self.loaded_path: Optional[str] = None
+        self.loaded_label: Optional[str] = None
+        self._load_job: Optional[Job] = None
+
+    # -- catalog ---------------------------------------------------------------
+    def refresh_catalog(self) -> Job:
+        catalog = lambda: self.services.catalog  # noqa: E731 (built on the worker)
+
+        def list_job(*, token, report):
+            return catalog().list(token=token, report=report)
+
+        job = self.jobs.start("Listing models", list_job, lane="work", kind="catalog", quiet=True)
+        job.finished.connect(self._on_catalog)
+        job.failed.connect(self.catalogFailed)
+        return job
+
+    def _on_catalog(self, entries) -> None:
+        self.entries = list(entries)
+        self.catalogChanged.emit(self.entries)
+
+    def add_models(self, paths: list[str]) -> Job:
+        def add_job(*, token, report):
+            added, errors = [], []
+            for i, path in enumerate(paths):
+                token.check()
+                report(Progress("adding", i, len(paths), Path(path).name))
+                try:
+                    added.append(self.services.catalog.add(path))
+                except Exception as exc:  # each bad file is a message, the rest go on
+                    errors.append(f"{Path(path).name}: {exc}")
+            return added, errors
+
+        job = self.jobs.start("Adding models", add_job, lane="work", kind="catalog-add")
+        job.finished.connect(self._after_add)
+        job.failed.connect(self.errorRaised)
+        return job
+
+    def _after_add(self, result) -> None:
+        _added, errors = result
+        if errors:
+            self.errorRaised.emit("Not added: " + "; ".join(errors))
+        self.refresh_catalog()
+
+    # -- the active model --------------------------------------------------------
+    def load_active(self, path: Optional[str] = None) -> Job:
+        """Load ``path`` (or the model from settings, or the default) for chat."""
+        if self._load_job is not None and self._load_job.running:
+            self._load_job.cancel()
+        wanted = path or self.services.settings.model_path
+        name = Path(wanted).name if wanted else "the default model"
+
+        def load_job(*, token, report):
+            llm = self.services.llm
+            info = llm.load(wanted, token=token, report=report)
+            return wanted, info
+
+        job = self.jobs.start(f"Loading {name}", load_job, lane="llm", kind="model-load")
+        self._load_job = job
+        job.finished.connect(lambda result: self._on_loaded(result, explicit=path is not None))
+        job.failed.connect(self._on_load_failed)
+        return job
+
+    def _on_loaded(self, result, *, explicit: bool) -> None:
+        wanted, info = result
+        self.loaded_path = str(getattr(info, "path", wanted) or wanted or "")
+        self.loaded_label = model_label(info)
+        if explicit and wanted:
+            self.services.settings.model_path = str(wanted)
+            try:
+                self.services.save_settings()
+            except Exception as exc:  # the model is loaded; only remembering failed
+                self.errorRaised.emit(f"Could not remember the active model: {exc}")
+        self.modelChanged.emit(self.loaded_label)
+
+    def _on_load_failed(self, message: str) -> None:
+        self.loadFailed.emit(message)
+        self.errorRaised.emit(f"The model could not be loaded: {message}")
+
+    # -- workshop ------------------------------------------------------------------
+    def quantize(self, src: str, out: str, qtype: str, *, from_f16: bool = False,
+                 allow_requant: bool = False) -> Job:
+        catalog = lambda: self.services.catalog  # noqa: E731
+
+        def quantize_job(*, token, report):
+            from desktop_app.core.llm.optimize.quantize import dequantize, quantize
+
+            if not from_f16:
+                return quantize(src, out, qtype, allow_requant=allow_requant, token=token,
+                                report=report, catalog=catalog())
+            # Quantized source: an F16 copy first (a temporary file, removed
+            # whatever happens), then the chosen type from it.
+            f16 = Path(out).with_name(f".{Path(out).stem}.f16-tmp.gguf")
+            try:
+                dequantize(src, f16, "F16", token=token, report=report)
+                result = quantize(f16, out, qtype, token=token, report=report, catalog=catalog())
+            finally:
+                f16.unlink(missing_ok=True)
+                Path(str(f16) + ".hearth.json").unlink(missing_ok=True)
+            from desktop_app.core.llm.catalog import lineage_record, write_sidecar
+
+            # The lineage names the real parent, not the temporary F16 copy.
+            write_sidecar(out, lineage_record(src, "quantize", {
+                "type": qtype, "via": "F16", "source_type": "quantized"}))
+            return result
+
+        job = self.jobs.start(f"Quantizing {Path(src).name} to {qtype}", quantize_job,
+                              lane="work", kind="quantize")
+        job.finished.connect(lambda _r: self._variant_made(out))
+        job.failed.connect(lambda m: self.errorRaised.emit(f"Quantizing failed: {m}"))
+        return job
+
+    def prune(self, src: str, out: str, remove_layers, **options) -> Job:
+        def prune_job(*, token, report):
+            from desktop_app.core.llm.optimize.prune import prune
+
+            return prune(src, out, remove_layers, token=token, report=report, **options)
+
+        job = self.jobs.start(f"Pruning {Path(src).name}", prune_job, lane="work", kind="prune")
+        job.finished.connect(lambda _r: self._variant_made(out))
+        job.failed.connect(lambda m: self.errorRaised.emit(f"Pruning failed: {m}"))
+        return job
+
+    def _variant_made(self, out: str) -> None:
+        self.variantMade.emit(out)
+        self.refresh_catalog()
+
+    def evaluate(self, path: str, *, parent: Optional[str] = None, **options) -> Job:
+        if parent and not Path(parent).exists():
+            parent = None  # the parent was deleted: no divergence to measure
+
+        def evaluate_job(*, token, report):
+            from desktop_app.core.llm.optimize.evaluate import evaluate
+
+            return evaluate(path, parent=parent, token=token, report=report, **options)
+
+        job = self.jobs.start(f"Evaluating {Path(path).name}", evaluate_job, lane="work",
+                              kind="evaluate")
+        job.finished.connect(self.evaluationFinished)
+        job.finished.connect(lambda _r: self.refresh_catalog())
+        job.failed.connect(lambda m: self.errorRaised.emit(f"Evaluation failed: {m}"))
+        return job
+
+    def compare(self, path: str) -> Job:
+        """Every variant in ``path``'s family, from their stored evaluations."""
+        catalog = lambda: self.services.catalog  # noqa: E731
+
+        def compare_job(*, token, report):
+            from desktop_app.core.llm.optimize import evaluate as ev
+
+            root = catalog().variants_of(path)
+            paths = [str(node.path) for node in root.walk() if Path(node.path).exists()]
+            return ev.compare(paths)
+
+        job = self.jobs.start("Comparing variants", compare_job, lane="work", kind="compare",
+                              quiet=True)
+        job.finished.connect(lambda rows: self.comparisonReady.emit(list(rows), ""))
+        job.failed.connect(lambda m: self.errorRaised.emit(f"Comparison failed: {m}"))
+        return job

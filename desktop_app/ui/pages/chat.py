@@ -1,0 +1,532 @@
+"""The Chat page: past conversations, the conversation with streamed Markdown
+answers, citation chips that open the source viewer, calculator steps, and a
+composer with Send/Stop."""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+from pathlib import Path
+from typing import Optional
+
+from PySide6.QtCore import QSize, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut, QTextDocument
+from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMenu,
+                               QPlainTextEdit, QPushButton, QScrollArea, QSizePolicy, QSplitter,
+                               QTextBrowser, QVBoxLayout, QWidget)
+
+from desktop_app.ui.widgets.banner import Banner
+
+log = logging.getLogger(__name__)
+
+RENDER_INTERVAL_MS = 60
+
+
+def _get(item, key, default=None):
+    if isinstance(item, dict):
+        return item.get(key, default)
+    return getattr(item, key, default)
+
+
+def linked_markers(text: str, numbers: set[int]) -> str:
+    """Turn the answer's [n] markers into links the viewer opens."""
+    def repl(match):
+        n = int(match.group(1))
+        return f"[\\[{n}\\]](cite:{n})" if n in numbers else match.group(0)
+
+    return re.sub(r"\[(\d{1,2})\]", repl, text)
+
+
+def chip_text(citation) -> str:
+    name = Path(str(_get(citation, "path", ""))).name
+    page = _get(citation, "page")
+    return f"[{_get(citation, 'n')}] {name}" + (f" · p. {page}" if page else "")
+
+
+class FlowRow(QWidget):
+    """Chips laid out left to right, wrapping onto new lines."""
+
+    def __init__(self, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.items: list[QWidget] = []
+        self.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Minimum)
+
+    def add(self, widget: QWidget) -> None:
+        widget.setParent(self)
+        widget.show()
+        self.items.append(widget)
+        self.updateGeometry()
+        self._place(self.width())
+
+    def _place(self, width: int) -> int:
+        x = y = 0
+        line = 0
+        gap = 6
+        for item in self.items:
+            hint = item.sizeHint()
+            if x and x + hint.width() > width:
+                x = 0
+                y += line + gap
+                line = 0
+            item.setGeometry(x, y, hint.width(), hint.height())
+            x += hint.width() + gap
+            line = max(line, hint.height())
+        return y + line
+
+    def hasHeightForWidth(self) -> bool:
+        return True
+
+    def heightForWidth(self, width: int) -> int:
+        x = y = line = 0
+        for item in self.items:
+            hint = item.sizeHint()
+            if x and x + hint.width() > width:
+                x = 0
+                y += line + 6
+                line = 0
+            x += hint.width() + 6
+            line = max(line, hint.height())
+        return y + line
+
+    def sizeHint(self) -> QSize:
+        return QSize(200, self.heightForWidth(max(200, self.width())))
+
+    def resizeEvent(self, event) -> None:
+        self._place(event.size().width())
+
+
+class AutoHeightBrowser(QTextBrowser):
+    """A text browser as tall as its document, inside the scrolling view."""
+
+    def __init__(self, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.setFrameShape(QFrame.NoFrame)
+        self.setOpenLinks(False)
+        self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
+        self.viewport().setAutoFillBackground(False)
+        self.document().documentLayout().documentSizeChanged.connect(self._fit)
+
+    def _fit(self, size) -> None:
+        margins = self.contentsMargins()
+        self.setFixedHeight(int(size.height()) + margins.top() + margins.bottom() + 2)
+
+
+class AnswerCard(QFrame):
+    """One answer: steps, streamed Markdown text, source chips, actions."""
+
+    citationClicked = Signal(object)
+
+    def __init__(self, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("answerCard")
+        self.text = ""
+        self.citations: list = []
+        self.finished = False
+        self.steps = QVBoxLayout()
+        self.steps.setSpacing(4)
+        self.body = AutoHeightBrowser()
+        self.body.setAccessibleName("Answer")
+        self.body.anchorClicked.connect(self._on_link)
+        self.body.setPlaceholderText("…")
+        self.sources_label = QLabel("Sources")
+        self.sources_label.setObjectName("muted")
+        self.chips = FlowRow()
+        self.sources_label.hide()
+        self.chips.hide()
+        self.copy_button = QPushButton("Copy")
+        self.copy_button.setToolTip("Copy the answer as text")
+        self.copy_button.clicked.connect(self.copy)
+        self.copy_button.setEnabled(False)
+        self.meta = QLabel()
+        self.meta.setObjectName("muted")
+        footer = QHBoxLayout()
+        footer.addWidget(self.meta, 1)
+        footer.addWidget(self.copy_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(12, 10, 12, 10)
+        layout.addLayout(self.steps)
+        layout.addWidget(self.body)
+        layout.addWidget(self.sources_label)
+        layout.addWidget(self.chips)
+        layout.addLayout(footer)
+        self._render_timer = QTimer(self)
+        self._render_timer.setSingleShot(True)
+        self._render_timer.setInterval(RENDER_INTERVAL_MS)
+        self._render_timer.timeout.connect(self._render)
+
+    # -- streaming -----------------------------------------------------------
+    def add_status(self, text: str) -> QLabel:
+        label = QLabel(text)
+        label.setObjectName("muted")
+        label.setWordWrap(True)
+        self.steps.addWidget(label)
+        return label
+
+    def add_tool_step(self, tool: str, expression: str, output: str, ok: bool = True) -> QFrame:
+        step = QFrame()
+        step.setObjectName("toolStep")
+        icon = "🧮" if tool == "calculator" else "🔧"
+        label = QLabel(f"{icon} <b>{html.escape(tool.capitalize())}</b>&nbsp;&nbsp;"
+                       f"<code>{html.escape(str(expression))}</code> = "
+                       f"<b>{html.escape(str(output))}</b>" if ok else
+                       f"{icon} <b>{html.escape(tool.capitalize())}</b>&nbsp;&nbsp;"
+                       f"<code>{html.escape(str(expression))}</code>: {html.escape(str(output))}")
+        label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        label.setWordWrap(True)
+        row = QHBoxLayout(step)
+        row.setContentsMargins(8, 4, 8, 4)
+        row.addWidget(label)
+        step.tool_text = f"{expression} = {output}"
+        self.steps.addWidget(step)
+        return step
+
+    def append(self, text: str) -> None:
+        self.text += text
+        if not self._render_timer.isActive():
+            self._render_timer.start()
+
+    def _render(self) -> None:
+        self.body.setMarkdown(self.text + ("" if self.finished else " ▍"))
+
+    # -- finishing ---------------------------------------------------------
+    def finish(self, text: str, citations: list, tool_calls: list, meta: str = "",
+               stopped: bool = False) -> None:
+        self.finished = True
+        self._render_timer.stop()
+        self.text = text
+        self.citations = list(citations)
+        numbers = {int(_get(c, "n")) for c in self.citations if _get(c, "n") is not None}
+        shown = linked_markers(text, numbers) if text.strip() else "*(no answer)*"
+        if stopped:
+            shown += "\n\n*— stopped*"
+        self.body.setMarkdown(shown)
+        existing = {getattr(w, "tool_text", None) for w in self.findChildren(QFrame, "toolStep")}
+        for call in tool_calls:
+            text_key = f"{_get(call, 'input')} = {_get(call, 'output')}"
+            if text_key not in existing:
+                self.add_tool_step(str(_get(call, "tool", "tool")), _get(call, "input"),
+                                   _get(call, "output"), bool(_get(call, "ok", True)))
+        for citation in self.citations:
+            chip = QPushButton(chip_text(citation))
+            chip.setObjectName("chip")
+            chip.setCursor(Qt.PointingHandCursor)
+            chip.setToolTip(" ".join(str(_get(citation, "text", "")).split())[:300])
+            chip.setAccessibleName(f"Source {chip_text(citation)}")
+            chip.clicked.connect(lambda _=False, c=citation: self.citationClicked.emit(c))
+            self.chips.add(chip)
+        self.sources_label.setVisible(bool(self.citations))
+        self.chips.setVisible(bool(self.citations))
+        self.meta.setText(meta)
+        self.copy_button.setEnabled(bool(text.strip()))
+
+    def chip_buttons(self) -> list[QPushButton]:
+        return [w for w in self.chips.items if isinstance(w, QPushButton)]
+
+    def copy(self) -> None:
+        QGuiApplication.clipboard().setText(self.text)
+        self.copy_button.setText("Copied")
+        QTimer.singleShot(1500, self, lambda: self.copy_button.setText("Copy"))
+
+    def _on_link(self, url: QUrl) -> None:
+        text = url.toString()
+        if text.startswith("cite:"):
+            n = int(text[5:])
+            for citation in self.citations:
+                if _get(citation, "n") == n:
+                    self.citationClicked.emit(citation)
+                    return
+
+
+class QuestionBubble(QFrame):
+    def __init__(self, question: str, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("userBubble")
+        label = QLabel(question)
+        label.setWordWrap(True)
+        label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(12, 8, 12, 8)
+        layout.addWidget(label)
+        self.label = label
+
+
+def timing_text(timings) -> str:
+    if not timings:
+        return ""
+    parts = []
+    total = _get(timings, "total_ms")
+    if total:
+        parts.append(f"{total / 1000:.1f} s")
+    tps = _get(timings, "tokens_per_s")
+    if tps:
+        parts.append(f"{tps:.0f} tokens/s")
+    return " · ".join(parts)
+
+
+class ChatPage(QWidget):
+    def __init__(self, controller, library_controller, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.library_controller = library_controller
+        self.cards: list[AnswerCard] = []
+        self.current: Optional[AnswerCard] = None
+        self._viewer = None
+
+        # Left: conversations.
+        self.new_button = QPushButton("New Chat")
+        self.new_button.setToolTip("Start a new conversation (Ctrl+N)")
+        self.new_button.clicked.connect(self.new_chat)
+        self.history = QListWidget()
+        self.history.setAccessibleName("Past conversations")
+        self.history.itemActivated.connect(self._open_item)
+        self.history.itemClicked.connect(self._open_item)
+        self.history.setContextMenuPolicy(Qt.CustomContextMenu)
+        self.history.customContextMenuRequested.connect(self._history_menu)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(12, 12, 4, 12)
+        left_layout.addWidget(self.new_button)
+        history_label = QLabel("Past conversations")
+        history_label.setObjectName("muted")
+        left_layout.addWidget(history_label)
+        left_layout.addWidget(self.history, 1)
+
+        # Right: the conversation and the composer.
+        self.banner = Banner()
+        self.welcome = QLabel(
+            "<h2>Ask your documents</h2>"
+            "<p>Hearth answers from the files in your library and shows where each part of "
+            "the answer comes from. Arithmetic goes to a calculator, not a guess.</p>"
+            "<p>Add folders on the <b>Library</b> page, then ask a question below.</p>")
+        self.welcome.setWordWrap(True)
+        self.welcome.setAlignment(Qt.AlignCenter)
+        self.welcome.setObjectName("muted")
+        self.messages = QVBoxLayout()
+        self.messages.setSpacing(10)
+        holder = QWidget()
+        holder_layout = QVBoxLayout(holder)
+        holder_layout.setContentsMargins(16, 12, 16, 12)
+        holder_layout.addWidget(self.welcome)
+        holder_layout.addLayout(self.messages)
+        holder_layout.addStretch(1)
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.NoFrame)
+        self.scroll.setWidget(holder)
+        self.scroll.verticalScrollBar().rangeChanged.connect(self._follow)
+        self._stick_to_bottom = True
+
+        self.input = QPlainTextEdit()
+        self.input.setPlaceholderText("Ask a question about your documents… (Ctrl+Enter to send)")
+        self.input.setAccessibleName("Question")
+        self.input.setTabChangesFocus(True)
+        self.input.setFixedHeight(self.fontMetrics().lineSpacing() * 4)
+        self.send_button = QPushButton("Send")
+        self.send_button.setObjectName("primary")
+        self.send_button.setToolTip("Send (Ctrl+Enter)")
+        self.send_button.clicked.connect(self.send)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setToolTip("Stop the answer (Esc)")
+        self.stop_button.setEnabled(False)
+        self.stop_button.clicked.connect(self.stop)
+        buttons = QVBoxLayout()
+        buttons.addWidget(self.send_button)
+        buttons.addWidget(self.stop_button)
+        buttons.addStretch(1)
+        composer = QHBoxLayout()
+        composer.addWidget(self.input, 1)
+        composer.addLayout(buttons)
+
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(4, 12, 12, 12)
+        right_layout.addWidget(self.banner)
+        right_layout.addWidget(self.scroll, 1)
+        right_layout.addLayout(composer)
+
+        splitter = QSplitter(Qt.Horizontal)
+        splitter.addWidget(left)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([230, 900])
+        splitter.setChildrenCollapsible(False)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(splitter)
+
+        for keys in ("Ctrl+Return", "Ctrl+Enter"):
+            QShortcut(QKeySequence(keys), self, self.send, context=Qt.WidgetWithChildrenShortcut)
+        QShortcut(QKeySequence(Qt.Key_Escape), self, self.stop,
+                  context=Qt.WidgetWithChildrenShortcut)
+        self.setTabOrder(self.input, self.send_button)
+        self.setTabOrder(self.send_button, self.stop_button)
+        self.setTabOrder(self.stop_button, self.new_button)
+        self.setTabOrder(self.new_button, self.history)
+
+        c = controller
+        c.retrieved.connect(self._on_retrieved)
+        c.toolCalled.connect(self._on_tool)
+        c.tokenStreamed.connect(self._on_token)
+        c.answerFinished.connect(self._on_answer)
+        c.askFailed.connect(self._on_failed)
+        c.askStopped.connect(self._on_stopped)
+        c.busyChanged.connect(self._on_busy)
+        c.conversationsChanged.connect(self._show_history)
+        c.conversationOpened.connect(self._show_conversation)
+
+    # -- actions ---------------------------------------------------------------
+    def send(self) -> None:
+        question = self.input.toPlainText().strip()
+        if not question or self.controller.busy:
+            return
+        self.banner.hide()
+        self.welcome.hide()
+        self._stick_to_bottom = True
+        self.messages.addWidget(QuestionBubble(question))
+        card = self._new_card()
+        card.add_status("Searching your library…")
+        self.current = card
+        self.input.clear()
+        if self.controller.ask(question) is None:
+            card.add_status("Could not start.")
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+    def new_chat(self) -> None:
+        self.controller.new_conversation()
+        self._clear()
+        self.history.clearSelection()
+        self.input.setFocus()
+
+    def _new_card(self) -> AnswerCard:
+        card = AnswerCard()
+        card.citationClicked.connect(self.open_citation)
+        self.messages.addWidget(card)
+        self.cards.append(card)
+        return card
+
+    def _clear(self) -> None:
+        self.current = None
+        self.cards = []
+        while self.messages.count():
+            item = self.messages.takeAt(0)
+            widget = item.widget()
+            if widget is not None:
+                widget.setParent(None)
+                widget.deleteLater()
+        self.welcome.show()
+
+    def open_citation(self, citation) -> None:
+        self.viewer.show_source(citation)
+
+    @property
+    def viewer(self):
+        if self._viewer is None:
+            from desktop_app.ui.widgets.source_viewer import SourceViewer
+
+            self._viewer = SourceViewer(self.controller.jobs, self)
+        return self._viewer
+
+    def shutdown(self) -> None:
+        for card in self.cards:
+            card._render_timer.stop()
+
+    # -- events from the controller ----------------------------------------
+    def _on_busy(self, busy: bool) -> None:
+        self.send_button.setEnabled(not busy)
+        self.stop_button.setEnabled(busy)
+
+    def _on_retrieved(self, hits: list) -> None:
+        if self.current is None:
+            return
+        steps = [w for w in self.current.findChildren(QLabel) if w.objectName() == "muted"
+                 and w.text().startswith("Searching")]
+        files = len({h.path for h in hits})
+        text = (f"Found {len(hits)} passage{'s' if len(hits) != 1 else ''} in {files} "
+                f"file{'s' if files != 1 else ''}." if hits else
+                "Nothing relevant found in your library.")
+        if steps:
+            steps[0].setText(text)
+        else:
+            self.current.add_status(text)
+
+    def _on_tool(self, event) -> None:
+        if self.current is not None:
+            self.current.add_tool_step(str(_get(event, "tool", "tool")), _get(event, "input"),
+                                       _get(event, "output"), bool(_get(event, "ok", True)))
+
+    def _on_token(self, text: str) -> None:
+        if self.current is not None:
+            self.current.append(text)
+
+    def _on_answer(self, answer) -> None:
+        card = self.current
+        if card is None:
+            return
+        self.current = None
+        card.finish(str(_get(answer, "text", "")), list(_get(answer, "citations", []) or []),
+                    list(_get(answer, "tool_calls", []) or []),
+                    timing_text(_get(answer, "timings")),
+                    stopped=bool(_get(answer, "stopped", False)))
+
+    def _on_failed(self, message: str) -> None:
+        card = self.current
+        self.current = None
+        if card is not None:
+            card.finish(card.text, [], [], "")
+            card.add_status(f"⚠ {message}")
+        self.banner.show_error(f"The answer could not be completed: {message}")
+
+    def _on_stopped(self) -> None:
+        card = self.current
+        self.current = None
+        if card is not None:
+            card.finish(card.text, [], [], "Stopped", stopped=True)
+
+    def _follow(self, _lo: int, hi: int) -> None:
+        if self._stick_to_bottom:
+            self.scroll.verticalScrollBar().setValue(hi)
+
+    # -- history -------------------------------------------------------------
+    def _show_history(self, summaries: list) -> None:
+        current = self.controller.conversation
+        current_id = getattr(current, "id", None)
+        self.history.clear()
+        for summary in summaries:
+            item = QListWidgetItem(summary.title or "Untitled")
+            item.setData(Qt.UserRole, summary.id)
+            item.setToolTip(f"{summary.title}\n{summary.turns} question"
+                            f"{'s' if summary.turns != 1 else ''}")
+            self.history.addItem(item)
+            if summary.id == current_id:
+                item.setSelected(True)
+
+    def _open_item(self, item: QListWidgetItem) -> None:
+        conversation_id = item.data(Qt.UserRole)
+        current = self.controller.conversation
+        if conversation_id and getattr(current, "id", None) != conversation_id:
+            self.controller.open_conversation(conversation_id)
+
+    def _history_menu(self, pos) -> None:
+        item = self.history.itemAt(pos)
+        if item is None:
+            return
+        menu = QMenu(self)
+        delete = menu.addAction("Delete Conversation")
+        if menu.exec(self.history.mapToGlobal(pos)) is delete:
+            conversation_id = item.data(Qt.UserRole)
+            if getattr(self.controller.conversation, "id", None) == conversation_id:
+                self.new_chat()
+            self.controller.delete_conversation(conversation_id)
+
+    def _show_conversation(self, conversation) -> None:
+        self._clear()
+        self.welcome.setVisible(not conversation.turns)
+        for turn in conversation.turns:
+            self.messages.addWidget(QuestionBubble(turn.question))
+            card = self._new_card()
+            card.finish(turn.answer, turn.citations, turn.tool_calls, "", stopped=turn.stopped)

@@ -1,0 +1,308 @@
+"""The Library page: the folders Hearth indexes, their progress and problems,
+and a search box over them."""
+
+from __future__ import annotations
+
+import html
+import logging
+from pathlib import Path
+from typing import Optional
+
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
+                               QLineEdit, QListWidget, QListWidgetItem, QPushButton, QSplitter,
+                               QTableView, QTextBrowser, QVBoxLayout, QWidget)
+
+from desktop_app.ui import theme
+from desktop_app.ui.highlight import highlight_html, snippet
+from desktop_app.ui.qtmodels.sources import SourcesModel
+from desktop_app.ui.widgets.banner import Banner
+from desktop_app.ui.widgets.jobs import JobRow
+
+log = logging.getLogger(__name__)
+
+
+class LibraryPage(QWidget):
+    def __init__(self, controller, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.setAcceptDrops(True)
+        self.hits: list = []
+        self._viewer = None
+
+        title = QLabel("Library")
+        title.setObjectName("pageTitle")
+        self.add_folder_button = QPushButton("Add Folder…")
+        self.add_folder_button.setObjectName("primary")
+        self.add_folder_button.clicked.connect(self.choose_folder)
+        self.add_files_button = QPushButton("Add Files…")
+        self.add_files_button.clicked.connect(self.choose_files)
+        self.sync_button = QPushButton("Sync Now")
+        self.sync_button.setToolTip("Re-index files that changed since the last update")
+        self.sync_button.clicked.connect(controller.sync_now)
+        self.remove_button = QPushButton("Remove")
+        self.remove_button.setToolTip("Remove the selected folder from the library "
+                                      "(your files are not touched)")
+        self.remove_button.setEnabled(False)
+        self.remove_button.clicked.connect(self.remove_selected)
+        head = QHBoxLayout()
+        head.addWidget(title)
+        head.addStretch(1)
+        for button in (self.add_folder_button, self.add_files_button, self.sync_button,
+                       self.remove_button):
+            head.addWidget(button)
+
+        self.banner = Banner()
+        self.hint = QLabel("Drop folders or files here, or use <b>Add Folder…</b>. "
+                           "Hearth reads PDF, Word, HTML, Markdown, text and source code, "
+                           "and keeps the folders in sync while it runs.")
+        self.hint.setObjectName("info")
+        self.hint.setWordWrap(True)
+
+        self.progress_box = QVBoxLayout()
+        self.progress_box.setSpacing(0)
+        self.progress_rows: dict[int, JobRow] = {}
+
+        self.model = SourcesModel(self)
+        self.table = QTableView()
+        self.table.setModel(self.model)
+        self.table.setAccessibleName("Library folders")
+        self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SingleSelection)
+        self.table.setAlternatingRowColors(True)
+        self.table.verticalHeader().hide()
+        self.table.setShowGrid(False)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.Stretch)
+        for column in range(1, len(SourcesModel.COLUMNS)):
+            header.setSectionResizeMode(column, QHeaderView.ResizeToContents)
+        self.table.selectionModel().selectionChanged.connect(self._on_selection)
+
+        self.failures_label = QLabel("Problems")
+        self.failures_label.setStyleSheet("font-weight: 600;")
+        self.failures = QListWidget()
+        self.failures.setAccessibleName("Files that could not be indexed")
+        self.failures.setMaximumHeight(self.fontMetrics().height() * 7)
+        self.failures_label.hide()
+        self.failures.hide()
+
+        top = QWidget()
+        top_layout = QVBoxLayout(top)
+        top_layout.setContentsMargins(0, 0, 0, 0)
+        top_layout.addWidget(self.hint)
+        top_layout.addLayout(self.progress_box)
+        top_layout.addWidget(self.table, 1)
+        top_layout.addWidget(self.failures_label)
+        top_layout.addWidget(self.failures)
+
+        self.search_box = QLineEdit()
+        self.search_box.setPlaceholderText("Search your library (Ctrl+F)…")
+        self.search_box.setClearButtonEnabled(True)
+        self.search_box.setAccessibleName("Search the library")
+        self.search_box.returnPressed.connect(self.run_search)
+        self.search_button = QPushButton("Search")
+        self.search_button.clicked.connect(self.run_search)
+        self.results = QTextBrowser()
+        self.results.setOpenLinks(False)
+        self.results.setAccessibleName("Search results")
+        self.results.anchorClicked.connect(self._open_hit)
+        self.results.setPlaceholderText("Results appear here, best first. Click one to see it "
+                                        "in its document.")
+        bottom = QWidget()
+        bottom_layout = QVBoxLayout(bottom)
+        bottom_layout.setContentsMargins(0, 0, 0, 0)
+        search_row = QHBoxLayout()
+        search_row.addWidget(self.search_box, 1)
+        search_row.addWidget(self.search_button)
+        bottom_layout.addLayout(search_row)
+        bottom_layout.addWidget(self.results, 1)
+
+        splitter = QSplitter(Qt.Vertical)
+        splitter.addWidget(top)
+        splitter.addWidget(bottom)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        splitter.setChildrenCollapsible(False)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(16, 12, 16, 12)
+        layout.addLayout(head)
+        layout.addWidget(self.banner)
+        layout.addWidget(splitter, 1)
+
+        self.setTabOrder(self.add_folder_button, self.add_files_button)
+        self.setTabOrder(self.add_files_button, self.sync_button)
+        self.setTabOrder(self.sync_button, self.remove_button)
+        self.setTabOrder(self.remove_button, self.table)
+        self.setTabOrder(self.table, self.search_box)
+        self.setTabOrder(self.search_box, self.search_button)
+        self.setTabOrder(self.search_button, self.results)
+
+        controller.statusChanged.connect(self._on_status)
+        controller.statusFailed.connect(lambda m: self.banner.show_error(
+            f"The library could not be read: {m}"))
+        controller.ingestStarted.connect(self._on_ingest_started)
+        controller.ingestFinished.connect(self._on_ingest_finished)
+        controller.errorRaised.connect(self.banner.show_error)
+        controller.searchFinished.connect(self._show_hits)
+        controller.searchFailed.connect(lambda m: self.banner.show_error(f"Search failed: {m}"))
+
+    # -- adding --------------------------------------------------------------
+    def choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Add a folder to the library")
+        if folder:
+            self.add_paths([folder])
+
+    def choose_files(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(
+            self, "Add files to the library", "",
+            "Documents (*.pdf *.docx *.html *.htm *.md *.markdown *.rst *.txt);;All files (*)")
+        if files:
+            self.add_paths(files)
+
+    def add_paths(self, paths: list[str]) -> None:
+        missing = [p for p in paths if not Path(p).exists()]
+        if missing:
+            self.banner.show_error("Not found: " + ", ".join(missing))
+        paths = [p for p in paths if Path(p).exists()]
+        if paths:
+            self.banner.hide()
+            self.controller.add(paths)
+
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dragMoveEvent(self, event) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        urls = event.mimeData().urls() if event.mimeData().hasUrls() else []
+        paths = [url.toLocalFile() for url in urls if url.isLocalFile()]
+        if not paths:
+            self.banner.show_error("Only files and folders on this computer can be added.")
+            return
+        event.acceptProposedAction()
+        self.add_paths(paths)
+
+    # -- removing ----------------------------------------------------------
+    def selected_path(self) -> Optional[str]:
+        rows = self.table.selectionModel().selectedRows()
+        return self.model.folder_path(rows[0].row()) if rows else None
+
+    def remove_selected(self) -> None:
+        path = self.selected_path()
+        if path:
+            self.controller.remove(path)
+
+    def _on_selection(self, *_args) -> None:
+        rows = self.table.selectionModel().selectedRows()
+        self.remove_button.setEnabled(bool(rows))
+        self._show_failures(rows[0].row() if rows else None)
+
+    def _show_failures(self, row: Optional[int]) -> None:
+        self.failures.clear()
+        failures = self.model.failures(row) if row is not None and row < self.model.rowCount() else []
+        if not failures and row is None:
+            # Nothing selected: show every folder's problems.
+            for r in range(self.model.rowCount()):
+                failures.extend(self.model.failures(r))
+        for path, reason in failures:
+            item = QListWidgetItem(f"{Path(path).name} — {reason}")
+            item.setToolTip(path)
+            self.failures.addItem(item)
+        self.failures_label.setText(f"Problems ({len(failures)} file{'s' if len(failures) != 1 else ''}"
+                                    " could not be read)")
+        self.failures.setVisible(bool(failures))
+        self.failures_label.setVisible(bool(failures))
+
+    # -- status and progress -------------------------------------------------
+    def _on_status(self, status: dict) -> None:
+        selected = self.selected_path()
+        self.model.set_status(status)
+        self.hint.setVisible(self.model.rowCount() == 0)
+        if selected:
+            for row in range(self.model.rowCount()):
+                if self.model.folder_path(row) == selected:
+                    self.table.selectRow(row)
+        self._show_failures(None if not selected else self._row_of(selected))
+
+    def _row_of(self, path: str) -> Optional[int]:
+        for row in range(self.model.rowCount()):
+            if self.model.folder_path(row) == path:
+                return row
+        return None
+
+    def _on_ingest_started(self, job) -> None:
+        row = JobRow(job)
+        self.progress_rows[id(job)] = row
+        self.progress_box.addWidget(row)
+        paths = [str(p) for p in getattr(job, "paths", []) if p]
+        self.model.set_indexing(paths, "indexing…")
+        job.ended.connect(lambda j=job, p=paths: self._on_ingest_ended(j, p))
+
+    def _on_ingest_ended(self, job, paths: list[str]) -> None:
+        self.model.set_indexing(paths, None)
+        row = self.progress_rows.pop(id(job), None)
+        if row is not None:
+            row.setParent(None)
+            row.deleteLater()
+        if job.state == "cancelled":
+            self.banner.show_info("Indexing cancelled. What was finished is kept; adding the "
+                                  "folder again continues where it stopped.")
+
+    def _on_ingest_finished(self, summary: str) -> None:
+        self.banner.show_info(f"Library updated: {summary}.")
+
+    # -- search ----------------------------------------------------------------
+    def focus_search(self) -> None:
+        self.search_box.setFocus(Qt.ShortcutFocusReason)
+        self.search_box.selectAll()
+
+    def run_search(self) -> None:
+        query = self.search_box.text().strip()
+        if query:
+            self.results.setHtml("<p><i>Searching…</i></p>")
+            self.controller.search(query)
+
+    def _show_hits(self, query: str, hits: list) -> None:
+        self.hits = hits
+        if not query:
+            self.results.clear()
+            return
+        if not hits:
+            self.results.setHtml(f"<p>Nothing in your library matches "
+                                 f"<b>{html.escape(query)}</b>.</p>")
+            return
+        bg, fg = theme.highlight_colors()
+        parts = []
+        for i, hit in enumerate(hits):
+            where = []
+            if hit.page:
+                where.append(f"page {hit.page}")
+            if hit.section:
+                where.append(html.escape(hit.section))
+            location = f" · {' · '.join(where)}" if where else ""
+            name = html.escape(Path(hit.path).name)
+            text = highlight_html(snippet(hit.text, query), query, bg, fg)
+            parts.append(
+                f"<div style='margin-bottom:10px'><a href='hit:{i}' style='font-weight:600'>{name}</a>"
+                f"<span style='color:gray'>{location}</span><br/>{text}</div>")
+        self.results.setHtml("".join(parts))
+
+    def _open_hit(self, url: QUrl) -> None:
+        text = url.toString()
+        if not text.startswith("hit:"):
+            return
+        index = int(text[4:])
+        if 0 <= index < len(self.hits):
+            self.viewer.show_source(self.hits[index])
+
+    @property
+    def viewer(self):
+        if self._viewer is None:
+            from desktop_app.ui.widgets.source_viewer import SourceViewer
+
+            self._viewer = SourceViewer(self.controller.jobs, self)
+        return self._viewer

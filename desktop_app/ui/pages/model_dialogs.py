@@ -1,0 +1,191 @@
+"""Quantize and Prune dialogs: each choice shows what it means (expected
+size, typical quality cost) before anything runs."""
+
+from __future__ import annotations
+
+import html
+import logging
+from pathlib import Path
+from typing import Optional
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QFormLayout, QLabel,
+                               QLineEdit, QListWidget, QListWidgetItem, QSpinBox, QVBoxLayout,
+                               QWidget)
+
+from desktop_app.ui.qtmodels.catalog import human_size
+
+log = logging.getLogger(__name__)
+
+
+def variant_path(models_dir: Path, src: Path, suffix: str) -> Path:
+    stem = src.stem
+    candidate = models_dir / f"{stem}-{suffix}.gguf"
+    n = 2
+    while candidate.exists():
+        candidate = models_dir / f"{stem}-{suffix}-{n}.gguf"
+        n += 1
+    return candidate
+
+
+class QuantizeDialog(QDialog):
+    def __init__(self, entry, models_dir: Path, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        from desktop_app.core.llm.optimize.quantize import QUANT_TYPES
+
+        self.entry = entry
+        self.models_dir = Path(models_dir)
+        self.setWindowTitle(f"Quantize {Path(entry.path).name}")
+        info = entry.info
+        self.is_quantized = bool(info is not None and info.is_quantized)
+
+        intro = QLabel(
+            "Quantizing stores the model's weights with fewer bits: the file gets smaller and "
+            "generation faster, at some cost in quality. Fewer bits cost more quality, and "
+            "small models lose more than the published figures for 8B models.")
+        intro.setWordWrap(True)
+        self.types = QListWidget()
+        self.types.setAccessibleName("Quantization type")
+        for name, qt in QUANT_TYPES.items():
+            try:
+                from desktop_app.core.llm.optimize.quantize import estimate
+
+                est = estimate(entry.path, name, info)
+                size = f"≈ {human_size(est.bytes)} ({est.bits_per_weight:.1f} bits/weight)"
+            except Exception as exc:  # an estimate is advice; the list still works
+                log.debug("no estimate for %s: %s", name, exc)
+                size = "size unknown"
+            item = QListWidgetItem(f"{name}  —  {size}")
+            item.setData(Qt.UserRole, name)
+            item.setToolTip(qt.note)
+            self.types.addItem(item)
+        self.types.currentItemChanged.connect(self._on_type)
+        self.explain = QLabel()
+        self.explain.setWordWrap(True)
+        self.explain.setObjectName("info")
+        self.output = QLineEdit()
+        self.output.setAccessibleName("Output file")
+        self.from_f16 = QCheckBox("Convert to F16 first, then quantize (recommended)")
+        self.allow_requant = QCheckBox("Quantize the quantized file directly (quality loss compounds)")
+        self.from_f16.toggled.connect(lambda on: on and self.allow_requant.setChecked(False))
+        self.allow_requant.toggled.connect(lambda on: on and self.from_f16.setChecked(False))
+        warning = QLabel(
+            f"⚠ This model is already quantized ({html.escape(info.quantization)}). Quantizing it "
+            "again adds a second loss on top of the first. Converting to F16 first keeps "
+            "llama.cpp's choices sane but does not recover what was lost.") if self.is_quantized \
+            else QLabel()
+        warning.setWordWrap(True)
+        warning.setVisible(self.is_quantized)
+        self.from_f16.setVisible(self.is_quantized)
+        self.allow_requant.setVisible(self.is_quantized)
+        self.from_f16.setChecked(self.is_quantized)
+
+        self.buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
+        self.buttons.button(QDialogButtonBox.Ok).setText("Quantize")
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        form = QFormLayout()
+        form.addRow("Save as", self.output)
+        layout = QVBoxLayout(self)
+        layout.addWidget(intro)
+        layout.addWidget(self.types, 1)
+        layout.addWidget(self.explain)
+        layout.addWidget(warning)
+        layout.addWidget(self.from_f16)
+        layout.addWidget(self.allow_requant)
+        layout.addLayout(form)
+        layout.addWidget(self.buttons)
+        self.resize(640, 560)
+        default = "Q8_0" if self.is_quantized else "Q4_K_M"
+        for row in range(self.types.count()):
+            if self.types.item(row).data(Qt.UserRole) == default:
+                self.types.setCurrentRow(row)
+
+    @property
+    def qtype(self) -> str:
+        item = self.types.currentItem()
+        return item.data(Qt.UserRole) if item else "Q8_0"
+
+    def _on_type(self, item, _previous=None) -> None:
+        if item is None:
+            return
+        from desktop_app.core.llm.optimize.quantize import QUANT_TYPES
+
+        name = item.data(Qt.UserRole)
+        size = item.text().split("—", 1)[-1].strip()
+        current = human_size(self.entry.info.file_size) if self.entry.info else "?"
+        self.explain.setText(f"<b>{name}</b>: expected size {html.escape(size)} "
+                             f"(now {current}).<br/>Typical quality cost: "
+                             f"{html.escape(QUANT_TYPES[name].note)}.")
+        self.output.setText(str(variant_path(self.models_dir, Path(self.entry.path), name)))
+
+    def values(self) -> dict:
+        return {"qtype": self.qtype, "out": self.output.text().strip(),
+                "from_f16": self.is_quantized and self.from_f16.isChecked(),
+                "allow_requant": self.is_quantized and self.allow_requant.isChecked()}
+
+
+class PruneDialog(QDialog):
+    """Remove the N transformer blocks that matter least."""
+
+    def __init__(self, entry, models_dir: Path, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.entry = entry
+        self.models_dir = Path(models_dir)
+        info = entry.info
+        self.layers = int(info.layer_count or 0) if info else 0
+        self.setWindowTitle(f"Prune {Path(entry.path).name}")
+        intro = QLabel(
+            f"Pruning removes whole transformer blocks (this model has {self.layers}). Hearth "
+            "first measures on calibration text how little each block changes the model's "
+            "output, then removes the least important ones. The file shrinks and generation "
+            "speeds up roughly in proportion; quality drops quickly beyond one or two blocks "
+            "on a small model. Evaluate the result before using it for chat.")
+        intro.setWordWrap(True)
+        self.count = QSpinBox()
+        self.count.setRange(1, max(1, self.layers - 1))
+        self.count.setValue(1)
+        self.count.setAccessibleName("Blocks to remove")
+        self.count.valueChanged.connect(self._update)
+        self.explain = QLabel()
+        self.explain.setObjectName("info")
+        self.explain.setWordWrap(True)
+        self.output = QLineEdit()
+        self.buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
+        self.buttons.button(QDialogButtonBox.Ok).setText("Prune")
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        self.buttons.button(QDialogButtonBox.Ok).setEnabled(self.layers > 1)
+        form = QFormLayout()
+        form.addRow("Blocks to remove", self.count)
+        form.addRow("Save as", self.output)
+        layout = QVBoxLayout(self)
+        layout.addWidget(intro)
+        layout.addLayout(form)
+        layout.addWidget(self.explain)
+        layout.addWidget(self.buttons)
+        self.resize(560, 320)
+        self._update()
+
+    def _block_bytes(self) -> tuple[int, int]:
+        info = self.entry.info
+        blocks = sum(t.n_bytes for t in info.tensors if t.name.startswith("blk."))
+        return blocks, info.file_size
+
+    def _update(self) -> None:
+        n = self.count.value()
+        if self.layers:
+            blocks, total = self._block_bytes()
+            after = total - blocks * n / self.layers
+            share = n / self.layers
+            cost = ("small to moderate" if share <= 0.06 else "large" if share <= 0.15
+                    else "severe: the model may stop producing sensible text")
+            self.explain.setText(
+                f"Removes {n} of {self.layers} blocks ({share:.0%}). Expected size ≈ "
+                f"{human_size(int(after))} (now {human_size(total)}); expected speed-up ≈ "
+                f"{1 / max(0.05, 1 - share):.2f}×. Expected quality cost: {cost}.")
+        self.output.setText(str(variant_path(self.models_dir, Path(self.entry.path),
+                                             f"pruned{n}")))
+
+    def values(self) -> dict:
+        return {"remove": self.count.value(), "out": self.output.text().strip()}

@@ -1,0 +1,1 @@
+"""Reusable widgets: job rows and panel, banners, the source viewer."""

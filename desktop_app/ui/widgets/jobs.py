@@ -1,0 +1,144 @@
+"""The job panel: one row per job with a progress bar, its status (stage,
+done/total, current item, rate, ETA), pause/resume where the job supports
+it, and cancel."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QProgressBar, QPushButton,
+                               QScrollArea, QSizePolicy, QVBoxLayout, QWidget)
+
+from desktop_app.ui.workers import Job, JobManager
+
+
+class JobRow(QFrame):
+    def __init__(self, job: Job, parent: Optional[QWidget] = None, *, show_title: bool = True) -> None:
+        super().__init__(parent)
+        self.setObjectName("jobRow")
+        self.job = job
+        self.title = QLabel(job.title)
+        self.title.setStyleSheet("font-weight: 600;")
+        self.title.setVisible(show_title)
+        self.status = QLabel("Starting…")
+        self.status.setObjectName("muted")
+        self.status.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.status.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        self.bar = QProgressBar()
+        self.bar.setRange(0, 0)
+        self.bar.setTextVisible(False)
+        self.bar.setMaximumHeight(self.fontMetrics().height() * 0.7)
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.setVisible(job.pausable)
+        self.pause_button.clicked.connect(self._toggle_pause)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(job.cancel)
+        self.pause_button.setAccessibleName(f"Pause {job.title}")
+        self.cancel_button.setAccessibleName(f"Cancel {job.title}")
+
+        text = QVBoxLayout()
+        text.setSpacing(2)
+        text.addWidget(self.title)
+        text.addWidget(self.bar)
+        text.addWidget(self.status)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(8, 6, 8, 6)
+        row.addLayout(text, 1)
+        row.addWidget(self.pause_button)
+        row.addWidget(self.cancel_button)
+
+        job.progressed.connect(self._refresh)
+        job.stateChanged.connect(self._refresh)
+        self._refresh()
+
+    def _toggle_pause(self) -> None:
+        if self.job.paused:
+            self.job.resume()
+        else:
+            self.job.pause()
+
+    def _refresh(self, *_args) -> None:
+        job = self.job
+        p = job.progress
+        if not job.running:
+            self.bar.setRange(0, 1)
+            self.bar.setValue(1 if job.state == "finished" else 0)
+        elif p is not None and p.total:
+            self.bar.setRange(0, p.total)
+            self.bar.setValue(min(p.done, p.total))
+        else:
+            self.bar.setRange(0, 0)
+        self.status.setText(job.status_text())
+        self.status.setToolTip(job.status_text())
+        self.pause_button.setText("Resume" if job.paused else "Pause")
+        self.pause_button.setEnabled(job.running and not job.token.cancelled)
+        self.cancel_button.setEnabled(job.running and not job.token.cancelled)
+        self.cancel_button.setVisible(job.running)
+        self.pause_button.setVisible(job.pausable and job.running)
+
+
+class JobPanel(QWidget):
+    """Every job of the ``JobManager``, newest first."""
+
+    def __init__(self, jobs: JobManager, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.jobs = jobs
+        self.rows: dict[int, JobRow] = {}
+        self.empty = QLabel("No jobs running. Indexing, model loading, quantizing and "
+                            "evaluating show their progress here.")
+        self.empty.setObjectName("muted")
+        self.empty.setWordWrap(True)
+        self.clear_button = QPushButton("Clear finished")
+        self.clear_button.clicked.connect(jobs.forget_ended)
+
+        self._list = QVBoxLayout()
+        self._list.setContentsMargins(0, 0, 0, 0)
+        self._list.setSpacing(0)
+        holder = QWidget()
+        outer = QVBoxLayout(holder)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self.empty)
+        outer.addLayout(self._list)
+        outer.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.NoFrame)
+        scroll.setWidget(holder)
+
+        top = QHBoxLayout()
+        top.addStretch(1)
+        top.addWidget(self.clear_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 0, 6, 6)
+        layout.addLayout(top)
+        layout.addWidget(scroll)
+
+        jobs.jobStarted.connect(self._add)
+        jobs.jobRemoved.connect(self._remove)
+        jobs.jobEnded.connect(lambda _job: self._update_empty())
+        for job in jobs.jobs:
+            self._add(job)
+        self._update_empty()
+
+    def row_for(self, job: Job) -> Optional[JobRow]:
+        return self.rows.get(id(job))
+
+    def _add(self, job: Job) -> None:
+        if job.quiet:
+            return
+        row = JobRow(job)
+        self.rows[id(job)] = row
+        self._list.insertWidget(0, row)
+        self._update_empty()
+
+    def _remove(self, job: Job) -> None:
+        row = self.rows.pop(id(job), None)
+        if row is not None:
+            row.setParent(None)
+            row.deleteLater()
+        self._update_empty()
+
+    def _update_empty(self) -> None:
+        self.empty.setVisible(not self.rows)
+        self.clear_button.setEnabled(any(not r.job.running for r in self.rows.values()))
