@@ -1,0 +1,193 @@
+"""Sentence embeddings for the library, offline, from the packaged model.
+
+Two backends of the same all-MiniLM-L6-v2:
+
+- ``torch``: sentence-transformers on PyTorch, fp32, CPU.
+- ``onnx-int8``: sentence-transformers' ONNX backend with optimum's int8
+  dynamic quantization. The quantized model is exported once into
+  ``cache_dir`` (into a temporary folder renamed into place, so an
+  interrupted export never leaves a half model) and loaded from there after.
+
+Vectors are float32 and L2-normalized, so inner product is cosine.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from desktop_app.core.defaults import DEFAULT_EMBEDDER_NAME, default_embedder_dir
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("torch", "onnx-int8")
+
+
+class EmbedderError(RuntimeError):
+    pass
+
+
+def cpu_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as handle:
+            for line in handle:
+                if line.startswith(("flags", "Features")):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def quantization_config_name(flags: Optional[set[str]] = None) -> str:
+    """The optimum dynamic-int8 config that matches this CPU's instructions."""
+    import platform
+
+    flags = cpu_flags() if flags is None else flags
+    machine = platform.machine().lower()
+    if machine in ("arm64", "aarch64"):
+        return "arm64"
+    if "avx512_vnni" in flags or "avx512vnni" in flags:
+        return "avx512_vnni"
+    if "avx512f" in flags or "avx512bw" in flags:
+        return "avx512"
+    return "avx2"
+
+
+class Embedder:
+    """A loaded sentence-transformers model: ``encode`` is thread-safe."""
+
+    def __init__(self, model, name: str, backend: str) -> None:
+        self._model = model
+        self._lock = threading.Lock()
+        self.name = name
+        self.backend = backend
+        self.dim = int(model.get_embedding_dimension())
+        self.max_tokens = int(model.max_seq_length)
+        # Chunking counts tokens on the ingest's parser thread while encode
+        # tokenizes here: a private copy of the fast (Rust) tokenizer with
+        # truncation and padding off, because encode() toggles those settings
+        # on its own and a shared Rust tokenizer fails with "Already borrowed".
+        from tokenizers import Tokenizer
+
+        self._counter = Tokenizer.from_str(model.tokenizer.backend_tokenizer.to_str())
+        self._counter.no_truncation()
+        self._counter.no_padding()
+
+    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            vectors = self._model.encode(
+                list(texts), batch_size=batch_size, convert_to_numpy=True,
+                normalize_embeddings=True, show_progress_bar=False)
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._counter.encode(text, add_special_tokens=False).ids)
+
+    @property
+    def model(self):
+        """The underlying SentenceTransformer (benchmarks compare against it)."""
+        return self._model
+
+    def __repr__(self) -> str:
+        return f"Embedder({self.name!r}, backend={self.backend!r}, dim={self.dim})"
+
+
+def _set_torch_threads() -> None:
+    import torch
+
+    # All cores for the matrix work; inter-op parallelism only adds contention
+    # on the small machines Hearth targets.
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if torch.get_num_threads() != cores:
+        torch.set_num_threads(max(1, cores))
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:  # already set once in this process
+        pass
+
+
+def _load_torch(model_dir: Path):
+    from sentence_transformers import SentenceTransformer
+
+    _set_torch_threads()
+    return SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
+
+
+def _onnx_file_name(config_name: str) -> str:
+    return f"onnx/model_qint8_{config_name}.onnx"
+
+
+def _export_onnx_int8(model_dir: Path, target: Path, config_name: str) -> None:
+    """Export the fp32 model to ONNX, quantize it to int8, and move the
+    folder into ``target`` in one rename."""
+    from sentence_transformers import SentenceTransformer, export_dynamic_quantized_onnx_model
+
+    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent))
+    try:
+        log.info("exporting %s to ONNX int8 (%s) into %s", model_dir.name, config_name, target)
+        model = SentenceTransformer(str(model_dir), device="cpu", backend="onnx",
+                                    local_files_only=True)
+        model.save(str(tmp))
+        export_dynamic_quantized_onnx_model(model, config_name, str(tmp))
+        if not (tmp / _onnx_file_name(config_name)).exists():
+            raise EmbedderError("the ONNX int8 export produced no model file")
+        # Only the int8 model is loaded; the 90 MB fp32 intermediate goes.
+        (tmp / "onnx" / "model.onnx").unlink(missing_ok=True)
+        _make_private(tmp)
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            # Another process finished the same export first: keep theirs.
+            if not (target / _onnx_file_name(config_name)).exists():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _make_private(root: Path) -> None:
+    for folder, dirs, files in os.walk(root):
+        os.chmod(folder, 0o700)
+        for name in files:
+            os.chmod(os.path.join(folder, name), 0o600)
+
+
+def _load_onnx_int8(model_dir: Path, cache_dir: Path):
+    from sentence_transformers import SentenceTransformer
+
+    config_name = quantization_config_name()
+    target = Path(cache_dir) / f"{model_dir.name}-onnx-qint8-{config_name}"
+    if not (target / _onnx_file_name(config_name)).exists():
+        if target.exists():  # a folder from an older, broken layout
+            shutil.rmtree(target, ignore_errors=True)
+        _export_onnx_int8(model_dir, target, config_name)
+    return SentenceTransformer(
+        str(target), device="cpu", backend="onnx", local_files_only=True,
+        model_kwargs={"file_name": _onnx_file_name(config_name), "provider": "CPUExecutionProvider"})
+
+
+def load_embedder(backend: str, cache_dir: Path, model_dir: Optional[Path] = None) -> Embedder:
+    """Load the embedder (the packaged all-MiniLM-L6-v2 unless ``model_dir``).
+
+    ``cache_dir`` holds derived models (the ONNX int8 export); it is created
+    user-only.
+    """
+    if backend not in BACKENDS:
+        raise EmbedderError(f"unknown embedder backend {backend!r} (choose {', '.join(BACKENDS)})")
+    model_dir = Path(model_dir) if model_dir is not None else default_embedder_dir()
+    name = DEFAULT_EMBEDDER_NAME if model_dir == default_embedder_dir() else model_dir.name
+    if backend == "torch":
+        model = _load_torch(model_dir)
+    else:
+        Path(cache_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
+        model = _load_onnx_int8(model_dir, Path(cache_dir))
+    return Embedder(model, name=name, backend=backend)

@@ -1,0 +1,358 @@
+"""Ingest: walk, hash, parse, chunk, embed and store, with embedding the
+bottleneck and everything else hidden behind it.
+
+A producer thread hashes, parses and chunks files in order and hands chunks
+through a bounded queue; the calling thread embeds them in large batches
+that run across file boundaries and commits each batch in one transaction.
+Memory stays bounded whatever the file size: the queue and the batch are
+bounded and chunks stream from the parser.
+
+A file's hash is committed with its last chunk, so a file interrupted by a
+cancel or a crash has no hash and is redone by the next add.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Optional, Union
+
+import numpy as np
+
+from desktop_app.core.jobs import Cancelled, CancelToken, Progress, RateLimitedReport, Report
+from desktop_app.core.library.documents import Chunk, ParseError
+from desktop_app.core.library.store import (
+    ChunkOp, FileDone, FileFailed, FileRecord, FileStart, FileUnchanged, Store, WriteOp)
+
+log = logging.getLogger(__name__)
+
+STAGE = "indexing"
+EMBED_BATCH = 256          # chunks per encode call (sorted by length inside)
+MIN_EMBED_BATCH = 64       # embed this many rather than wait for the parser
+CHUNK_GROUP = 32           # chunks per queue item
+QUEUE_ITEMS = 64           # bounded: at most ~2k chunks wait in memory
+MAX_BARE_OPS = 512         # commit this many skipped/failed files at once
+SAVE_INDEX_EVERY = 300.0   # seconds between index saves during a long ingest
+
+
+@dataclass(frozen=True)
+class IngestProgress(Progress):
+    """Progress of an ingest: ``done``/``total`` count files; ``chunks`` counts
+    chunks embedded so far in this run."""
+
+    chunks: int = 0
+
+
+@dataclass
+class IngestReport:
+    added: int = 0          # new files indexed
+    updated: int = 0        # changed files re-embedded
+    unchanged: int = 0      # skipped: same content
+    removed: int = 0        # left the index (deleted from disk)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    missing: list[str] = field(default_factory=list)             # paths given that do not exist
+    chunks: int = 0         # chunks embedded in this run
+    files: int = 0          # files seen
+    seconds: float = 0.0
+    cancelled: bool = False
+
+    def to_dict(self) -> dict:
+        return {"added": self.added, "updated": self.updated, "unchanged": self.unchanged,
+                "removed": self.removed, "failed": [{"path": p, "reason": r} for p, r in self.failed],
+                "missing": self.missing, "chunks": self.chunks, "files": self.files,
+                "seconds": round(self.seconds, 3), "cancelled": self.cancelled}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A file on disk that may need (re)indexing."""
+
+    path: str
+    source_id: int
+    size: int
+    mtime_ns: int
+    known: Optional[FileRecord]
+
+
+# ------------------------------------------------------------------ walking
+
+def is_hidden(name: str) -> bool:
+    return name.startswith(".")
+
+
+def walk_files(root: Path, is_supported: Callable[[Path], bool], excluded: set[str]) -> Iterator[os.DirEntry | Path]:
+    """Supported, non-hidden files under ``root`` (symlinked folders are not
+    followed, so a link loop cannot trap the walk), in a stable order."""
+    stack = [str(root)]
+    while stack:
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            log.warning("cannot list %s: %s", folder, exc)
+            continue
+        subdirs = []
+        for entry in entries:
+            if is_hidden(entry.name) or entry.path in excluded:
+                continue
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    subdirs.append(entry.path)
+                elif entry.is_file() and is_supported(Path(entry.name)):
+                    yield entry
+            except OSError:
+                continue
+        stack.extend(reversed(subdirs))
+
+
+def sha256_file(path: str, token: Optional[CancelToken] = None) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            if token is not None and token.cancelled:
+                raise Cancelled()
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, ParseError):
+        return exc.reason
+    if isinstance(exc, FileNotFoundError):
+        return "file vanished"
+    if isinstance(exc, PermissionError):
+        return "unreadable: permission denied"
+    if isinstance(exc, OSError):
+        return f"unreadable: {exc.strerror or exc}"
+    return f"could not be read ({type(exc).__name__}: {exc})"
+
+
+# --------------------------------------------------------------- producer
+
+@dataclass(frozen=True)
+class _Start:
+    cand: Candidate
+
+
+@dataclass(frozen=True)
+class _Chunks:
+    cand: Candidate
+    chunks: list[Chunk]
+
+
+@dataclass(frozen=True)
+class _Done:
+    cand: Candidate
+    size: int
+    mtime_ns: int
+    sha256: str
+    chunks: int
+
+
+@dataclass(frozen=True)
+class _Failed:
+    cand: Candidate
+    reason: str
+
+
+@dataclass(frozen=True)
+class _Unchanged:
+    cand: Candidate
+    size: int
+    mtime_ns: int
+
+
+_END = object()
+_Item = Union[_Start, _Chunks, _Done, _Failed, _Unchanged]
+
+
+class _Producer(threading.Thread):
+    """Hashes, parses and chunks candidates in order into a bounded queue."""
+
+    def __init__(self, candidates: list[Candidate], parse: Callable, chunker: Callable,
+                 stop: threading.Event) -> None:
+        super().__init__(name="library-ingest-producer", daemon=True)
+        self.candidates = candidates
+        self.parse = parse
+        self.chunker = chunker
+        self.stop = stop
+        self.queue: "queue.Queue" = queue.Queue(maxsize=QUEUE_ITEMS)
+        self.error: Optional[BaseException] = None
+
+    def _put(self, item) -> bool:
+        while not self.stop.is_set():
+            try:
+                self.queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run(self) -> None:
+        try:
+            for cand in self.candidates:
+                if self.stop.is_set():
+                    return
+                if not self._one(cand):
+                    return
+        except BaseException as exc:  # handed to the consumer, which re-raises
+            self.error = exc
+        finally:
+            self._put(_END)
+
+    def _one(self, cand: Candidate) -> bool:
+        try:
+            st = os.stat(cand.path)
+            sha = sha256_file(cand.path)
+        except OSError as exc:
+            return self._put(_Failed(cand, _reason(exc)))
+        known = cand.known
+        if known is not None and known.status == "ok" and known.sha256 == sha:
+            return self._put(_Unchanged(cand, st.st_size, st.st_mtime_ns))
+        started = False
+        count = 0
+        group: list[Chunk] = []
+        try:
+            for chunk in self.chunker(self.parse(Path(cand.path))):
+                if not started:
+                    if not self._put(_Start(cand)):
+                        return False
+                    started = True
+                group.append(chunk)
+                count += 1
+                if len(group) >= CHUNK_GROUP:
+                    if not self._put(_Chunks(cand, group)):
+                        return False
+                    group = []
+        except Exception as exc:  # a bad file is recorded; the ingest goes on
+            if not isinstance(exc, (ParseError, OSError)):
+                log.warning("parsing %s failed", cand.path, exc_info=True)
+            return self._put(_Failed(cand, _reason(exc)))
+        if count == 0:
+            return self._put(_Failed(cand, "no text found"))
+        if group and not self._put(_Chunks(cand, group)):
+            return False
+        return self._put(_Done(cand, st.st_size, st.st_mtime_ns, sha, count))
+
+
+# ---------------------------------------------------------------- consumer
+
+def run_ingest(store: Store, embedder, candidates: list[Candidate], *, total_files: int,
+               done_files: int, parse: Callable, chunker: Callable, token: CancelToken,
+               report: Report, result: IngestReport) -> IngestReport:
+    """Index ``candidates`` (files whose size or mtime changed, or new ones).
+
+    ``total_files``/``done_files`` frame the progress (files already known
+    unchanged count as done). Raises Cancelled when the token is cancelled;
+    everything committed until then stays.
+    """
+    report = RateLimitedReport(report)
+    stop = threading.Event()
+    producer = _Producer(candidates, parse, chunker, stop)
+    pending_ops: list[WriteOp] = []
+    pending_texts: list[str] = []
+    bare_ops = 0
+    started_at = time.monotonic()
+    state = {"done": done_files, "detail": ""}
+
+    def progress() -> None:
+        report(IngestProgress(STAGE, state["done"], total_files, state["detail"], chunks=result.chunks))
+
+    def flush() -> None:
+        nonlocal pending_ops, pending_texts, bare_ops
+        if not pending_ops:
+            return
+        token.check()
+        vectors = embedder.encode(pending_texts) if pending_texts else None
+        token.check()
+        store.write_batch(pending_ops, vectors)
+        result.chunks += len(pending_texts)
+        for op in pending_ops:
+            if isinstance(op, FileDone):
+                state["done"] += 1
+        pending_ops, pending_texts, bare_ops = [], [], 0
+        if store.seconds_since_save() > SAVE_INDEX_EVERY:
+            store.save_index()
+        progress()
+
+    progress()
+    producer.start()
+    try:
+        while True:
+            try:
+                # Don't let a slow parser idle the embedder: embed what we have.
+                timeout = 0.05 if len(pending_texts) >= MIN_EMBED_BATCH else 0.5
+                item = producer.queue.get(timeout=timeout)
+            except queue.Empty:
+                token.check()
+                if len(pending_texts) >= MIN_EMBED_BATCH:
+                    flush()
+                continue
+            if item is _END:
+                break
+            cand = item.cand
+            if isinstance(item, _Start):
+                token.check()
+                state["detail"] = cand.path
+                pending_ops.append(FileStart(cand.path, cand.source_id))
+            elif isinstance(item, _Chunks):
+                for chunk in item.chunks:
+                    pending_ops.append(ChunkOp(cand.path, chunk))
+                    pending_texts.append(chunk.text)
+            elif isinstance(item, _Done):
+                pending_ops.append(FileDone(cand.path, item.size, item.mtime_ns, item.sha256))
+                if cand.known is None:
+                    result.added += 1
+                else:
+                    result.updated += 1
+            elif isinstance(item, _Failed):
+                token.check()
+                pending_ops.append(FileFailed(cand.path, cand.source_id, item.reason, cand.size, cand.mtime_ns))
+                result.failed.append((cand.path, item.reason))
+                state["done"] += 1
+                bare_ops += 1
+                state["detail"] = cand.path
+            elif isinstance(item, _Unchanged):
+                pending_ops.append(FileUnchanged(cand.path, cand.source_id, item.size, item.mtime_ns))
+                result.unchanged += 1
+                state["done"] += 1
+                bare_ops += 1
+            if len(pending_texts) >= EMBED_BATCH or bare_ops >= MAX_BARE_OPS:
+                flush()
+            else:
+                progress()
+        if producer.error is not None:
+            raise producer.error
+        flush()
+    except Cancelled:
+        result.cancelled = True
+        raise
+    finally:
+        stop.set()
+        _drain(producer)
+        producer.join()
+        result.seconds += time.monotonic() - started_at
+        try:
+            store.save_index()
+        except Exception:  # never mask the real outcome; the next open repairs it
+            log.exception("saving the vector index failed")
+    return result
+
+
+def _drain(producer: _Producer) -> None:
+    while True:
+        try:
+            producer.queue.get_nowait()
+        except queue.Empty:
+            if not producer.is_alive():
+                return
+            producer.join(timeout=0.05)
+            if not producer.is_alive():
+                return

@@ -1,0 +1,687 @@
+"""Where the library lives on disk: SQLite for everything, hnswlib for speed.
+
+SQLite (WAL) is the source of truth: sources, files, chunks with their
+vectors (float32 blobs) and an FTS5 index for BM25. The HNSW index
+(``vectors.hnsw``) is a derived cache of the chunk vectors: it is saved
+atomically (temporary file + ``os.replace``) and SQLite records which
+"generation" of the data it reflects. On open, an index that is missing,
+unreadable or behind SQLite is brought in line from the stored vectors
+(missing ids added, ids SQLite no longer has marked deleted), so a ``kill
+-9`` at any moment leaves a library that opens and searches correctly.
+
+Chunk ids are never reused (AUTOINCREMENT), which is what makes that repair
+a pair of set differences: an id in the index but not in SQLite was deleted,
+an id in SQLite but not in the index was added after the last save.
+
+One writer: every method takes the store's lock, so searches run between
+ingest batches. Files are created 0600, the folder 0700.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator, Optional, Sequence
+
+import numpy as np
+
+from desktop_app.core.library.documents import Chunk
+from desktop_app.core.paths import ensure_private_dir
+
+log = logging.getLogger(__name__)
+
+DB_NAME = "library.sqlite3"
+INDEX_NAME = "vectors.hnsw"
+SCHEMA_VERSION = 1
+
+# HNSW build/search parameters: M=16/ef_construction=200 with ef>=96 gives
+# recall@10 >= 0.98 against exact search at 100k chunks (bench/search_scale.py).
+HNSW_M = 16
+HNSW_EF_CONSTRUCTION = 200
+HNSW_EF_SEARCH = 128
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sources (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL CHECK (kind IN ('folder', 'file')),
+    added_at REAL NOT NULL,
+    updated_at REAL
+);
+CREATE TABLE IF NOT EXISTS exclusions (path TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS files (
+    id INTEGER PRIMARY KEY,
+    source_id INTEGER NOT NULL REFERENCES sources(id),
+    path TEXT NOT NULL UNIQUE,
+    size INTEGER,
+    mtime_ns INTEGER,
+    sha256 TEXT,
+    status TEXT NOT NULL CHECK (status IN ('ok', 'failed', 'indexing')),
+    reason TEXT,
+    chunks INTEGER NOT NULL DEFAULT 0,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS files_source ON files(source_id);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    file_id INTEGER NOT NULL REFERENCES files(id),
+    seq INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    page INTEGER,
+    section TEXT,
+    start INTEGER NOT NULL,
+    "end" INTEGER NOT NULL,
+    vector BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_file ON chunks(file_id);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
+    text, section, content='chunks', content_rowid='id',
+    tokenize='unicode61 remove_diacritics 2');
+CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
+    INSERT INTO chunks_fts(rowid, text, section) VALUES (new.id, new.text, coalesce(new.section, ''));
+END;
+CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
+    INSERT INTO chunks_fts(chunks_fts, rowid, text, section)
+        VALUES ('delete', old.id, old.text, coalesce(old.section, ''));
+END;
+"""
+
+
+class StoreError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    id: int
+    source_id: int
+    path: str
+    size: Optional[int]
+    mtime_ns: Optional[int]
+    sha256: Optional[str]
+    status: str
+    reason: Optional[str]
+    chunks: int
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    id: int
+    path: str
+    kind: str
+    added_at: float
+    updated_at: Optional[float]
+
+
+@dataclass(frozen=True)
+class ChunkRow:
+    id: int
+    path: str
+    text: str
+    page: Optional[int]
+    section: Optional[str]
+    start: int
+    end: int
+
+
+_FTS_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def fts_query(text: str, max_terms: int = 32) -> Optional[str]:
+    """User text as a safe FTS5 query: every word quoted (so quotes, AND/OR/
+    NOT, ``*``, ``:`` and parentheses are plain text), joined with OR so BM25
+    ranks by how many and how rare the matching words are."""
+    seen: list[str] = []
+    for word in _FTS_WORD.findall(text.lower()):
+        if word not in seen:
+            seen.append(word)
+        if len(seen) >= max_terms:
+            break
+    if not seen:
+        return None
+    return " OR ".join(f'"{w}"' for w in seen)
+
+
+def _touch_private(path: Path) -> None:
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    os.close(fd)
+    os.chmod(path, 0o600)
+
+
+class Store:
+    """The library's storage. Thread-safe; one instance per library dir."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = ensure_private_dir(Path(root))
+        self.lock = threading.RLock()
+        db_path = self.root / DB_NAME
+        # SQLite gives its -wal/-shm files the database file's mode.
+        _touch_private(db_path)
+        self._db = sqlite3.connect(str(db_path), check_same_thread=False, isolation_level=None,
+                                   timeout=30.0)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(_SCHEMA)
+        self._set_meta_default("schema_version", str(SCHEMA_VERSION))
+        self._set_meta_default("db_gen", "0")
+        self._index = None          # hnswlib.Index, created when the dim is known
+        self._dim: Optional[int] = self._meta_int("dim")
+        self._index_count = 0       # labels in the index, deleted ones included
+        self._live = 0
+        self._last_save = time.monotonic()
+        self._remove_stale_temp_files()
+        if self._dim:
+            self._open_index()
+
+    # ---------------------------------------------------------------- basics
+
+    class _Tx:
+        def __init__(self, store: "Store") -> None:
+            self.store = store
+
+        def __enter__(self) -> sqlite3.Connection:
+            self.store.lock.acquire()
+            self.store._db.execute("BEGIN IMMEDIATE")
+            return self.store._db
+
+        def __exit__(self, exc_type, exc, tb) -> None:
+            try:
+                if exc_type is None:
+                    self.store._db.execute("COMMIT")
+                else:
+                    self.store._db.execute("ROLLBACK")
+            finally:
+                self.store.lock.release()
+
+    def transaction(self) -> "Store._Tx":
+        return Store._Tx(self)
+
+    def _meta(self, key: str) -> Optional[str]:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def _meta_int(self, key: str) -> Optional[int]:
+        value = self._meta(key)
+        return int(value) if value is not None else None
+
+    def _set_meta(self, db: sqlite3.Connection, key: str, value) -> None:
+        db.execute("INSERT INTO meta(key, value) VALUES (?, ?) "
+                   "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, str(value)))
+
+    def _set_meta_default(self, key: str, value: str) -> None:
+        self._db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    def _bump_gen(self, db: sqlite3.Connection) -> None:
+        db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'db_gen'")
+
+    def close(self) -> None:
+        with self.lock:
+            if self._db is None:
+                return
+            try:
+                self.save_index()
+            finally:
+                self._db.close()
+                self._db = None
+                self._index = None
+
+    @property
+    def dim(self) -> Optional[int]:
+        return self._dim
+
+    @property
+    def embedder_name(self) -> Optional[str]:
+        with self.lock:
+            return self._meta("embedder")
+
+    # --------------------------------------------------------------- vectors
+
+    @property
+    def index_path(self) -> Path:
+        return self.root / INDEX_NAME
+
+    def _remove_stale_temp_files(self) -> None:
+        for leftover in self.root.glob(f".{INDEX_NAME}.*.part"):
+            try:
+                leftover.unlink()
+            except OSError:
+                pass
+
+    def ensure_embedder(self, name: str, dim: int) -> bool:
+        """Fix the embedding space of this library. Returns False (and empties
+        every file's hash, so the next add re-embeds everything) when the
+        library was built with another model or dimension."""
+        with self.lock:
+            old_name, old_dim = self._meta("embedder"), self._dim
+            if old_name == name and old_dim == dim:
+                return True
+            compatible = old_name is None and old_dim is None
+            with self.transaction() as db:
+                if not compatible:
+                    log.warning("library was embedded with %s/%s, now %s/%s: re-embedding all files",
+                                old_name, old_dim, name, dim)
+                    db.execute("DELETE FROM chunks")
+                    db.execute("UPDATE files SET sha256 = NULL, chunks = 0, "
+                               "status = CASE status WHEN 'failed' THEN 'failed' ELSE 'indexing' END")
+                    self._bump_gen(db)
+                self._set_meta(db, "embedder", name)
+                self._set_meta(db, "dim", dim)
+            self._dim = dim
+            if not compatible:
+                try:
+                    self.index_path.unlink()
+                except FileNotFoundError:
+                    pass
+            self._open_index()
+            return compatible
+
+    def _new_index(self, capacity: int):
+        import hnswlib
+
+        index = hnswlib.Index(space="ip", dim=self._dim)
+        index.init_index(max_elements=max(1024, capacity), ef_construction=HNSW_EF_CONSTRUCTION,
+                         M=HNSW_M, random_seed=100)
+        index.set_ef(HNSW_EF_SEARCH)
+        return index
+
+    def _open_index(self) -> None:
+        """Load the saved index and bring it in line with SQLite."""
+        import hnswlib
+
+        db_gen = self._meta_int("db_gen")
+        index = None
+        if self.index_path.exists():
+            try:
+                index = hnswlib.Index(space="ip", dim=self._dim)
+                index.load_index(str(self.index_path))
+                index.set_ef(HNSW_EF_SEARCH)
+            except Exception as exc:  # a damaged cache is rebuilt, never fatal
+                log.warning("vector index %s unreadable (%s); rebuilding it", self.index_path, exc)
+                index = None
+        if index is None:
+            self._rebuild_index()
+            return
+        self._index = index
+        self._index_count = index.get_current_count()
+        if self._meta_int("index_gen") == db_gen:
+            self._live = self._count_chunks()
+            return
+        self._reconcile()
+
+    def _count_chunks(self) -> int:
+        return self._db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+
+    def _reconcile(self) -> None:
+        t0 = time.monotonic()
+        index_ids = set(int(i) for i in self._index.get_ids_list())
+        db_ids = set(r[0] for r in self._db.execute("SELECT id FROM chunks"))
+        stale = index_ids - db_ids
+        missing = sorted(db_ids - index_ids)
+        for label in stale:
+            try:
+                self._index.mark_deleted(label)
+            except RuntimeError:  # already deleted in the saved index
+                pass
+        self._add_from_db(missing)
+        self._live = len(db_ids)
+        log.info("vector index repaired from SQLite: %d added, %d dropped (%.1fs)",
+                 len(missing), len(stale), time.monotonic() - t0)
+        if missing or stale:
+            self.save_index(force=True)
+        else:
+            self._record_index_gen()
+
+    def _add_from_db(self, ids: Sequence[int], batch: int = 4096) -> None:
+        for lo in range(0, len(ids), batch):
+            part = ids[lo:lo + batch]
+            marks = ",".join("?" * len(part))
+            rows = self._db.execute(f"SELECT id, vector FROM chunks WHERE id IN ({marks})", part).fetchall()
+            if rows:
+                vectors = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+                self._index_add(vectors, np.array([r[0] for r in rows], dtype=np.int64))
+
+    def _rebuild_index(self) -> None:
+        live = self._count_chunks()
+        self._index = self._new_index(int(live * 1.25) + 1024)
+        self._index_count = 0
+        ids = [r[0] for r in self._db.execute("SELECT id FROM chunks ORDER BY id")]
+        self._add_from_db(ids)
+        self._live = live
+        log.info("vector index built from SQLite: %d vectors", live)
+        self.save_index(force=True)
+
+    def _index_add(self, vectors: np.ndarray, ids: np.ndarray) -> None:
+        needed = self._index_count + len(ids)
+        capacity = self._index.get_max_elements()
+        if needed > capacity:
+            self._index.resize_index(max(needed, int(capacity * 1.5)))
+        self._index.add_items(vectors, ids)
+        self._index_count += len(ids)
+
+    def save_index(self, force: bool = False) -> None:
+        """Write the index atomically, then record the generation it reflects."""
+        with self.lock:
+            if self._index is None or self._db is None:
+                return
+            gen = self._meta_int("db_gen")
+            if not force and self._meta_int("index_gen") == gen and self.index_path.exists():
+                return
+            # Too many deleted labels slow search and waste memory: start over.
+            if self._index_count > 4096 and self._live < self._index_count // 2:
+                self._rebuild_index()
+                return
+            tmp = self.root / f".{INDEX_NAME}.{os.getpid()}.part"
+            try:
+                self._index.save_index(str(tmp))
+                fd = os.open(tmp, os.O_RDONLY)
+                try:
+                    os.fchmod(fd, 0o600)
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                os.replace(tmp, self.index_path)
+            except BaseException:
+                try:
+                    tmp.unlink()
+                except FileNotFoundError:
+                    pass
+                raise
+            self._record_index_gen(gen)
+            self._last_save = time.monotonic()
+
+    def _record_index_gen(self, gen: Optional[int] = None) -> None:
+        with self.transaction() as db:
+            self._set_meta(db, "index_gen", gen if gen is not None else self._meta_int("db_gen"))
+
+    def seconds_since_save(self) -> float:
+        return time.monotonic() - self._last_save
+
+    # --------------------------------------------------------------- sources
+
+    def sources(self) -> list[SourceRecord]:
+        with self.lock:
+            return [SourceRecord(*r) for r in self._db.execute(
+                "SELECT id, path, kind, added_at, updated_at FROM sources ORDER BY path")]
+
+    def add_source(self, path: str, kind: str) -> SourceRecord:
+        """Register ``path``; sources inside a new folder are merged into it."""
+        with self.transaction() as db:
+            now = time.time()
+            db.execute("INSERT INTO sources(path, kind, added_at) VALUES (?, ?, ?) "
+                       "ON CONFLICT(path) DO NOTHING", (path, kind, now))
+            row = db.execute("SELECT id, path, kind, added_at, updated_at FROM sources WHERE path = ?",
+                             (path,)).fetchone()
+            if kind == "folder":
+                prefix = path.rstrip(os.sep) + os.sep
+                inner = db.execute("SELECT id FROM sources WHERE substr(path, 1, ?) = ? AND id != ?",
+                                   (len(prefix), prefix, row[0])).fetchall()
+                for (inner_id,) in inner:
+                    db.execute("UPDATE files SET source_id = ? WHERE source_id = ?", (row[0], inner_id))
+                    db.execute("DELETE FROM sources WHERE id = ?", (inner_id,))
+            db.execute("DELETE FROM exclusions WHERE path = ? OR substr(path, 1, ?) = ?",
+                       (path, len(path.rstrip(os.sep)) + 1, path.rstrip(os.sep) + os.sep))
+            return SourceRecord(*row)
+
+    def touch_source(self, source_id: int) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE sources SET updated_at = ? WHERE id = ?", (time.time(), source_id))
+
+    def exclusions(self) -> set[str]:
+        with self.lock:
+            return {r[0] for r in self._db.execute("SELECT path FROM exclusions")}
+
+    def add_exclusion(self, path: str) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR IGNORE INTO exclusions(path) VALUES (?)", (path,))
+
+    def delete_source(self, source_id: int) -> int:
+        """Forget a source and all its files. Returns how many files went."""
+        with self.lock:
+            ids = [r[0] for r in self._db.execute("SELECT id FROM files WHERE source_id = ?", (source_id,))]
+            removed = self.delete_files(ids)
+            with self.transaction() as db:
+                db.execute("DELETE FROM sources WHERE id = ?", (source_id,))
+            return removed
+
+    # ----------------------------------------------------------------- files
+
+    def files_under(self, path: str) -> dict[str, FileRecord]:
+        """Known files at ``path`` or below it, by path."""
+        with self.lock:
+            prefix = path.rstrip(os.sep) + os.sep
+            rows = self._db.execute(
+                "SELECT id, source_id, path, size, mtime_ns, sha256, status, reason, chunks FROM files "
+                "WHERE path = ? OR substr(path, 1, ?) = ?", (path, len(prefix), prefix))
+            return {r[2]: FileRecord(*r) for r in rows}
+
+    def files_of_source(self, source_id: int) -> list[FileRecord]:
+        with self.lock:
+            return [FileRecord(*r) for r in self._db.execute(
+                "SELECT id, source_id, path, size, mtime_ns, sha256, status, reason, chunks FROM files "
+                "WHERE source_id = ? ORDER BY path", (source_id,))]
+
+    def delete_files(self, file_ids: Iterable[int]) -> int:
+        file_ids = list(file_ids)
+        if not file_ids:
+            return 0
+        with self.lock:
+            gone: list[int] = []
+            with self.transaction() as db:
+                for lo in range(0, len(file_ids), 500):
+                    part = file_ids[lo:lo + 500]
+                    marks = ",".join("?" * len(part))
+                    gone += [r[0] for r in db.execute(f"SELECT id FROM chunks WHERE file_id IN ({marks})", part)]
+                    db.execute(f"DELETE FROM chunks WHERE file_id IN ({marks})", part)
+                    db.execute(f"DELETE FROM files WHERE id IN ({marks})", part)
+                self._bump_gen(db)
+            self._unindex(gone)
+            return len(file_ids)
+
+    def _unindex(self, chunk_ids: Iterable[int]) -> None:
+        if self._index is None:
+            return
+        for label in chunk_ids:
+            try:
+                self._index.mark_deleted(label)
+                self._live -= 1
+            except RuntimeError:
+                pass
+
+    def write_batch(self, ops: Sequence["WriteOp"], vectors: Optional[np.ndarray]) -> None:
+        """Apply one batch of ingest results in a single transaction.
+
+        ``vectors`` holds one row per chunk op, in order. A file's first op in
+        a run (``FileStart``) clears its old chunks and marks it ``indexing``;
+        its hash is written by ``FileDone`` only, so a file whose last chunks
+        never got committed is redone by the next add.
+        """
+        with self.lock:
+            if self._index is None and vectors is not None and len(vectors):
+                raise StoreError("ensure_embedder() must be called before adding vectors")
+            new_ids: list[int] = []
+            old_ids: list[int] = []
+            row = 0
+            now = time.time()
+            with self.transaction() as db:
+                file_ids: dict[str, int] = {}
+                seq: dict[str, int] = {}
+                for op in ops:
+                    if isinstance(op, FileStart):
+                        fid = self._upsert_file(db, op.path, op.source_id, now, "indexing", None)
+                        file_ids[op.path] = fid
+                        old_ids += [r[0] for r in db.execute("SELECT id FROM chunks WHERE file_id = ?", (fid,))]
+                        db.execute("DELETE FROM chunks WHERE file_id = ?", (fid,))
+                        db.execute("UPDATE files SET sha256 = NULL, chunks = 0 WHERE id = ?", (fid,))
+                        seq[op.path] = 0
+                    elif isinstance(op, ChunkOp):
+                        fid = file_ids.get(op.path) or self._file_id(db, op.path)
+                        file_ids[op.path] = fid
+                        if op.path not in seq:
+                            seq[op.path] = db.execute("SELECT count(*) FROM chunks WHERE file_id = ?",
+                                                      (fid,)).fetchone()[0]
+                        c = op.chunk
+                        cur = db.execute(
+                            'INSERT INTO chunks(file_id, seq, text, page, section, start, "end", vector) '
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                            (fid, seq[op.path], c.text, c.page, c.section, c.start, c.end,
+                             vectors[row].tobytes()))
+                        seq[op.path] += 1
+                        new_ids.append(cur.lastrowid)
+                        row += 1
+                    elif isinstance(op, FileDone):
+                        fid = file_ids.get(op.path) or self._file_id(db, op.path)
+                        n = db.execute("SELECT count(*) FROM chunks WHERE file_id = ?", (fid,)).fetchone()[0]
+                        db.execute("UPDATE files SET size = ?, mtime_ns = ?, sha256 = ?, status = 'ok', "
+                                   "reason = NULL, chunks = ?, updated_at = ? WHERE id = ?",
+                                   (op.size, op.mtime_ns, op.sha256, n, now, fid))
+                    elif isinstance(op, FileFailed):
+                        fid = self._upsert_file(db, op.path, op.source_id, now, "failed", op.reason)
+                        old_ids += [r[0] for r in db.execute("SELECT id FROM chunks WHERE file_id = ?", (fid,))]
+                        db.execute("DELETE FROM chunks WHERE file_id = ?", (fid,))
+                        db.execute("UPDATE files SET size = ?, mtime_ns = ?, sha256 = NULL, chunks = 0 "
+                                   "WHERE id = ?", (op.size, op.mtime_ns, fid))
+                    elif isinstance(op, FileUnchanged):
+                        db.execute("UPDATE files SET size = ?, mtime_ns = ?, source_id = ? WHERE path = ?",
+                                   (op.size, op.mtime_ns, op.source_id, op.path))
+                    else:  # pragma: no cover - programming error
+                        raise TypeError(f"unknown write op {op!r}")
+                if new_ids or old_ids:
+                    self._bump_gen(db)
+            if vectors is not None and row != len(vectors):
+                raise StoreError(f"{len(vectors)} vectors for {row} chunks")
+            # The index follows the committed data; if we die before saving it,
+            # the next open repairs it from SQLite.
+            self._unindex(old_ids)
+            if new_ids:
+                self._index_add(np.ascontiguousarray(vectors[:row]), np.array(new_ids, dtype=np.int64))
+                self._live += len(new_ids)
+
+    def _file_id(self, db: sqlite3.Connection, path: str) -> int:
+        row = db.execute("SELECT id FROM files WHERE path = ?", (path,)).fetchone()
+        if row is None:
+            raise StoreError(f"no file record for {path}")
+        return row[0]
+
+    def _upsert_file(self, db, path: str, source_id: int, now: float, status: str,
+                     reason: Optional[str]) -> int:
+        db.execute("INSERT INTO files(source_id, path, status, reason, updated_at) VALUES (?, ?, ?, ?, ?) "
+                   "ON CONFLICT(path) DO UPDATE SET source_id = excluded.source_id, status = excluded.status, "
+                   "reason = excluded.reason, updated_at = excluded.updated_at",
+                   (source_id, path, status, reason, now))
+        return self._file_id(db, path)
+
+    # ---------------------------------------------------------------- search
+
+    def vector_search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """(chunk id, cosine similarity), best first."""
+        with self.lock:
+            if self._index is None or self._live <= 0:
+                return []
+            k = min(k, self._live)
+            self._index.set_ef(max(HNSW_EF_SEARCH, k))
+            labels, distances = self._index.knn_query(np.asarray(query, dtype=np.float32).reshape(1, -1), k=k)
+            return [(int(l), float(1.0 - d)) for l, d in zip(labels[0], distances[0])]
+
+    def bm25_search(self, query: str, k: int) -> list[tuple[int, float]]:
+        """(chunk id, BM25 score: higher is better), best first."""
+        match = fts_query(query)
+        if match is None:
+            return []
+        with self.lock:
+            rows = self._db.execute(
+                "SELECT rowid, -bm25(chunks_fts, 1.0, 0.5) AS score FROM chunks_fts "
+                "WHERE chunks_fts MATCH ? ORDER BY bm25(chunks_fts, 1.0, 0.5) LIMIT ?", (match, k)).fetchall()
+        return [(int(r[0]), float(r[1])) for r in rows]
+
+    def chunk_rows(self, ids: Sequence[int]) -> dict[int, ChunkRow]:
+        if not ids:
+            return {}
+        with self.lock:
+            marks = ",".join("?" * len(ids))
+            rows = self._db.execute(
+                f'SELECT c.id, f.path, c.text, c.page, c.section, c.start, c."end" '
+                f"FROM chunks c JOIN files f ON f.id = c.file_id WHERE c.id IN ({marks})", list(ids))
+            return {r[0]: ChunkRow(*r) for r in rows}
+
+    def chunk_vectors(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        if not ids:
+            return {}
+        with self.lock:
+            marks = ",".join("?" * len(ids))
+            rows = self._db.execute(f"SELECT id, vector FROM chunks WHERE id IN ({marks})", list(ids))
+            return {r[0]: np.frombuffer(r[1], dtype=np.float32) for r in rows}
+
+    # ---------------------------------------------------------------- status
+
+    def counts_by_source(self) -> dict[int, dict]:
+        with self.lock:
+            out: dict[int, dict] = {}
+            for sid, files, chunks, failed, indexing in self._db.execute(
+                    "SELECT source_id, count(*), sum(chunks), sum(status = 'failed'), sum(status = 'indexing') "
+                    "FROM files GROUP BY source_id"):
+                out[sid] = {"files": files, "chunks": chunks or 0, "failed": failed or 0,
+                            "indexing": indexing or 0}
+            return out
+
+    def failures(self) -> list[tuple[str, str]]:
+        with self.lock:
+            return [(r[0], r[1] or "") for r in self._db.execute(
+                "SELECT path, reason FROM files WHERE status = 'failed' ORDER BY path")]
+
+    def totals(self) -> dict:
+        with self.lock:
+            files, failed, indexing = self._db.execute(
+                "SELECT count(*), sum(status = 'failed'), sum(status = 'indexing') FROM files").fetchone()
+            return {"sources": self._db.execute("SELECT count(*) FROM sources").fetchone()[0],
+                    "files": files, "chunks": self._count_chunks(), "failed": failed or 0,
+                    "indexing": indexing or 0, "indexed_vectors": self._live if self._index is not None else 0}
+
+
+# Write operations produced by ingest, applied in order by Store.write_batch.
+
+@dataclass(frozen=True)
+class FileStart:
+    path: str
+    source_id: int
+
+
+@dataclass(frozen=True)
+class ChunkOp:
+    path: str
+    chunk: Chunk
+
+
+@dataclass(frozen=True)
+class FileDone:
+    path: str
+    size: int
+    mtime_ns: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class FileFailed:
+    path: str
+    source_id: int
+    reason: str
+    size: Optional[int] = None
+    mtime_ns: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class FileUnchanged:
+    path: str
+    source_id: int
+    size: int
+    mtime_ns: int
+
+
+WriteOp = FileStart | ChunkOp | FileDone | FileFailed | FileUnchanged
