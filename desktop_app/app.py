@@ -90,6 +90,13 @@ def build_gui(paths: AppPaths, *, services=None, autoload_model: bool = True,
 
 
 def run_gui(argv: list[str]) -> int:
+    if "--self-test" in argv:
+        # The installer's end-to-end check (offline, fresh temp data dir):
+        # desktop_app/selftest.py, which runs this window's own startup
+        # self-test (ui/self_test.py) as one of its checks.
+        from desktop_app.selftest import main as self_test_main
+
+        return self_test_main(argv)
     args = parse_gui_args(list(argv))
     from desktop_app.core.logs import setup_logging
 
