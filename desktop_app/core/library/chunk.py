@@ -23,7 +23,7 @@ from desktop_app.core.library.documents import Block, Chunk
 from desktop_app.core.library.parse import BLOCK_SEP
 
 # A sentence ends at . ! ? (plus closing quotes/brackets) followed by space, or at a line break.
-_BOUNDARY = re.compile(r"(?<=[.!?\u3002\uff01\uff1f])[\"'\u201d\u2019)\]]*\s+|\n+")
+_BOUNDARY = re.compile(r"([.!?\u3002\uff01\uff1f][\"'\u201d\u2019)\]]*)\s+|\n+")
 _WORD = re.compile(r"\S+")
 
 
@@ -113,7 +113,8 @@ def _spans(text: str, pattern: re.Pattern) -> Iterator[tuple[int, int]]:
     """Non-blank pieces of ``text`` between matches of ``pattern``, trimmed."""
     pos = 0
     for m in pattern.finditer(text):
-        yield from _trimmed(text, pos, m.start())
+        end = m.end(1) if m.lastindex and m.start(1) >= 0 else m.start()
+        yield from _trimmed(text, pos, end)
         pos = m.end()
     yield from _trimmed(text, pos, len(text))
 

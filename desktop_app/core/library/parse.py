@@ -23,6 +23,7 @@ import codecs
 import logging
 import os
 import re
+import threading
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional
 
@@ -188,9 +189,11 @@ def _decoded_lines(handle, first: bytes, encoding: str) -> Iterator[str]:
                 lines = pending.split("\n")
                 pending = lines.pop()
                 yield from lines
-                if len(pending) > _MAX_PARAGRAPH:  # one endless line: hand it out in pieces
-                    yield pending
-                    pending = ""
+                while len(pending) > _MAX_PARAGRAPH:  # an endless line: hand it out in pieces
+                    cut = pending.rfind(" ", _MAX_PARAGRAPH // 2, _MAX_PARAGRAPH)
+                    cut = cut if cut > 0 else _MAX_PARAGRAPH
+                    yield pending[:cut]
+                    pending = pending[cut:]
             if final:
                 break
             try:
@@ -224,7 +227,7 @@ def _numbered(items: Iterable[tuple[str, Optional[int], Optional[str]]]) -> Iter
     start = 0
     any_text = False
     for text, page, section in items:
-        text = text.strip("\n ")
+        text = text.rstrip().lstrip("\n")   # keep a code block's first indentation
         if not text.strip():
             continue
         any_text = True
@@ -234,11 +237,8 @@ def _numbered(items: Iterable[tuple[str, Optional[int], Optional[str]]]) -> Iter
         raise ParseError("empty file")
 
 
-_SPACES = re.compile(r"\s+")
-
-
 def normalize_space(text: str) -> str:
-    return _SPACES.sub(" ", text.replace("\xad", "")).strip()
+    return " ".join(text.replace("\xad", "").split())
 
 
 class _Sections:
@@ -509,15 +509,344 @@ def _parse_code(lines: Iterable[str], suffix: str):
         yield "\n".join(buf), None, buf_section
 
 
-# ---------------------------------------------------------------- PDF, DOCX, HTML (below)
+# ---------------------------------------------------------------- PDF
+
+# PDFium is not thread-safe: every call into it, from any thread, holds this lock.
+_PDFIUM_LOCK = threading.Lock()
+
+_SOFT_HYPHENS = re.compile("[\ufffe\x02\xad]")
+_HYPHEN_BREAK = re.compile(r"(\w)-[ \t]*\n[ \t]*(?=[a-z\u00e0-\u00ff])")
+_SENTENCE_END = ("." , "!", "?", ":", "\u201d", '"')
+
 
 def _parse_pdf(path: Path):
-    raise ParseError("unsupported format")
+    """Open eagerly (so encrypted/corrupt fail at the call), then one page at a time."""
+    import pypdfium2 as pdfium
 
+    with _open(path) as handle:
+        magic = handle.read(1024)
+    if b"%PDF" not in magic:
+        raise ParseError("corrupt PDF")
+    with _PDFIUM_LOCK:
+        try:
+            pdf = pdfium.PdfDocument(str(path))
+            n_pages = len(pdf)
+            toc = _pdf_toc(pdf)
+        except pdfium.PdfiumError as exc:
+            message = str(exc).lower()
+            if "password" in message or "security" in message:
+                raise ParseError("encrypted PDF") from None
+            if "file access" in message or "not found" in message:
+                raise ParseError("file vanished") from None
+            raise ParseError("corrupt PDF") from None
+    return _pdf_pages(pdf, n_pages, toc)
+
+
+def _pdf_toc(pdf) -> list[tuple[int, int, str]]:
+    """(page_index, level, title) of the bookmarks, in order; [] when there are none."""
+    entries = []
+    try:
+        for item in pdf.get_toc(max_depth=6):
+            dest = item.get_dest()
+            index = dest.get_index() if dest is not None else None
+            title = normalize_space(item.get_title() or "")
+            if index is not None and title:
+                entries.append((index, item.level, title))
+    except Exception:  # a broken outline must not cost the text
+        log.debug("ignoring unreadable PDF outline", exc_info=True)
+        return []
+    return entries
+
+
+def _pdf_pages(pdf, n_pages: int, toc):
+    sections = _Sections()
+    recent_edges: list[tuple[str, str]] = []   # (first, last) line shapes of the previous pages
+    yielded = False
+    toc_i = 0
+    try:
+        for index in range(n_pages):
+            with _PDFIUM_LOCK:
+                try:
+                    page = pdf[index]
+                    textpage = page.get_textpage()
+                    raw = textpage.get_text_range()
+                    textpage.close()
+                    page.close()
+                except Exception:
+                    log.warning("PDF page %d unreadable; skipped", index + 1, exc_info=True)
+                    continue
+            lines = _pdf_lines(raw)
+            lines = _drop_running_heads(lines, recent_edges)
+            # Bookmarks pointing at this page switch the section at their heading line.
+            starts: dict[int, list[tuple[int, str]]] = {}
+            line_at = 0
+            while toc_i < len(toc) and toc[toc_i][0] <= index:
+                _, level, title = toc[toc_i]
+                line_at = _find_heading(lines, title, line_at)
+                starts.setdefault(line_at, []).append((level, title))
+                toc_i += 1
+            para: list[str] = []
+            typical = _typical_width(lines)
+            for i, line in enumerate(lines):
+                if i in starts:
+                    if para:
+                        yielded = True
+                        yield normalize_space(" ".join(para)), index + 1, sections.path
+                        para = []
+                    for level, title in starts[i]:
+                        sections.set(level, title)
+                para.append(line)
+                if _ends_paragraph(line, typical):
+                    yielded = True
+                    yield normalize_space(" ".join(para)), index + 1, sections.path
+                    para = []
+            if para:
+                yielded = True
+                yield normalize_space(" ".join(para)), index + 1, sections.path
+    finally:
+        with _PDFIUM_LOCK:
+            pdf.close()
+    if not yielded:
+        raise ParseError("no text (scanned PDF?)")
+
+
+def _pdf_lines(raw: str) -> list[str]:
+    text = raw.replace("\r\n", "\n").replace("\r", "\n")
+    text = _SOFT_HYPHENS.sub("", text)   # PDFium marks a soft hyphen it already joined
+    text = _HYPHEN_BREAK.sub(r"\1", text)
+    return [line.strip() for line in text.split("\n") if line.strip()]
+
+
+def _shape(line: str) -> str:
+    return re.sub(r"[\d\s]+", "", line.lower())
+
+
+def _drop_running_heads(lines: list[str], recent: list[tuple[str, str]]) -> list[str]:
+    """Drop a first/last line that repeats (digits aside) on one of the two previous pages."""
+    if not lines:
+        return lines
+    first, last = _shape(lines[0]), _shape(lines[-1])
+    seen_first = {f for f, _ in recent} | {l for _, l in recent}
+    recent.append((first, last))
+    del recent[:-2]
+    out = lines
+    if len(out) > 1 and first in seen_first:
+        out = out[1:]
+    if len(out) > 1 and last in seen_first:
+        out = out[:-1]
+    # A bare page number is never content.
+    return [l for l in out if not re.fullmatch(r"[-\u2013 ]*\d{1,4}[-\u2013 ]*", l)]
+
+
+def _find_heading(lines: list[str], title: str, after: int) -> int:
+    """Index (>= after) of the line where a bookmark's heading is; ``after`` when not found."""
+    want = title.lower()
+    number = re.match(r"^(\d+(?:\.\d+)*\.?)\s", title)
+    for i in range(after, len(lines)):
+        low = lines[i].lower()
+        if low == want or (len(low) < len(want) + 40 and low.startswith(want)):
+            return i
+        if number and low.startswith(number.group(1) + " ") and len(low) < 120:
+            return i
+    return after
+
+
+def _typical_width(lines: list[str]) -> int:
+    widths = sorted(len(l) for l in lines)
+    return widths[int(len(widths) * 0.75)] if widths else 0
+
+
+def _ends_paragraph(line: str, typical: int) -> bool:
+    if len(line) < typical * 0.5:
+        return True   # a short line: heading, list item, last line of a paragraph
+    return line.endswith(_SENTENCE_END) and len(line) < typical * 0.85
+
+
+# ---------------------------------------------------------------- DOCX
 
 def _parse_docx(path: Path):
-    raise ParseError("unsupported format")
+    import docx
+
+    try:
+        document = docx.Document(str(path))
+    except Exception as exc:   # zip, XML and package errors all mean the same to the user
+        log.debug("DOCX open failed for %s", path, exc_info=True)
+        if _is_ole_encrypted(path):
+            raise ParseError("encrypted DOCX") from None
+        if isinstance(exc, FileNotFoundError):
+            raise ParseError("file vanished") from None
+        raise ParseError("corrupt DOCX") from None
+    return _docx_blocks(document)
 
 
-def _parse_html(text: str):
-    raise ParseError("unsupported format")
+def _is_ole_encrypted(path: Path) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4 << 20)
+    except OSError:
+        return False
+    return head.startswith(b"\xd0\xcf\x11\xe0") and "EncryptedPackage".encode("utf-16-le") in head
+
+
+_HEADING_STYLE = re.compile(r"^heading\s*(\d)$", re.IGNORECASE)
+
+
+def _docx_blocks(document):
+    from docx.table import Table
+
+    sections = _Sections()
+    try:
+        for item in document.iter_inner_content():
+            if isinstance(item, Table):
+                yield from ((text, None, sections.path) for text in _docx_table(item))
+                continue
+            text = normalize_space(item.text)
+            if not text:
+                continue
+            style = (item.style.name if item.style is not None else "") or ""
+            m = _HEADING_STYLE.match(style)
+            if m or style.lower() == "title":
+                sections.set(int(m.group(1)) if m else 0, text)
+            yield text, None, sections.path
+    except ParseError:
+        raise
+    except Exception:
+        log.debug("DOCX body unreadable", exc_info=True)
+        raise ParseError("corrupt DOCX") from None
+
+
+def _docx_table(table) -> Iterator[str]:
+    """Rows as "cell | cell" lines, grouped into blocks of bounded size."""
+    rows: list[str] = []
+    size = 0
+    for row in table.rows:
+        cells: list[str] = []
+        for cell in row.cells:
+            text = normalize_space(cell.text)
+            if text and (not cells or cells[-1] != text):   # merged cells repeat their text
+                cells.append(text)
+        if cells:
+            line = " | ".join(cells)
+            rows.append(line)
+            size += len(line)
+            if size > _MAX_PARAGRAPH // 4:
+                yield "\n".join(rows)
+                rows, size = [], 0
+    if rows:
+        yield "\n".join(rows)
+
+
+# ---------------------------------------------------------------- HTML
+
+# Navigation and page furniture, including what Sphinx, MkDocs and common CMS themes add.
+_HTML_DROP = ", ".join([
+    "script", "style", "noscript", "template", "nav", "header", "footer", "aside", "form", "button",
+    "input", "select", "textarea", "svg", "iframe", "object", "head",
+    "[role=navigation]", "[role=search]", "[role=banner]", "[role=contentinfo]", "[aria-hidden=true]",
+    "div.sphinxsidebar", "div.related", "div.footer", "div.mobile-nav", "div.menu-wrapper",
+    "div.inline-search", "a.headerlink", "div.breadcrumbs", "div.breadcrumb", "ul.breadcrumb",
+    "ol.breadcrumb", ".breadcrumbs", ".breadcrumb", "div.sidebar", "#sidebar", ".sidebar-nav",
+    "div.toctree-wrapper", "nav.contents", "div.contents.topic", "div.rst-footer-buttons",
+    ".skip-link", ".cookie-banner", "#cookie-banner", ".related-posts", ".share-buttons",
+])
+_HTML_MAIN = ("[role=main]", "main", "article", "div.body", "div#content", "div.content")
+_HTML_BLOCK = frozenset({
+    "p", "div", "section", "article", "main", "li", "ul", "ol", "dl", "dt", "dd", "blockquote",
+    "figure", "figcaption", "caption", "table", "thead", "tbody", "tfoot", "address", "details",
+    "summary", "hr", "body", "center", "fieldset", "legend",
+})
+_HTML_HEADINGS = {f"h{i}": i for i in range(1, 7)}
+
+
+def _parse_html(html: str):
+    from selectolax.lexbor import LexborHTMLParser
+
+    tree = LexborHTMLParser(html)
+    for node in tree.css(_HTML_DROP):
+        node.decompose()
+    root = None
+    for selector in _HTML_MAIN:
+        root = tree.css_first(selector)
+        if root is not None:
+            break
+    if root is None:
+        root = tree.body or tree.root
+    if root is None:
+        return
+    yield from _html_walk(root)
+
+
+def _html_walk(root):
+    sections = _Sections()
+    inline: list[str] = []
+
+    def flush():
+        text = normalize_space("".join(inline))
+        inline.clear()
+        return text
+
+    # Iterative walk: ("enter", node) / ("leave", tag); deep pages must not hit the recursion limit.
+    stack: list = [("enter", root)]
+    while stack:
+        action, node = stack.pop()
+        if action == "leave":
+            text = flush()
+            if text:
+                yield text, None, sections.path
+            continue
+        tag = node.tag
+        if tag == "-text":
+            inline.append(node.text_content or "")
+            continue
+        if tag in ("-comment", "-doctype") or tag is None:
+            continue
+        if tag in _HTML_HEADINGS:
+            text = flush()
+            if text:
+                yield text, None, sections.path
+            title = normalize_space(node.text(deep=True, separator=" "))
+            if title:
+                sections.set(_HTML_HEADINGS[tag], title)
+                yield title, None, sections.path
+            continue
+        if tag == "pre":
+            text = flush()
+            if text:
+                yield text, None, sections.path
+            code = node.text(deep=True, separator="").strip("\n")
+            if code.strip():
+                yield "\n".join(l.rstrip() for l in code.split("\n")), None, sections.path
+            continue
+        if tag == "tr":
+            text = flush()
+            if text:
+                yield text, None, sections.path
+            cells = [normalize_space(c.text(deep=True, separator=" ")) for c in node.iter() if c.tag in ("td", "th")]
+            row = " | ".join(c for c in cells if c)
+            if row:
+                yield row, None, sections.path
+            continue
+        if tag == "br":
+            inline.append(" ")
+            continue
+        if tag == "img":
+            alt = node.attributes.get("alt")
+            if alt:
+                inline.append(f" {alt} ")
+            continue
+        block = tag in _HTML_BLOCK
+        if block:
+            text = flush()
+            if text:
+                yield text, None, sections.path
+            stack.append(("leave", tag))
+        children = list(node.iter(include_text=True))
+        for child in reversed(children):
+            stack.append(("enter", child))
+        if not block and tag not in ("span", "a", "code", "em", "strong", "b", "i", "sub", "sup", "tt",
+                                     "kbd", "var", "samp", "abbr", "cite", "q", "small", "mark", "u", "s"):
+            # unknown inline-ish elements: keep words apart
+            inline.append(" ")
+    text = flush()
+    if text:
+        yield text, None, sections.path

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -117,3 +119,296 @@ def test_unreadable_file_as_root_via_io_error(tmp_path):
     folder = tmp_path / "notes.txt"
     folder.mkdir()
     assert reason(folder) == "unsupported format"
+
+
+# ---------------------------------------------------------------- reStructuredText and code
+
+def test_rst_titles_become_sections(tmp_path):
+    path = tmp_path / "manual.rst"
+    path.write_text(
+        "=======\nManual\n=======\n\nThe :func:`open` call and ``code`` and `a link <https://x.org>`_.\n\n"
+        ".. _setup:\n\nSetup\n=====\n\nFirst configure.\n\nDetails\n-------\n\nFine print.\n\n"
+        "Next part\n=========\n\nMore.\n", encoding="utf-8")
+    blocks, _ = parse(path)
+    by_text = {b.text: b.section for b in blocks}
+    assert by_text["The open call and code and a link."] == "Manual"
+    assert by_text["First configure."] == "Manual > Setup"
+    assert by_text["Fine print."] == "Manual > Setup > Details"
+    assert by_text["More."] == "Manual > Next part"
+    assert not any(".. _setup" in b.text for b in blocks)
+
+
+def test_source_code_sections_are_definitions(tmp_path):
+    path = tmp_path / "shapes.py"
+    path.write_text(
+        "import math\n\n\nclass Circle:\n    def __init__(self, r):\n        self.r = r\n\n"
+        "    def area(self):\n        return math.pi * self.r ** 2\n\n\ndef unit():\n    return Circle(1)\n",
+        encoding="utf-8")
+    blocks, _ = parse(path)
+    by_text = {b.text: b.section for b in blocks}
+    assert by_text["import math"] is None
+    assert by_text["    def area(self):\n        return math.pi * self.r ** 2"] == "Circle.area"
+    assert by_text["def unit():\n    return Circle(1)"] == "unit"
+    go = tmp_path / "main.go"
+    go.write_text("package main\n\nfunc (s *Server) Start() error {\n\treturn nil\n}\n", encoding="utf-8")
+    assert [b.section for b in parse(go)[0]] == [None, "Start"]
+
+
+# ---------------------------------------------------------------- PDF
+
+TEXLIVE = Path("/usr/share/doc/texlive-doc/latex")
+URL_PDF = TEXLIVE / "url" / "url.pdf"             # 6 pages, no outline
+PAPER_PDF = TEXLIVE / "hyperref" / "paper.pdf"    # 21 pages with bookmarks
+needs_texlive = pytest.mark.skipif(not URL_PDF.exists() or not PAPER_PDF.exists(),
+                                   reason="real PDFs come from Debian's texlive-latex-base-doc, not installed")
+
+
+def make_pdf(path: Path, pages: list[list[str]]) -> Path:
+    """A real PDF written by PDFium, one text line per entry, standard Helvetica."""
+    import ctypes
+
+    import pypdfium2 as pdfium
+    import pypdfium2.raw as raw
+
+    pdf = pdfium.PdfDocument.new()
+    for lines in pages:
+        page = pdf.new_page(612, 792)
+        y = 720
+        for line in lines:
+            obj = raw.FPDFPageObj_NewTextObj(pdf, b"Helvetica", ctypes.c_float(12))
+            buf = ctypes.create_string_buffer((line + "\0").encode("utf-16-le"))
+            raw.FPDFText_SetText(obj, ctypes.cast(buf, ctypes.POINTER(raw.FPDF_WCHAR)))
+            raw.FPDFPageObj_Transform(obj, 1, 0, 0, 1, 72, y)
+            raw.FPDFPage_InsertObject(page, obj)
+            y -= 16
+        raw.FPDFPage_GenerateContent(page)
+        page.close()
+    pdf.save(str(path))
+    pdf.close()
+    return path
+
+
+def test_pdf_pages_and_hyphenation(tmp_path):
+    path = make_pdf(tmp_path / "made.pdf", [
+        ["Hearth keeps every document on this machine, for exam-", "ple your notes and your reports."],
+        ["Second page talks about the well-known index."],
+        [],
+        ["Fourth page."],
+    ])
+    blocks, doc = parse(path)
+    assert [(b.page, b.text) for b in blocks] == [
+        (1, "Hearth keeps every document on this machine, for example your notes and your reports."),
+        (2, "Second page talks about the well-known index."),
+        (4, "Fourth page."),
+    ]
+
+
+@needs_texlive
+def test_real_pdf_text_with_page_numbers():
+    blocks, doc = parse(URL_PDF)
+    assert {b.page for b in blocks} == {1, 2, 3, 4, 5, 6}
+    assert [b.page for b in blocks] == sorted(b.page for b in blocks)
+    page_of = lambda phrase: next(b.page for b in blocks if phrase in b.text)   # noqa: E731
+    assert page_of("The package defines a form of \\verb command") == 1
+    assert page_of("You can switch the style of printing") == 3
+    assert "The same restrictions apply as above" in doc        # line-end hyphen joined
+    assert "\ufffe" not in doc and "\r" not in doc
+    assert not any("  " in b.text for b in blocks)
+
+
+@needs_texlive
+def test_real_pdf_bookmarks_give_sections():
+    blocks, _ = parse(PAPER_PDF)
+    section_of = lambda phrase: next(b.section for b in blocks if phrase in b.text)   # noqa: E731
+    assert section_of("There are two main types of strings with") == "2 Strings > 2.2 TeX"
+    assert section_of("Strings are delimited by parentheses") == "2 Strings > 2.1 PDF"
+    assert max(b.page for b in blocks) == 21
+
+
+def test_scanned_pdf_without_text(tmp_path):
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument.new()
+    page = pdf.new_page(612, 792)
+    image = pdfium.PdfImage.new(pdf)
+    image.set_bitmap(pdfium.PdfBitmap.new_native(200, 100, pdfium.raw.FPDFBitmap_BGR))
+    image.set_matrix(pdfium.PdfMatrix().scale(400, 200).translate(100, 400))
+    page.insert_obj(image)
+    page.gen_content()
+    pdf.save(str(tmp_path / "scan.pdf"))
+    pdf.close()
+    assert reason(tmp_path / "scan.pdf") == "no text (scanned PDF?)"
+
+
+@needs_texlive
+def test_truncated_pdf_is_corrupt(tmp_path):
+    data = URL_PDF.read_bytes()
+    path = tmp_path / "cut.pdf"
+    path.write_bytes(data[: len(data) // 3])
+    assert reason(path) == "corrupt PDF"
+    (tmp_path / "fake.pdf").write_bytes(b"this was never a PDF, just a renamed note\n" * 10)
+    assert reason(tmp_path / "fake.pdf") == "corrupt PDF"
+
+
+@pytest.mark.skipif(shutil.which("mutool") is None, reason="needs mutool (mupdf-tools) to encrypt a real PDF")
+@needs_texlive
+def test_encrypted_pdf(tmp_path):
+    out = tmp_path / "locked.pdf"
+    subprocess.run(["mutool", "clean", "-E", "aes-128", "-U", "secret", "-O", "owner", str(URL_PDF), str(out)],
+                   check=True, capture_output=True)
+    assert reason(out) == "encrypted PDF"
+
+
+# ---------------------------------------------------------------- DOCX
+
+def test_docx_headings_paragraphs_and_tables(tmp_path):
+    import docx
+
+    document = docx.Document()
+    document.add_heading("Quarterly report", level=0)
+    document.add_paragraph("Sales grew  in every region.")
+    document.add_heading("Europe", level=1)
+    document.add_paragraph("France and Spain led.")
+    table = document.add_table(rows=3, cols=2)
+    for row, (a, b) in zip(table.rows, [("Country", "Units"), ("France", "1200"), ("Spain", "950")]):
+        row.cells[0].text, row.cells[1].text = a, b
+    document.add_heading("Outlook", level=2)
+    document.add_paragraph("Steady.")
+    document.add_heading("Asia", level=1)
+    document.add_paragraph("Japan flat.")
+    path = tmp_path / "report.docx"
+    document.save(str(path))
+
+    blocks, _ = parse(path)
+    assert [(b.text, b.section) for b in blocks] == [
+        ("Quarterly report", "Quarterly report"),
+        ("Sales grew in every region.", "Quarterly report"),
+        ("Europe", "Quarterly report > Europe"),
+        ("France and Spain led.", "Quarterly report > Europe"),
+        ("Country | Units\nFrance | 1200\nSpain | 950", "Quarterly report > Europe"),
+        ("Outlook", "Quarterly report > Europe > Outlook"),
+        ("Steady.", "Quarterly report > Europe > Outlook"),
+        ("Asia", "Quarterly report > Asia"),
+        ("Japan flat.", "Quarterly report > Asia"),
+    ]
+
+
+def test_corrupt_docx(tmp_path):
+    import docx
+
+    document = docx.Document()
+    document.add_paragraph("Some text that will be cut off.")
+    good = tmp_path / "good.docx"
+    document.save(str(good))
+    cut = tmp_path / "cut.docx"
+    cut.write_bytes(good.read_bytes()[:5000])
+    assert reason(cut) == "corrupt DOCX"
+    renamed = tmp_path / "notes.docx"
+    renamed.write_text("plain text wearing a .docx name", encoding="utf-8")
+    assert reason(renamed) == "corrupt DOCX"
+
+
+# ---------------------------------------------------------------- HTML
+
+PYDOCS = Path("/usr/share/doc/python3.11/html")
+needs_pydocs = pytest.mark.skipif(not (PYDOCS / "library" / "shutil.html").exists(),
+                                  reason="real HTML comes from Debian's python3.11-doc, not installed")
+
+
+@needs_pydocs
+def test_real_sphinx_html_drops_boilerplate_and_keeps_sections():
+    raw = (PYDOCS / "library" / "shutil.html").read_text(encoding="utf-8")
+    # what the boilerplate says, checked present in the raw page so the test can fail
+    for furniture in ("Table of Contents", "Previous topic", "Quick search", "Please donate",
+                      "Found a bug", "This Page", "Show Source"):
+        assert furniture in raw
+    blocks, doc = parse(PYDOCS / "library" / "shutil.html")
+    for furniture in ("Table of Contents", "Previous topic", "Quick search", "Please donate",
+                      "Found a bug", "Show Source", "¶", "Theme"):
+        assert furniture not in doc, furniture
+    title = "shutil — High-level file operations"
+    assert blocks[0].text == title and blocks[0].section == title
+    section_of = lambda phrase: next(b.section for b in blocks if phrase in b.text)   # noqa: E731
+    assert section_of("If dirs_exist_ok is false (the default) and dst already exists") == \
+        f"{title} > Directory and files operations"
+    assert section_of("Create an archive file (such as zip or tar) and return its name.") == \
+        f"{title} > Archiving operations"
+    assert section_of("Get the size of the terminal window.") == \
+        f"{title} > Querying the size of the output terminal"
+    # signatures and code examples survive as text
+    assert "shutil.copytree(src, dst, symlinks=False, ignore=None" in doc
+    assert "copytree(source, destination, ignore=ignore_patterns('*.pyc', 'tmp*'))" in doc
+
+
+def test_html_without_main_drops_nav_and_sidebars(tmp_path):
+    path = tmp_path / "page.html"
+    path.write_bytes("""<html><head><meta charset="windows-1252"><title>T</title>
+      <style>body{}</style><script>var menu = 1;</script></head><body>
+      <header><a href="/">Home</a> | <a href="/blog">Blog</a></header>
+      <nav class="breadcrumb">Docs &raquo; Guide</nav>
+      <div class="sidebar">Related posts: how to cook</div>
+      <h1>Caf\u00e9 guide</h1><p>Order an <b>espresso</b> or a<br>latte.</p>
+      <h2>Prices</h2><table><tr><th>Drink</th><th>Price</th></tr><tr><td>Espresso</td><td>2 \u20ac</td></tr></table>
+      <aside>Subscribe to our newsletter</aside><footer>\u00a9 2024 Caf\u00e9 Inc</footer></body></html>
+      """.encode("cp1252"))
+    blocks, doc = parse(path)
+    assert [(b.text, b.section) for b in blocks] == [
+        ("Café guide", "Café guide"),
+        ("Order an espresso or a latte.", "Café guide"),
+        ("Prices", "Café guide > Prices"),
+        ("Drink | Price", "Café guide > Prices"),
+        ("Espresso | 2 €", "Café guide > Prices"),
+    ]
+
+
+# ---------------------------------------------------------------- large files
+
+_MEASURE_CHILD = r"""
+import resource, sys
+from pathlib import Path
+from desktop_app.core.library.parse import parse_file
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+blocks = chars = 0
+last = None
+for block in parse_file(Path(sys.argv[1])):
+    blocks += 1
+    chars += len(block.text)
+    last = block
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(blocks, chars, last.start + len(last.text), (after - before) // 1024)
+"""
+
+
+def test_large_text_file_streams_with_bounded_memory(tmp_path):
+    """LARGE FILE (~120 MB written to tmp_path, a few seconds): parsing streams.
+
+    Measured in a fresh child process so the peak RSS (ru_maxrss) is this
+    parse's own, not the test session's. Reading the file whole would need at
+    least its size again in RAM (more for the decoded str and its lines)."""
+    import sys
+
+    paragraph = ("Hearth reads big files piece by piece, so memory stays small. " * 15).strip()
+    path = tmp_path / "huge.txt"
+    n_paragraphs = 120_000_000 // (len(paragraph) + 2)
+    with open(path, "w", encoding="utf-8") as handle:
+        chunk = (paragraph + "\n\n") * 1000
+        for _ in range(n_paragraphs // 1000):
+            handle.write(chunk)
+    size_mb = path.stat().st_size // 2**20
+    out = subprocess.run([sys.executable, "-c", _MEASURE_CHILD, str(path)], check=True, capture_output=True,
+                         text=True, cwd=Path(__file__).resolve().parents[3]).stdout.split()
+    blocks, chars, end, growth_mb = map(int, out)
+    assert blocks == n_paragraphs // 1000 * 1000            # every paragraph came through
+    assert chars == blocks * len(paragraph)
+    assert end == chars + (blocks - 1) * len(BLOCK_SEP)     # offsets stayed consecutive
+    assert size_mb >= 110
+    assert growth_mb < 40, f"parsing a {size_mb} MB file grew peak RSS by {growth_mb} MB"
+
+
+def test_one_endless_line_is_cut_into_bounded_blocks(tmp_path):
+    path = tmp_path / "oneline.log"
+    path.write_text("word " * 400_000, encoding="utf-8")     # 2 MB, no newline at all
+    blocks, doc = parse(path)
+    assert len(blocks) > 10
+    assert max(len(b.text) for b in blocks) <= 64 * 1024
+    assert sum(len(b.text.split()) for b in blocks) == 400_000
