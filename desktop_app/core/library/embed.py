@@ -161,12 +161,27 @@ def _make_private(root: Path) -> None:
             os.chmod(os.path.join(folder, name), 0o600)
 
 
+def _prebuilt_onnx_dir(model_dir: Path, name: str, config_name: str) -> Optional[Path]:
+    """The packaged app ships the default embedder's int8 exports (one per CPU
+    config, made by installer/prebuild_embedder.py) under
+    ``resources/embedder/``, read-only: a fresh install needs no export."""
+    from desktop_app.core.paths import RESOURCES_DIR
+
+    if Path(model_dir) != default_embedder_dir():
+        return None
+    folder = RESOURCES_DIR / "embedder" / name
+    return folder if (folder / _onnx_file_name(config_name)).is_file() else None
+
+
 def _load_onnx_int8(model_dir: Path, cache_dir: Path):
     from sentence_transformers import SentenceTransformer
 
     config_name = quantization_config_name()
     target = Path(cache_dir) / f"{model_dir.name}-onnx-qint8-{config_name}"
-    if not (target / _onnx_file_name(config_name)).exists():
+    prebuilt = _prebuilt_onnx_dir(model_dir, target.name, config_name)
+    if prebuilt is not None and not (target / _onnx_file_name(config_name)).exists():
+        target = prebuilt
+    elif not (target / _onnx_file_name(config_name)).exists():
         if target.exists():  # a folder from an older, broken layout
             shutil.rmtree(target, ignore_errors=True)
         _export_onnx_int8(model_dir, target, config_name)
