@@ -5,7 +5,9 @@ Two kinds of cut:
 
 - ``EXCLUDED_MODULES``: Python packages no code path of Hearth imports
   (PyInstaller's static analysis would otherwise follow optional imports into
-  them: tkinter, matplotlib, IPython, CUDA/triton, other Qt modules...).
+  them: tkinter, IPython, CUDA/triton, other Qt modules...). matplotlib stays
+  (model evaluation draws its charts with the Agg backend), without its test
+  and sample data.
 - ``filter_toc``: files the analysis collected as data or binaries that
   nothing loads at run time: test binaries and C++ headers of torch, Qt's
   QML/3D/WebEngine/multimedia plugins and translations, test data.
@@ -22,7 +24,7 @@ from fnmatch import fnmatchcase
 EXCLUDED_MODULES = [
     # GUI toolkits and notebooks that optional imports would drag in.
     "tkinter", "_tkinter", "turtle", "turtledemo", "idlelib",
-    "matplotlib", "IPython", "ipykernel", "ipywidgets", "jupyter", "notebook", "nbformat",
+    "IPython", "ipykernel", "ipywidgets", "jupyter", "notebook", "nbformat",
     "PyQt5", "PyQt6", "PySide2", "wx", "gi",
     # Build, packaging and test tooling: not used by the running app.
     "PyInstaller", "pip", "setuptools", "pkg_resources", "distutils", "lib2to3", "ensurepip",
@@ -78,6 +80,7 @@ EXCLUDED_FILES = [
     "PySide6/typesystems/*", "PySide6/include/*", "PySide6/glue/*", "PySide6/scripts/*",
     "PySide6/*.pyi",
     # Test data and examples shipped inside libraries.
+    "matplotlib/mpl-data/sample_data/*", "matplotlib/tests/*", "mpl_toolkits/*/tests/*",
     "sklearn/datasets/data/*", "sklearn/datasets/images/*", "sklearn/datasets/descr/*",
     "scipy/datasets/*", "*/tests/data/*", "*/test/data/*",
     "pandas/tests/*", "pyarrow/tests/*", "numpy/*/tests/*", "scipy/*/tests/*",
