@@ -1,0 +1,567 @@
+"""The loaded language model: one owner thread, streaming, stop within a token.
+
+``LlmSession`` is the only place that touches a ``llama_cpp.Llama``. Every
+call that uses the model (load, tokenize, generate, close) is queued to one
+owner thread, so the GUI and the CLI never use the native object from two
+threads. Callers block on the result; ``generate`` streams its text through
+``on_token`` (called on the owner thread: keep it quick, e.g. emit a signal).
+
+A stop request is ``token.cancel()`` from any thread: the token loop looks at
+the token after every generated token, so generation ends within one token.
+A cancelled ``generate`` returns what was produced so far with
+``stopped == "cancelled"`` rather than raising, because a partial answer is
+what the user wants to keep on screen.
+"""
+
+from __future__ import annotations
+
+import codecs
+import collections
+import concurrent.futures
+import ctypes
+import logging
+import os
+import queue
+import re
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence, Union
+
+from desktop_app.core.jobs import CancelToken, Cancelled, Progress, Report, ignore_progress
+from desktop_app.core.paths import AppPaths
+from desktop_app.core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Messages = Sequence[dict]
+PromptOrMessages = Union[str, Messages]
+
+# Sampling shared by Hearth and the raw baseline in bench/chat.py.
+TOP_K = 40
+TOP_P = 0.95
+MIN_P = 0.05
+REPEAT_PENALTY = 1.1
+
+
+class ModelLoadError(RuntimeError):
+    """A model file that cannot be used: corrupt, truncated, not GGUF, or
+    refused by llama.cpp. The message is meant for the user."""
+
+
+class GenerationError(RuntimeError):
+    """A generation request that cannot run (no model, bad grammar, prompt
+    longer than the context)."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    path: Path
+    name: str
+    architecture: str
+    size_bytes: int
+    quantization: str
+    n_ctx: int              # the context this session runs with
+    n_ctx_train: int        # what the model was trained for
+    chat_template: Optional[str]
+    load_ms: float
+
+    @property
+    def has_chat_template(self) -> bool:
+        return bool(self.chat_template)
+
+    @property
+    def supports_tools(self) -> bool:
+        """The template renders a ``tools`` list (native tool calling)."""
+        return bool(self.chat_template) and "tools" in self.chat_template
+
+    def to_dict(self) -> dict:
+        return {
+            "path": str(self.path), "name": self.name, "architecture": self.architecture,
+            "size_bytes": self.size_bytes, "quantization": self.quantization,
+            "n_ctx": self.n_ctx, "n_ctx_train": self.n_ctx_train,
+            "chat_template": self.has_chat_template, "supports_tools": self.supports_tools,
+            "load_ms": round(self.load_ms, 1),
+        }
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    text: str
+    tokens: int              # generated tokens
+    prompt_tokens: int
+    first_token_ms: float    # from the request to the first generated token (prompt eval included)
+    tokens_per_s: float      # decode rate after the first token
+    stopped: str             # "eos", "stop" (a stop string), "length", "context", "cancelled"
+
+    @property
+    def cancelled(self) -> bool:
+        return self.stopped == "cancelled"
+
+
+# --- llama.cpp's own log -----------------------------------------------------
+#
+# llama.cpp has one process-wide log sink. We route it into Python logging
+# and keep its last lines, so a refused model file can be explained with
+# llama.cpp's own words instead of its output going to the terminal.
+
+_native_lines: "collections.deque[str]" = collections.deque(maxlen=64)
+_native_log = logging.getLogger("llama_cpp.native")
+_native_callback = None  # the ctypes callback must stay referenced while installed
+
+
+def _install_native_log() -> None:
+    global _native_callback  # process-wide native sink, installed once
+    if _native_callback is not None:
+        return
+    import llama_cpp
+
+    # ggml_log_level: NONE 0, DEBUG 1, INFO 2, WARN 3, ERROR 4, CONT 5.
+    levels = {1: logging.DEBUG, 2: logging.DEBUG, 3: logging.INFO, 4: logging.WARNING}
+    last = [logging.DEBUG]
+
+    @llama_cpp.llama_log_callback
+    def callback(level, text, user_data):  # pragma: no cover - called from C
+        try:
+            line = text.decode("utf-8", errors="replace").rstrip()
+        except Exception:
+            return
+        if level != 5:
+            last[0] = levels.get(level, logging.DEBUG)
+        if line:
+            _native_lines.append(line)
+            _native_log.log(last[0], "%s", line)
+
+    _native_callback = callback
+    llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))
+
+
+def _native_errors_since(mark: int) -> str:
+    lines = list(_native_lines)[mark:] if mark >= 0 else list(_native_lines)
+    errors = [l for l in lines if "error" in l.lower() or "failed" in l.lower()]
+    return "; ".join((errors or lines)[-3:])
+
+
+# --- the owner thread --------------------------------------------------------
+
+_STOP = object()
+
+
+class _Owner:
+    """One thread that runs submitted callables in order.
+
+    Not a daemon (the test suite checks that nothing is left running), but it
+    also ends by itself once the main thread has finished, so a forgotten
+    ``close()`` never keeps the process alive.
+    """
+
+    def __init__(self, name: str, on_exit: Callable[[], None] = lambda: None) -> None:
+        self._on_exit = on_exit
+        self._queue: "queue.Queue" = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=False)
+        self._thread.start()
+
+    @property
+    def ident(self) -> Optional[int]:
+        return self._thread.ident
+
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def submit(self, fn: Callable[[], Any]) -> concurrent.futures.Future:
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        if not self._thread.is_alive():
+            raise GenerationError("the model session is closed")
+        self._queue.put((fn, future))
+        return future
+
+    def stop(self, timeout: Optional[float] = None) -> None:
+        self._queue.put(_STOP)
+        if threading.get_ident() != self._thread.ident:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        main = threading.main_thread()
+        while True:
+            try:
+                item = self._queue.get(timeout=0.5)
+            except queue.Empty:
+                if not main.is_alive():
+                    # Free native memory here, not in a destructor at interpreter teardown.
+                    try:
+                        self._on_exit()
+                    except Exception:
+                        log.exception("unloading the model at exit failed")
+                    return
+                continue
+            if item is _STOP:
+                return
+            fn, future = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn())
+            except BaseException as exc:  # handed to the caller, never lost
+                future.set_exception(exc)
+
+
+# --- text helpers --------------------------------------------------------------
+
+def _holdback(text: str, stops: Sequence[str]) -> int:
+    """How many trailing characters of ``text`` could start a stop string
+    (they are held back from the stream until we know)."""
+    keep = 0
+    for stop in stops:
+        for n in range(min(len(stop) - 1, len(text)), 0, -1):
+            if text.endswith(stop[:n]):
+                keep = max(keep, n)
+                break
+    return keep
+
+
+_CONTROL_PATTERN = re.compile(r"<\|[^|<>\s]{1,40}\|>|<(?:start|end)_of_turn>|</?s>|<bos>|<eos>")
+
+
+def neutralize_control_text(text: str) -> str:
+    """Break strings that a chat template's tokenizer would read as control
+    tokens (``<|im_end|>``, ``<end_of_turn>``...) inside user content and
+    documents, so a passage cannot close a turn or open a tool call."""
+    return _CONTROL_PATTERN.sub(lambda m: m.group(0).replace("<", "< ", 1), text)
+
+
+PLAIN_ROLES = {"system": "Instructions", "user": "User", "assistant": "Assistant", "tool": "Tool result"}
+
+
+def plain_prompt(messages: Messages) -> str:
+    """The completion prompt for a model without a chat template."""
+    parts = []
+    for message in messages:
+        role = PLAIN_ROLES.get(message.get("role", "user"), "User")
+        parts.append(f"{role}: {message.get('content') or ''}".rstrip())
+    parts.append("Assistant:")
+    return "\n\n".join(parts)
+
+
+# --- the session ---------------------------------------------------------------
+
+class LlmSession:
+    """The one owner of the loaded model. See the module docstring."""
+
+    def __init__(self, paths: AppPaths, settings: Settings) -> None:
+        self.paths = paths
+        self.settings = settings
+        self._owner: Optional[_Owner] = None
+        self._owner_lock = threading.Lock()
+        self._llm = None              # touched only on the owner thread
+        self._info: Optional[ModelInfo] = None
+        self._formatter = None        # Jinja2ChatFormatter for the model's template
+        self._checked_grammars: set[str] = set()
+        self._closed = False
+
+    # -- plumbing --
+
+    def _ensure_owner(self) -> _Owner:
+        with self._owner_lock:
+            if self._closed:
+                raise GenerationError("the model session is closed")
+            if self._owner is None or not self._owner.alive():
+                self._owner = _Owner("hearth-llm", on_exit=self._unload_on_owner)
+            return self._owner
+
+    def _call(self, fn: Callable[[], Any]) -> Any:
+        owner = self._ensure_owner()
+        if threading.get_ident() == owner.ident:
+            return fn()  # re-entrant: a callback on the owner thread
+        return owner.submit(fn).result()
+
+    # -- loading --
+
+    @property
+    def loaded(self) -> Optional[ModelInfo]:
+        return self._info
+
+    @property
+    def n_ctx(self) -> int:
+        return self._info.n_ctx if self._info else 0
+
+    @property
+    def chat_template(self) -> Optional[str]:
+        return self._info.chat_template if self._info else None
+
+    def load(self, model_path: Optional[Path] = None, *, token: Optional[CancelToken] = None,
+             report: Report = ignore_progress) -> ModelInfo:
+        """Load ``model_path`` (None: the packaged default, assembled on first
+        use). The file is checked (signature, header, tensor data present)
+        before llama.cpp sees it; anything unusable raises ModelLoadError."""
+        token = token or CancelToken()
+        if model_path is None:
+            from desktop_app.core.defaults import DefaultModelError, default_llm_path
+
+            try:
+                model_path = default_llm_path(self.paths.models_dir, token=token, report=report)
+            except DefaultModelError as exc:
+                raise ModelLoadError(str(exc)) from exc
+        model_path = Path(model_path)
+        token.check()
+        report(Progress("checking model", 0, 1, model_path.name))
+        header = check_model_file(model_path)
+        report(Progress("checking model", 1, 1, model_path.name))
+        token.check()
+        return self._call(lambda: self._load_on_owner(model_path, header, token, report))
+
+    def _load_on_owner(self, path: Path, header, token: CancelToken, report: Report) -> ModelInfo:
+        import llama_cpp
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        _install_native_log()
+        self._unload_on_owner()
+        report(Progress("loading model", 0, 1, path.name))
+        started = time.perf_counter()
+        mark = len(_native_lines)
+        n_ctx = self.settings.context_length
+        if header.context_length:
+            n_ctx = min(n_ctx, header.context_length)
+        threads = resolve_threads(self.settings.threads)
+        try:
+            llm = llama_cpp.Llama(
+                model_path=str(path), n_ctx=n_ctx, n_batch=512, n_threads=threads,
+                n_threads_batch=threads, verbose=False, seed=0,
+            )
+        except (ValueError, RuntimeError, OSError) as exc:
+            detail = _native_errors_since(mark)
+            raise ModelLoadError(
+                f"{path.name}: llama.cpp could not load this model"
+                + (f" ({detail})" if detail else f" ({exc})")) from exc
+        if token.cancelled:
+            llm.close()
+            raise Cancelled()
+        template = llm.metadata.get("tokenizer.chat_template") or None
+        formatter = None
+        if template:
+            eos_id, bos_id = llm.token_eos(), llm.token_bos()
+            try:
+                formatter = Jinja2ChatFormatter(
+                    template=template,
+                    eos_token=llm._model.token_get_text(eos_id) if eos_id != -1 else "",
+                    bos_token=llm._model.token_get_text(bos_id) if bos_id != -1 else "",
+                )
+            except Exception as exc:  # a template jinja cannot parse: use the plain prompt
+                log.warning("%s: chat template unusable (%s); using a plain prompt", path.name, exc)
+                template = None
+        self._llm = llm
+        self._formatter = formatter
+        self._checked_grammars = set()
+        self._info = ModelInfo(
+            path=path, name=header.name or path.stem, architecture=header.architecture,
+            size_bytes=header.file_size, quantization=header.quantization,
+            n_ctx=llm.n_ctx(), n_ctx_train=header.context_length or llm.n_ctx(),
+            chat_template=template, load_ms=(time.perf_counter() - started) * 1000,
+        )
+        report(Progress("loading model", 1, 1, path.name))
+        log.info("loaded %s (n_ctx %d, %d threads, template %s) in %.0f ms", path.name,
+                 self._info.n_ctx, threads, bool(template), self._info.load_ms)
+        return self._info
+
+    def _unload_on_owner(self) -> None:
+        if self._llm is not None:
+            self._llm.close()
+        self._llm = None
+        self._info = None
+        self._formatter = None
+
+    def unload(self) -> None:
+        if self._owner is not None and self._owner.alive():
+            self._call(self._unload_on_owner)
+
+    def close(self) -> None:
+        """Free the model and stop the owner thread (idempotent)."""
+        with self._owner_lock:
+            owner, self._owner = self._owner, None
+            self._closed = True
+        if owner is not None and owner.alive():
+            try:
+                owner.submit(self._unload_on_owner).result()
+            except Exception:
+                log.exception("unloading the model failed")
+            owner.stop()
+
+    # -- tokens --
+
+    def _require(self):
+        if self._llm is None:
+            raise GenerationError("no model is loaded")
+        return self._llm
+
+    def tokenize(self, text: str, *, add_bos: bool = False, special: bool = False) -> list[int]:
+        return self._call(lambda: self._require().tokenize(
+            text.encode("utf-8", errors="replace"), add_bos=add_bos, special=special))
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenize(text))
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        return self._call(lambda: self._require().detokenize(list(tokens)).decode("utf-8", errors="replace"))
+
+    # -- prompts --
+
+    def format_messages(self, messages: Messages, *, tools: Optional[list[dict]] = None) -> str:
+        """The prompt text for ``messages``: the model's own chat template
+        when it has one (with ``tools`` rendered for native tool calling),
+        else Hearth's plain completion prompt."""
+        return self._call(lambda: self._format_on_owner(messages, tools))
+
+    def _format_on_owner(self, messages: Messages, tools: Optional[list[dict]]) -> str:
+        if self._formatter is None:
+            return plain_prompt(messages)
+        clean = [dict(m, content=neutralize_control_text(m["content"]))
+                 if isinstance(m.get("content"), str) and m.get("role") != "system" else dict(m)
+                 for m in messages]
+        return self._formatter(messages=clean, tools=tools or None).prompt
+
+    def _prompt_tokens(self, prompt: PromptOrMessages, tools) -> list[int]:
+        llm = self._require()
+        if isinstance(prompt, str):
+            return llm.tokenize(prompt.encode("utf-8", errors="replace"), add_bos=True, special=False)
+        text = self._format_on_owner(prompt, tools)
+        if self._formatter is None:
+            return llm.tokenize(text.encode("utf-8"), add_bos=True, special=False)
+        # The template's control tokens must parse as special tokens; it
+        # usually writes the BOS itself.
+        tokens = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        bos = llm.token_bos()
+        if bos != -1 and (not tokens or tokens[0] != bos) and self._wants_bos(llm):
+            tokens.insert(0, bos)
+        return tokens
+
+    @staticmethod
+    def _wants_bos(llm) -> bool:
+        value = llm.metadata.get("tokenizer.ggml.add_bos_token")
+        return value is None or str(value).lower() == "true"
+
+    # -- generation --
+
+    def generate(self, prompt_or_messages: PromptOrMessages, *, token: Optional[CancelToken] = None,
+                 on_token: Callable[[str], None] = lambda text: None,
+                 max_tokens: Optional[int] = None, grammar: Optional[str] = None,
+                 stop: Optional[Sequence[str]] = None, tools: Optional[list[dict]] = None,
+                 temperature: Optional[float] = None) -> GenerationResult:
+        """Generate a continuation of a prompt string, or an answer to chat
+        ``messages`` (rendered with the model's template). ``grammar`` is GBNF
+        text constraining the output. Blocks until done; streams via
+        ``on_token`` from the owner thread."""
+        token = token or CancelToken()
+        requested = time.perf_counter()
+        return self._call(lambda: self._generate_on_owner(
+            prompt_or_messages, token, on_token, max_tokens, grammar, tuple(stop or ()),
+            tools, temperature, requested))
+
+    def _grammar(self, text: str):
+        import llama_cpp
+        from llama_cpp.llama_grammar import LlamaGrammar
+
+        if text not in self._checked_grammars:
+            # A grammar llama.cpp cannot parse gives a NULL sampler, which
+            # would crash inside the sampler chain: try it on its own first.
+            sampler = llama_cpp.llama_sampler_init_grammar(
+                self._llm._model.vocab, text.encode("utf-8"), b"root")
+            if not sampler:
+                raise GenerationError("the grammar could not be parsed: " + _native_errors_since(-1))
+            llama_cpp.llama_sampler_free(sampler)
+            self._checked_grammars.add(text)
+        return LlamaGrammar.from_string(text, verbose=False)
+
+    def _generate_on_owner(self, prompt, token: CancelToken, on_token, max_tokens, grammar,
+                           stops: tuple, tools, temperature, requested: float) -> GenerationResult:
+        import llama_cpp
+
+        llm = self._require()
+        n_ctx = llm.n_ctx()
+        prompt_tokens = self._prompt_tokens(prompt, tools)
+        if len(prompt_tokens) >= n_ctx:
+            raise GenerationError(
+                f"the prompt has {len(prompt_tokens)} tokens; the context holds {n_ctx}")
+        limit = max_tokens or self.settings.max_tokens
+        limit = min(limit, n_ctx - len(prompt_tokens))
+        temp = self.settings.temperature if temperature is None else temperature
+        compiled = self._grammar(grammar) if grammar else None
+        vocab = llm._model.vocab
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        text = ""
+        streamed = 0
+        produced = 0
+        first_at: Optional[float] = None
+        stopped = "length"
+        if token.cancelled:
+            return GenerationResult("", 0, len(prompt_tokens), 0.0, 0.0, "cancelled")
+        generator = llm.generate(
+            prompt_tokens, top_k=TOP_K, top_p=TOP_P, min_p=MIN_P, temp=temp,
+            repeat_penalty=REPEAT_PENALTY, grammar=compiled, reset=True)
+        try:
+            for tok in generator:
+                if token.cancelled:
+                    stopped = "cancelled"
+                    break
+                if first_at is None:
+                    first_at = time.perf_counter()
+                if llama_cpp.llama_vocab_is_eog(vocab, tok):
+                    stopped = "eos"
+                    break
+                produced += 1
+                text += decoder.decode(llm.detokenize([tok]))
+                if stops:
+                    cut = min((i for i in (text.find(s, max(0, streamed - len(s))) for s in stops) if i >= 0),
+                              default=-1)
+                    if cut >= 0:
+                        text = text[:cut]
+                        stopped = "stop"
+                        break
+                    ready = len(text) - _holdback(text, stops)
+                else:
+                    ready = len(text)
+                if ready > streamed:
+                    on_token(text[streamed:ready])
+                    streamed = ready
+                if produced >= limit:
+                    stopped = "length" if limit == (max_tokens or self.settings.max_tokens) else "context"
+                    break
+                if token.cancelled:
+                    stopped = "cancelled"
+                    break
+        finally:
+            generator.close()
+        if stopped != "stop":
+            text += decoder.decode(b"", final=True)
+        if len(text) > streamed and stopped != "cancelled":
+            on_token(text[streamed:])
+        elif stopped == "cancelled":
+            text = text[:streamed] if streamed <= len(text) else text
+        ended = time.perf_counter()
+        first_ms = ((first_at or ended) - requested) * 1000
+        rate = (produced - 1) / (ended - first_at) if first_at and produced > 1 and ended > first_at else 0.0
+        return GenerationResult(text=text, tokens=produced, prompt_tokens=len(prompt_tokens),
+                                first_token_ms=first_ms, tokens_per_s=rate, stopped=stopped)
+
+
+def resolve_threads(setting: int) -> int:
+    """Threads for llama.cpp. 0 means automatic: all cores but one.
+
+    llama.cpp's threads spin-wait at every barrier, so a pool as large as
+    the machine collapses when anything else wants a core: measured here on
+    2 shared cores, 2 threads gave 1 token/s and 1 thread 20 tokens/s. One
+    core stays free for the UI thread and the embedder."""
+    if setting > 0:
+        return setting
+    return max(1, (os.cpu_count() or 1) - 1)
+
+
+def check_model_file(path: Path):
+    """Validate a GGUF file's header before llama.cpp sees it (llama.cpp may
+    abort the whole process on some corrupt files). Returns the header info
+    from the catalog reader; raises ModelLoadError with a clear message."""
+    from desktop_app.core.llm.catalog import GGUFError, read_gguf_info
+
+    try:
+        return read_gguf_info(path, with_lineage=False)
+    except GGUFError as exc:
+        raise ModelLoadError(str(exc)) from None
