@@ -670,11 +670,10 @@ class ModelCatalog:
             parent = Path(lineage["parent"])
             if parent in seen:
                 break
+            parent_of[root] = parent  # ancestors outside the catalog still link up
             seen.add(parent)
             root = parent
             lineage = read_sidecar(root)
-        if path not in entries and read_sidecar(path):
-            parent_of[path] = Path(read_sidecar(path)["parent"])
 
         def node(p: Path, depth: int = 0) -> VariantNode:
             entry = entries.get(p)

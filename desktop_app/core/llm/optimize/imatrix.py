@@ -1,0 +1,296 @@
+"""Calibration for quantization: an importance matrix (llama.cpp "imatrix").
+
+Low-bit quantization loses less when it knows which input columns of each
+weight matrix matter. llama.cpp measures that as the mean squared activation
+entering each matrix multiplication on real text, and its quantizer weights
+the rounding error by it. This module computes the same statistics through
+llama.cpp's graph-evaluation callback (``cb_eval``), following
+``tools/imatrix/imatrix.cpp``: for every MUL_MAT whose weight is a ``blk.*``
+tensor and whose input holds at least 16 F32 rows, add the per-column sum of
+squares of the input and the row count. The result is written in llama.cpp's
+GGUF imatrix format (``<tensor>.in_sum2`` and ``<tensor>.counts``), which the
+``llama-quantize`` tool also reads.
+
+Not handled: MUL_MAT_ID (mixture-of-experts) tensors are skipped, so an MoE
+model gets no importance data for its expert matrices.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from desktop_app.core.jobs import CancelToken, Cancelled, Progress, RateLimitedReport, Report, ignore_progress
+from desktop_app.core.paths import RESOURCES_DIR
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CALIBRATION_TEXT = RESOURCES_DIR / "text" / "calibration_python_tutorial.txt"
+DEFAULT_MAX_CHUNKS = 64
+_MIN_ROWS = 16  # as imatrix.cpp: tiny batches say little about a column's importance
+_GGML_TYPE_F32 = 0
+_LAST_LAYER_ROWS = 32
+
+
+class ImatrixError(RuntimeError):
+    """Calibration could not run; the message is for the user."""
+
+
+def default_calibration_text() -> Path:
+    return DEFAULT_CALIBRATION_TEXT
+
+
+class _GgmlTensor(ctypes.Structure):
+    """``struct ggml_tensor`` of the ggml vendored by llama-cpp-python 0.3.36
+    (ggml.h: GGML_MAX_DIMS 4, GGML_MAX_OP_PARAMS 64, GGML_MAX_SRC 10,
+    GGML_MAX_NAME 64)."""
+
+
+_GgmlTensor._fields_ = [
+    ("type", ctypes.c_int),
+    ("buffer", ctypes.c_void_p),
+    ("ne", ctypes.c_int64 * 4),
+    ("nb", ctypes.c_size_t * 4),
+    ("op", ctypes.c_int),
+    ("op_params", ctypes.c_int32 * 16),
+    ("flags", ctypes.c_int32),
+    ("src", ctypes.POINTER(_GgmlTensor) * 10),
+    ("view_src", ctypes.POINTER(_GgmlTensor)),
+    ("view_offs", ctypes.c_size_t),
+    ("data", ctypes.c_void_p),
+    ("name", ctypes.c_char * 64),
+    ("extra", ctypes.c_void_p),
+    ("padding", ctypes.c_char * 8),
+]
+
+
+def _ggml_base():
+    import llama_cpp
+
+    lib_dir = Path(llama_cpp.__file__).parent / "lib"
+    for name in ("libggml-base.so", "libggml-base.dylib", "ggml-base.dll"):
+        if (lib_dir / name).exists():
+            lib = ctypes.CDLL(str(lib_dir / name))
+            break
+    else:  # pragma: no cover - packaging problem
+        raise ImatrixError(f"ggml library not found in {lib_dir}")
+    lib.ggml_op_name.restype = ctypes.c_char_p
+    lib.ggml_op_name.argtypes = [ctypes.c_int]
+    lib.ggml_backend_buffer_is_host.restype = ctypes.c_bool
+    lib.ggml_backend_buffer_is_host.argtypes = [ctypes.c_void_p]
+    lib.ggml_backend_tensor_get.restype = None
+    lib.ggml_backend_tensor_get.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t]
+    return lib
+
+
+def _op_id(lib, wanted: str) -> int:
+    for op in range(256):
+        name = lib.ggml_op_name(op)
+        if name is None:
+            break
+        if name.decode() == wanted:
+            return op
+    raise ImatrixError(f"ggml has no {wanted} op")  # pragma: no cover
+
+
+def _weight_name(raw: bytes) -> str:
+    # "CUDA0#blk.0.attn_k.weight#0" -> "blk.0.attn_k.weight", as imatrix.cpp
+    name = raw.decode("utf-8", "replace")
+    if "#" in name:
+        name = name.split("#")[1]
+    return name
+
+
+class ImatrixCollector:
+    """The ``cb_eval`` callback and the statistics it gathers."""
+
+    def __init__(self, token: CancelToken) -> None:
+        self._lib = _ggml_base()
+        self._mul_mat = _op_id(self._lib, "MUL_MAT")
+        self.token = token
+        self.sums: dict[str, np.ndarray] = {}
+        self.counts: dict[str, int] = {}
+        self.error: Optional[BaseException] = None
+        self.callback = self._make_callback()
+
+    def _make_callback(self):
+        from llama_cpp import llama_cpp as ll
+
+        def cb(tensor_ptr, ask, user_data):
+            try:
+                if self.token.cancelled:
+                    return False  # aborts the graph; the caller raises Cancelled
+                t = ctypes.cast(tensor_ptr, ctypes.POINTER(_GgmlTensor)).contents
+                if t.op != self._mul_mat:
+                    return not ask  # ask: "not interested"; otherwise keep computing
+                src0, src1 = t.src[0], t.src[1]
+                if not src0 or not src1:
+                    return not ask
+                w, x = src0.contents, src1.contents
+                name = _weight_name(w.name)
+                rows = x.ne[1] * x.ne[2] * x.ne[3]
+                wanted = (name.startswith("blk.") and x.type == _GGML_TYPE_F32 and x.ne[1] >= _MIN_ROWS
+                          and w.ne[2] * w.ne[3] == 1)
+                if ask:
+                    return bool(wanted)
+                if wanted:
+                    self._accumulate(name, x, rows)
+                return True
+            except BaseException as exc:  # noqa: BLE001 - a C callback must not raise
+                self.error = exc
+                return False
+
+        return ll.ggml_backend_sched_eval_callback(cb)
+
+    def _accumulate(self, name: str, x: _GgmlTensor, rows: int) -> None:
+        ne0 = x.ne[0]
+        if x.nb[0] != 4:
+            raise ImatrixError(f"unexpected layout of the input to {name}")
+        contiguous = x.nb[1] == ne0 * 4 and x.nb[2] == x.nb[1] * x.ne[1] and x.nb[3] == x.nb[2] * x.ne[2]
+        if self._lib.ggml_backend_buffer_is_host(x.buffer) and contiguous:
+            data = np.ctypeslib.as_array(ctypes.cast(x.data, ctypes.POINTER(ctypes.c_float)), shape=(rows, ne0))
+        else:
+            n_bytes = x.nb[3] * x.ne[3]
+            buf = np.empty(n_bytes // 4 + 1, dtype=np.float32)
+            self._lib.ggml_backend_tensor_get(ctypes.addressof(x), buf.ctypes.data, 0, n_bytes)
+            data = np.lib.stride_tricks.as_strided(
+                buf, shape=(x.ne[3], x.ne[2], x.ne[1], ne0),
+                strides=(x.nb[3], x.nb[2], x.nb[1], 4)).reshape(rows, ne0)
+        sq = np.einsum("ij,ij->j", data, data, dtype=np.float64)
+        if name in self.sums:
+            if self.sums[name].shape[0] != ne0:
+                raise ImatrixError(f"inconsistent input size for {name}")
+            self.sums[name] += sq
+            self.counts[name] += rows
+        else:
+            self.sums[name] = sq
+            self.counts[name] = rows
+
+
+@dataclass(frozen=True)
+class ImatrixResult:
+    path: Path
+    entries: int
+    chunks: int
+    chunk_size: int
+    tokens: int
+
+
+def compute_imatrix(model_path: os.PathLike | str, calibration_text: str, out_path: os.PathLike | str, *,
+                    n_ctx: int = 512, chunks: Optional[int] = None, threads: Optional[int] = None,
+                    dataset_name: str = "calibration", token: Optional[CancelToken] = None,
+                    report: Report = ignore_progress) -> ImatrixResult:
+    """Run the model over ``calibration_text`` in windows of ``n_ctx`` tokens
+    (at most ``chunks`` windows, default 64) and write the importance matrix
+    to ``out_path`` (llama.cpp GGUF imatrix format, written atomically)."""
+    from llama_cpp import _internals
+    from llama_cpp import llama_cpp as ll
+
+    token = token or CancelToken()
+    report = RateLimitedReport(report)
+    model_path, out_path = Path(model_path), Path(out_path)
+    if not calibration_text or not calibration_text.strip():
+        raise ImatrixError("the calibration text is empty")
+    threads = threads or max(1, min(4, os.cpu_count() or 1))
+    collector = ImatrixCollector(token)
+    ll.llama_backend_init()
+    report(Progress("loading model", 0, None, model_path.name))
+    mparams = ll.llama_model_default_params()
+    try:
+        model = _internals.LlamaModel(path_model=str(model_path), params=mparams, verbose=False)
+    except (ValueError, RuntimeError) as exc:
+        raise ImatrixError(f"cannot load {model_path.name} for calibration: {exc}") from None
+    try:
+        tokens = model.tokenize(calibration_text.encode("utf-8"), add_bos=False, special=False)
+        available = len(tokens) // n_ctx
+        if available == 0:
+            if len(tokens) < 4 * _MIN_ROWS:
+                raise ImatrixError(f"the calibration text is too short ({len(tokens)} tokens); give at least "
+                                   f"a few hundred words")
+            n_ctx = len(tokens)  # one shorter window is still useful
+            available = 1
+        n_chunks = min(available, chunks or DEFAULT_MAX_CHUNKS)
+        cparams = ll.llama_context_default_params()
+        cparams.n_ctx = n_ctx
+        cparams.n_batch = n_ctx
+        cparams.n_ubatch = n_ctx
+        cparams.n_seq_max = 1
+        cparams.n_threads = threads
+        cparams.n_threads_batch = threads
+        cparams.cb_eval = collector.callback
+        cparams.cb_eval_user_data = None
+        ctx = _internals.LlamaContext(model=model, params=cparams, verbose=False)
+        batch = _internals.LlamaBatch(n_tokens=n_ctx, embd=0, n_seq_max=1, verbose=False)
+        bos = model.token_bos()
+        add_bos = model.add_bos_token() and bos >= 0
+        try:
+            for i in range(n_chunks):
+                token.check()
+                window = list(tokens[i * n_ctx:(i + 1) * n_ctx])
+                if add_bos:
+                    window[0] = bos  # as imatrix.cpp: every window starts like a document
+                ctx.kv_cache_clear()
+                b = batch.batch
+                b.n_tokens = len(window)
+                for j, tok in enumerate(window):
+                    b.token[j] = tok
+                    b.pos[j] = j
+                    b.n_seq_id[j] = 1
+                    b.seq_id[j][0] = 0
+                    # llama.cpp skips rows without outputs in the last block: ask for
+                    # enough output rows that its FFN inputs are measured too.
+                    b.logits[j] = j >= len(window) - _LAST_LAYER_ROWS
+                try:
+                    ctx.decode(batch)
+                except RuntimeError as exc:
+                    if token.cancelled:
+                        raise Cancelled() from None
+                    if collector.error is not None:
+                        raise ImatrixError(f"calibration failed: {collector.error}") from collector.error
+                    raise ImatrixError(f"calibration failed: {exc}") from None
+                if collector.error is not None:
+                    raise ImatrixError(f"calibration failed: {collector.error}") from collector.error
+                report(Progress("calibrating", i + 1, n_chunks, f"{(i + 1) * n_ctx} tokens"))
+        finally:
+            batch.close()
+            ctx.close()
+    finally:
+        model.close()
+    if not collector.sums:
+        raise ImatrixError("no matrix multiplications were observed; this model type is not supported")
+    _write_imatrix(out_path, collector, dataset_name, n_chunks, n_ctx)
+    return ImatrixResult(out_path, len(collector.sums), n_chunks, n_ctx, n_chunks * n_ctx)
+
+
+def _write_imatrix(out_path: Path, collector: ImatrixCollector, dataset: str, n_chunks: int, n_ctx: int) -> None:
+    import gguf
+
+    fd, tmp = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".hearth-part")
+    os.close(fd)
+    try:
+        writer = gguf.GGUFWriter(tmp, arch="imatrix")
+        writer.kv_data[0].pop("general.architecture", None)  # imatrix files carry none
+        writer.add_string("general.type", "imatrix")
+        writer.add_array("imatrix.datasets", [dataset])
+        writer.add_uint32("imatrix.chunk_count", n_chunks)
+        writer.add_uint32("imatrix.chunk_size", n_ctx)
+        for name in sorted(collector.sums):
+            sums = collector.sums[name].astype(np.float32).reshape(1, -1)
+            counts = np.array([[float(collector.counts[name])]], dtype=np.float32)
+            writer.add_tensor(f"{name}.in_sum2", sums)
+            writer.add_tensor(f"{name}.counts", counts)
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+        writer.close()
+        os.replace(tmp, out_path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
