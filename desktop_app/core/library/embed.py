@@ -63,8 +63,9 @@ def quantization_config_name(flags: Optional[set[str]] = None) -> str:
 class Embedder:
     """A loaded sentence-transformers model: ``encode`` is thread-safe."""
 
-    def __init__(self, model, name: str, backend: str) -> None:
+    def __init__(self, model, name: str, backend: str, source_dir: Path) -> None:
         self._model = model
+        self.source_dir = Path(source_dir)  # the folder the model was loaded from
         self._lock = threading.Lock()
         self.name = name
         self.backend = backend
@@ -119,7 +120,7 @@ def _load_torch(model_dir: Path):
     from sentence_transformers import SentenceTransformer
 
     _set_torch_threads()
-    return SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
+    return model_dir, SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
 
 
 def _onnx_file_name(config_name: str) -> str:
@@ -185,7 +186,7 @@ def _load_onnx_int8(model_dir: Path, cache_dir: Path):
         if target.exists():  # a folder from an older, broken layout
             shutil.rmtree(target, ignore_errors=True)
         _export_onnx_int8(model_dir, target, config_name)
-    return SentenceTransformer(
+    return target, SentenceTransformer(
         str(target), device="cpu", backend="onnx", local_files_only=True,
         model_kwargs={"file_name": _onnx_file_name(config_name), "provider": "CPUExecutionProvider"})
 
@@ -201,8 +202,8 @@ def load_embedder(backend: str, cache_dir: Path, model_dir: Optional[Path] = Non
     model_dir = Path(model_dir) if model_dir is not None else default_embedder_dir()
     name = DEFAULT_EMBEDDER_NAME if model_dir == default_embedder_dir() else model_dir.name
     if backend == "torch":
-        model = _load_torch(model_dir)
+        source, model = _load_torch(model_dir)
     else:
         Path(cache_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
-        model = _load_onnx_int8(model_dir, Path(cache_dir))
-    return Embedder(model, name=name, backend=backend)
+        source, model = _load_onnx_int8(model_dir, Path(cache_dir))
+    return Embedder(model, name=name, backend=backend, source_dir=source)

@@ -34,7 +34,9 @@ log = logging.getLogger(__name__)
 
 STAGE = "indexing"
 EMBED_BATCH = 256          # chunks per encode call (sorted by length inside)
-MIN_EMBED_BATCH = 64       # embed this many rather than wait for the parser
+FIRST_EMBED_BATCH = 32     # batches grow 32, 64, ... 256: the first files are
+                           # searchable (and progress moves) within seconds
+MIN_EMBED_BATCH = 32       # embed this many rather than wait for the parser
 CHUNK_GROUP = 32           # chunks per queue item
 QUEUE_ITEMS = 64           # bounded: at most ~2k chunks wait in memory
 MAX_BARE_OPS = 512         # commit this many skipped/failed files at once
@@ -259,6 +261,7 @@ def run_ingest(store: Store, embedder, candidates: list[Candidate], *, total_fil
     pending_ops: list[WriteOp] = []
     pending_texts: list[str] = []
     bare_ops = 0
+    batch_size = FIRST_EMBED_BATCH
     started_at = time.monotonic()
     state = {"done": done_files, "detail": ""}
 
@@ -266,7 +269,7 @@ def run_ingest(store: Store, embedder, candidates: list[Candidate], *, total_fil
         report(IngestProgress(STAGE, state["done"], total_files, state["detail"], chunks=result.chunks))
 
     def flush() -> None:
-        nonlocal pending_ops, pending_texts, bare_ops
+        nonlocal pending_ops, pending_texts, bare_ops, batch_size
         if not pending_ops:
             return
         token.check()
@@ -278,6 +281,7 @@ def run_ingest(store: Store, embedder, candidates: list[Candidate], *, total_fil
             if isinstance(op, FileDone):
                 state["done"] += 1
         pending_ops, pending_texts, bare_ops = [], [], 0
+        batch_size = min(EMBED_BATCH, batch_size * 2)
         if store.seconds_since_save() > SAVE_INDEX_EVERY:
             store.save_index()
         progress()
@@ -308,7 +312,7 @@ def run_ingest(store: Store, embedder, candidates: list[Candidate], *, total_fil
                     pending_texts.append(chunk.text)
             elif isinstance(item, _Done):
                 pending_ops.append(FileDone(cand.path, item.size, item.mtime_ns, item.sha256))
-                if cand.known is None:
+                if cand.known is None or cand.known.status == "failed":
                     result.added += 1
                 else:
                     result.updated += 1
@@ -324,7 +328,7 @@ def run_ingest(store: Store, embedder, candidates: list[Candidate], *, total_fil
                 result.unchanged += 1
                 state["done"] += 1
                 bare_ops += 1
-            if len(pending_texts) >= EMBED_BATCH or bare_ops >= MAX_BARE_OPS:
+            if len(pending_texts) >= batch_size or bare_ops >= MAX_BARE_OPS:
                 flush()
             else:
                 progress()
