@@ -891,6 +891,11 @@ def parse(expression: str):
     return _Parser(_tokenize(_normalize(expression))).parse()
 
 
+def normalize(expression: str) -> str:
+    """The expression as the calculator reads it (syntax only, nothing evaluated)."""
+    return _render(parse(expression))
+
+
 def evaluate(expression: str) -> CalcResult:
     """Evaluate ``expression``; raises ``CalculatorError`` with a user-facing message."""
     tree = parse(expression)
