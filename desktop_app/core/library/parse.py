@@ -779,6 +779,15 @@ def _parse_html(html: str):
 def _html_walk(root):
     sections = _Sections()
     inline: list[str] = []
+    # API entries (Sphinx/Doxygen-like <dl><dt id="shutil.copytree" class="sig ...">) are
+    # sub-sections: a citation names the function, and chunks split between entries.
+    api: list[Optional[str]] = []
+
+    def where() -> Optional[str]:
+        name = next((a for a in reversed(api) if a), None)
+        if name is None:
+            return sections.path
+        return f"{sections.path} > {name}" if sections.path else name
 
     def flush():
         text = normalize_space("".join(inline))
@@ -792,7 +801,9 @@ def _html_walk(root):
         if action == "leave":
             text = flush()
             if text:
-                yield text, None, sections.path
+                yield text, None, where()
+            if node == "dl":
+                api.pop()
             continue
         tag = node.tag
         if tag == "-text":
@@ -803,28 +814,28 @@ def _html_walk(root):
         if tag in _HTML_HEADINGS:
             text = flush()
             if text:
-                yield text, None, sections.path
+                yield text, None, where()
             title = normalize_space(node.text(deep=True, separator=" "))
             if title:
                 sections.set(_HTML_HEADINGS[tag], title)
-                yield title, None, sections.path
+                yield title, None, where()
             continue
         if tag == "pre":
             text = flush()
             if text:
-                yield text, None, sections.path
+                yield text, None, where()
             code = node.text(deep=True, separator="").strip("\n")
             if code.strip():
-                yield "\n".join(l.rstrip() for l in code.split("\n")), None, sections.path
+                yield "\n".join(l.rstrip() for l in code.split("\n")), None, where()
             continue
         if tag == "tr":
             text = flush()
             if text:
-                yield text, None, sections.path
+                yield text, None, where()
             cells = [normalize_space(c.text(deep=True, separator=" ")) for c in node.iter() if c.tag in ("td", "th")]
             row = " | ".join(c for c in cells if c)
             if row:
-                yield row, None, sections.path
+                yield row, None, where()
             continue
         if tag == "br":
             inline.append(" ")
@@ -838,8 +849,12 @@ def _html_walk(root):
         if block:
             text = flush()
             if text:
-                yield text, None, sections.path
+                yield text, None, where()
             stack.append(("leave", tag))
+            if tag == "dl":
+                api.append(None)
+            elif tag == "dt" and api and "sig" in (node.attributes.get("class") or "").split():
+                api[-1] = node.attributes.get("id") or api[-1]
         children = list(node.iter(include_text=True))
         for child in reversed(children):
             stack.append(("enter", child))
@@ -849,4 +864,4 @@ def _html_walk(root):
             inline.append(" ")
     text = flush()
     if text:
-        yield text, None, sections.path
+        yield text, None, where()

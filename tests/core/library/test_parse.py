@@ -329,12 +329,18 @@ def test_real_sphinx_html_drops_boilerplate_and_keeps_sections():
     title = "shutil — High-level file operations"
     assert blocks[0].text == title and blocks[0].section == title
     section_of = lambda phrase: next(b.section for b in blocks if phrase in b.text)   # noqa: E731
+    # API entries are sub-sections named by their anchor
     assert section_of("If dirs_exist_ok is false (the default) and dst already exists") == \
-        f"{title} > Directory and files operations"
+        f"{title} > Directory and files operations > shutil.copytree"
+    assert section_of("Return the path to an executable which would be run") == \
+        f"{title} > Directory and files operations > shutil.which"
     assert section_of("Create an archive file (such as zip or tar) and return its name.") == \
-        f"{title} > Archiving operations"
+        f"{title} > Archiving operations > shutil.make_archive"
     assert section_of("Get the size of the terminal window.") == \
-        f"{title} > Querying the size of the output terminal"
+        f"{title} > Querying the size of the output terminal > shutil.get_terminal_size"
+    # after an API entry ends, text belongs to the heading again
+    assert next(b.section for b in blocks if b.text == "Archiving example") == \
+        f"{title} > Archiving operations > Archiving example"
     # signatures and code examples survive as text
     assert "shutil.copytree(src, dst, symlinks=False, ignore=None" in doc
     assert "copytree(source, destination, ignore=ignore_patterns('*.pyc', 'tmp*'))" in doc
