@@ -274,7 +274,8 @@ def _chat_engine(ctx: SelfTestContext):
     if engine is None:
         from desktop_app.core.chat.engine import ChatEngine
 
-        engine = ChatEngine(ctx.services)
+        services = ctx.services
+        engine = ChatEngine(services.library, services.llm, services.tools, services.settings)
         ctx.facts["engine"] = engine
     return engine
 
@@ -290,8 +291,8 @@ def check_cited_answer(ctx: SelfTestContext) -> str:
 
     _needs_index(ctx)
     answer = _chat_engine(ctx).ask(QUESTION, token=CancelToken())
-    text = _field(answer, "answer") or _field(answer, "text") or ""
-    citations = _field(answer, "citations") or []
+    text = answer.text
+    citations = answer.citations
     cited = sorted({_hit_name(c) for c in citations})
     if QUESTION_SOURCE not in cited:
         raise CheckFailed(f"the answer cites {cited or 'nothing'}, expected {QUESTION_SOURCE}; "
@@ -306,8 +307,8 @@ def check_calculator_chat(ctx: SelfTestContext) -> str:
     from desktop_app.core.jobs import CancelToken
 
     answer = _chat_engine(ctx).ask(CALC_QUESTION, token=CancelToken())
-    text = _field(answer, "answer") or _field(answer, "text") or ""
-    calls = _field(answer, "tool_calls") or []
+    text = answer.text
+    calls = answer.tool_calls
     used = [c for c in calls if _field(c, "tool") == "calculator"]
     if not used:
         raise CheckFailed(f"no calculator call for {CALC_QUESTION!r}; answer: {text[:120]!r}")
