@@ -1,0 +1,209 @@
+"""`hearth ask ...` and `hearth chat ...`: cited answers from a terminal.
+
+``ask "QUESTION"`` streams the answer to stdout, then lists the calculator
+steps and the sources; ``--json`` prints one JSON document instead.
+``ask --questions FILE --json`` answers one question per line (each its own
+conversation) with the models loaded once, one JSON line per question.
+Ctrl-C stops the answer (what was written so far is kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+from desktop_app.cli import ProgressPrinter, UserError, interruptible, print_json
+
+log = logging.getLogger(__name__)
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def _load_model(services, model: Optional[str], token) -> None:
+    from desktop_app.core.llm.session import ModelLoadError
+
+    path = Path(model).expanduser() if model else (
+        Path(services.settings.model_path) if services.settings.model_path else None)
+    printer = ProgressPrinter()
+    try:
+        services.llm.load(path, token=token, report=printer)
+    except ModelLoadError as exc:
+        raise UserError(str(exc)) from None
+    finally:
+        printer.close()
+
+
+def _engine(services):
+    from desktop_app.core.chat.engine import ChatEngine
+
+    return ChatEngine(services.library, services.llm, services.tools, services.settings)
+
+
+def _read_questions(path: str) -> list[str]:
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
+    questions = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        if line.startswith("{"):  # a JSONL evaluation file: take its "question"
+            try:
+                line = str(json.loads(line)["question"]).strip()
+            except (ValueError, KeyError, TypeError):
+                pass
+        questions.append(line)
+    return questions
+
+
+def _where(citation: dict) -> str:
+    parts = [citation["path"]]
+    if citation.get("page"):
+        parts.append(f"page {citation['page']}")
+    if citation.get("section"):
+        parts.append(citation["section"])
+    return ", ".join(parts)
+
+
+def _print_sources(answer) -> None:
+    out = sys.stdout
+    if answer.tool_calls:
+        out.write("\nCalculator:\n")
+        for call in answer.tool_calls:
+            out.write(f"  {call['input']} = {call['output']}\n")
+    if answer.citations:
+        out.write("\nSources:\n")
+        for c in answer.citations:
+            mark = " (inferred)" if c.get("inferred") else ""
+            out.write(f"  [{c['n']}] {_where(c)}{mark}\n")
+    out.flush()
+
+
+def _cmd_ask(args, services) -> int:
+    from desktop_app.core.chat.conversations import Conversation, ConversationNotFound
+    from desktop_app.core.chat.engine import TokenStreamed
+    from desktop_app.core.llm.session import GenerationError
+
+    if bool(args.question) == bool(args.questions):
+        raise UserError("give a QUESTION or --questions FILE")
+    if args.questions and args.conversation:
+        raise UserError("--conversation cannot be combined with --questions")
+    questions = _read_questions(args.questions) if args.questions else [args.question]
+    store = services.conversations
+    with interruptible() as token:
+        _load_model(services, args.model, token)
+        services.library.embedder  # load it now, so retrieval_ms measures retrieval only
+        engine = _engine(services)
+        for question in questions:
+            conversation = Conversation()
+            if args.conversation:
+                try:
+                    conversation = store.load(args.conversation)
+                except ConversationNotFound:
+                    raise UserError(f"no saved conversation {args.conversation}") from None
+
+            def on_event(event):
+                if not args.json and isinstance(event, TokenStreamed):
+                    sys.stdout.write(event.text)
+                    sys.stdout.flush()
+
+            try:
+                answer = engine.ask(question, conversation=conversation, token=token, on_event=on_event)
+            except (GenerationError, ValueError) as exc:
+                raise UserError(str(exc)) from None
+            if not args.no_save:
+                store.save(conversation)
+            if args.json:
+                doc = answer.to_dict()
+                if args.questions:
+                    doc = {"question": question, **doc}
+                if not args.no_save:
+                    doc["conversation"] = conversation.id
+                print_json(doc)
+            else:
+                sys.stdout.write("\n")
+                _print_sources(answer)
+                if answer.stopped:
+                    _say("hearth: stopped")
+            if token.cancelled:
+                break
+    return 130 if token.cancelled else 0
+
+
+def _cmd_list(args, services) -> int:
+    summaries = services.conversations.list()
+    if args.json:
+        print_json([s.to_dict() for s in summaries])
+        return 0
+    if not summaries:
+        _say("no saved conversations")
+    for s in summaries:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(s.updated))
+        print(f"{s.id}  {when}  {s.turns:>3} turn(s)  {s.title}")
+    return 0
+
+
+def _cmd_show(args, services) -> int:
+    from desktop_app.core.chat.conversations import ConversationNotFound
+
+    try:
+        conversation = services.conversations.load(args.id)
+    except ConversationNotFound:
+        raise UserError(f"no saved conversation {args.id}") from None
+    if args.json:
+        print_json(conversation.to_dict())
+        return 0
+    print(conversation.title)
+    for turn in conversation.turns:
+        print(f"\n> {turn.question}\n{turn.answer}")
+        for call in turn.tool_calls:
+            print(f"  calculator: {call.get('input')} = {call.get('output')}")
+        for c in turn.citations:
+            print(f"  [{c.get('n')}] {_where(c)}")
+    return 0
+
+
+def _cmd_delete(args, services) -> int:
+    from desktop_app.core.chat.conversations import ConversationNotFound
+
+    try:
+        services.conversations.delete(args.id)
+    except ConversationNotFound:
+        raise UserError(f"no saved conversation {args.id}") from None
+    return 0
+
+
+def register(subparsers) -> None:
+    ask = subparsers.add_parser(
+        "ask", help="ask a question about your documents",
+        description="Answer a question from your library with the local model, citing sources.")
+    ask.add_argument("question", nargs="?", help="the question (quote it)")
+    ask.add_argument("--questions", metavar="FILE",
+                     help="answer each line of FILE ('-' = stdin) as its own conversation")
+    ask.add_argument("--json", action="store_true", help="print JSON (one line per question)")
+    ask.add_argument("--model", metavar="PATH", help="GGUF model to use instead of the chosen one")
+    ask.add_argument("--conversation", metavar="ID", help="continue a saved conversation")
+    ask.add_argument("--no-save", action="store_true", help="do not save the conversation")
+    ask.set_defaults(handler=_cmd_ask)
+
+    chat = subparsers.add_parser("chat", help="saved conversations: list, show, delete")
+    commands = chat.add_subparsers(dest="chat_command", metavar="COMMAND", required=True)
+    listing = commands.add_parser("list", help="saved conversations, newest first")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=_cmd_list)
+    show = commands.add_parser("show", help="one saved conversation")
+    show.add_argument("id")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(handler=_cmd_show)
+    delete = commands.add_parser("delete", help="delete a saved conversation")
+    delete.add_argument("id")
+    delete.set_defaults(handler=_cmd_delete)
