@@ -1,0 +1,137 @@
+"""Indexing throughput: the whole pipeline vs the raw model on the same chunks.
+
+Picks files of a real documentation corpus (default: Debian's git-doc HTML
+and text), then in the same run:
+
+1. parses and chunks them once (timed, for information) to get the exact
+   chunk texts the library will embed;
+2. baseline: ``SentenceTransformer.encode(all_chunk_texts, batch_size=32)``,
+   the raw model on those chunks (globally length-sorted: its best case);
+3. pipeline: ``Library.add(folder)`` into a fresh library: walk, hash,
+   parse, chunk, embed, store (SQLite + FTS5 + HNSW), commit.
+
+and prints chunks/s for both and the ratio. Target (issue 2): >= 0.85.
+Rounds alternate baseline and pipeline so load on a shared machine hits both.
+
+    .venv/bin/python bench/ingest_throughput.py                 # onnx-int8, ~600 chunks
+    .venv/bin/python bench/ingest_throughput.py --backend torch --max-kb 300 --rounds 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from desktop_app.core.jobs import CancelToken  # noqa: E402
+from desktop_app.core.settings import Settings  # noqa: E402
+
+DEFAULT_CORPUS = Path("/usr/share/doc/git-doc")
+
+
+def pick_files(corpus: Path, max_bytes: int) -> list[Path]:
+    """Supported, non-hidden files of the corpus in a stable order, spread
+    over the whole folder (every n-th), up to ``max_bytes``."""
+    from desktop_app.core.library.parse import is_supported
+
+    every = sorted(p for p in corpus.rglob("*") if p.is_file() and is_supported(p)
+                   and not any(part.startswith(".") for part in p.relative_to(corpus).parts))
+    if not every:
+        raise SystemExit(f"no supported files under {corpus}")
+    total = sum(p.stat().st_size for p in every)
+    step = max(1, int(total / max_bytes))
+    picked, size = [], 0
+    for path in every[::step]:
+        if size >= max_bytes:
+            break
+        picked.append(path)
+        size += path.stat().st_size
+    return picked
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    parser.add_argument("--max-kb", type=int, default=400, help="corpus bytes to use (default 400 KB)")
+    parser.add_argument("--backend", choices=("torch", "onnx-int8"), default=Settings().embedder_backend)
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "hearth-bench-embedder")
+    args = parser.parse_args()
+
+    from desktop_app.core.library.chunk import chunk_blocks
+    from desktop_app.core.library.embed import load_embedder
+    from desktop_app.core.library.library import Library
+    from desktop_app.core.library.parse import parse_file
+    from desktop_app.core.library.documents import ParseError
+
+    settings = Settings()
+    embedder = load_embedder(args.backend, cache_dir=args.cache_dir)
+    work = Path(tempfile.mkdtemp(prefix="hearth-bench-ingest-"))
+    try:
+        folder = work / "corpus"
+        folder.mkdir()
+        files = pick_files(args.corpus, args.max_kb * 1024)
+        for i, path in enumerate(files):
+            shutil.copyfile(path, folder / f"{i:04d}-{path.name}")
+        copied = sorted(folder.iterdir())
+
+        t0 = time.perf_counter()
+        texts: list[str] = []
+        max_tokens = min(settings.chunk_tokens, embedder.max_tokens - 2)
+        for path in copied:
+            try:
+                texts += [c.text for c in chunk_blocks(parse_file(path), embedder.count_tokens, max_tokens,
+                                                       settings.chunk_overlap)]
+            except ParseError:
+                pass
+        parse_seconds = time.perf_counter() - t0
+        print(f"corpus: {len(copied)} files, {sum(p.stat().st_size for p in copied) / 1024:.0f} KB "
+              f"from {args.corpus}; {len(texts)} chunks; backend {embedder.backend}")
+        print(f"parse+chunk alone (one thread): {parse_seconds:.2f}s = {len(texts) / parse_seconds:.0f} chunks/s")
+        embedder.encode(texts[:64])  # warm up both paths equally
+
+        raw_rates, pipe_rates = [], []
+        for round_no in range(1, args.rounds + 1):
+            t0 = time.perf_counter()
+            vectors = embedder.model.encode(texts, batch_size=32, convert_to_numpy=True,
+                                            normalize_embeddings=True, show_progress_bar=False)
+            raw = time.perf_counter() - t0
+            assert len(vectors) == len(texts)
+            raw_rates.append(len(texts) / raw)
+
+            lib_dir = work / f"library-{round_no}"
+            lib = Library(lib_dir, embedder_factory=lambda: embedder, settings=settings)
+            t0 = time.perf_counter()
+            report = lib.add([folder], token=CancelToken())
+            pipe = time.perf_counter() - t0
+            lib.close()
+            if report.chunks != len(texts):
+                print(f"warning: pipeline embedded {report.chunks} chunks, parse+chunk gave {len(texts)}")
+            pipe_rates.append(report.chunks / pipe)
+            print(f"round {round_no}: raw encode {raw:.1f}s = {raw_rates[-1]:.1f} chunks/s | "
+                  f"pipeline add {pipe:.1f}s = {pipe_rates[-1]:.1f} chunks/s | "
+                  f"ratio {pipe_rates[-1] / raw_rates[-1]:.3f}")
+            shutil.rmtree(lib_dir, ignore_errors=True)
+
+        raw_rate, pipe_rate = statistics.median(raw_rates), statistics.median(pipe_rates)
+        ratio = pipe_rate / raw_rate
+        print(f"\nraw SentenceTransformer.encode: {raw_rate:.1f} chunks/s")
+        print(f"whole pipeline (Library.add):   {pipe_rate:.1f} chunks/s")
+        print(f"ratio pipeline/raw: {ratio:.3f}  (target >= 0.85: {'PASS' if ratio >= 0.85 else 'FAIL'})")
+        return 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
