@@ -191,7 +191,11 @@ def _cmd_quantize(args, services) -> int:
             imatrix = args.imatrix
             calibration_note = None
             if imatrix is None and not args.no_imatrix and (args.calibration or qtype in q.IMATRIX_DEFAULT_TYPES):
-                from desktop_app.core.llm.optimize.imatrix import compute_imatrix, default_calibration_text
+                from desktop_app.core.llm.optimize.imatrix import (
+                    ImatrixError,
+                    compute_imatrix,
+                    default_calibration_text,
+                )
 
                 text_path = args.calibration or default_calibration_text()
                 calibration_note = str(text_path)
@@ -200,14 +204,20 @@ def _cmd_quantize(args, services) -> int:
                     text = text_path.read_text(encoding="utf-8", errors="replace")
                 except OSError as exc:
                     raise UserError(f"cannot read calibration text {text_path}: {exc}") from None
-                imatrix = out.with_name(out.name + ".imatrix.gguf")
-                compute_imatrix(args.src, text, imatrix, chunks=args.chunks, token=token, report=printer)
+                imatrix = out.with_name((out.name if args.keep_imatrix else f".{out.name}") + ".imatrix.gguf")
+                try:
+                    calibrated = compute_imatrix(args.src, text, imatrix, chunks=args.chunks, token=token,
+                                                 report=printer, dataset_name=text_path.name)
+                except ImatrixError as exc:
+                    raise UserError(str(exc)) from None
+                calibration_note = (f"{text_path} ({calibrated.chunks} chunks of {calibrated.chunk_size} "
+                                    "tokens)")
             try:
                 result = q.quantize(args.src, out, qtype, imatrix=imatrix, allow_requant=args.allow_requant,
                                     threads=args.threads, token=token, report=printer,
                                     catalog=services.catalog, calibration=calibration_note)
             finally:
-                if calibration_note is not None and imatrix is not None and not args.keep_imatrix:
+                if args.imatrix is None and imatrix is not None and not args.keep_imatrix:
                     Path(imatrix).unlink(missing_ok=True)
     except Cancelled:
         printer.close()
@@ -237,7 +247,8 @@ def _register_quantize(commands) -> None:
                    help="compute an importance matrix from this text first")
     p.add_argument("--no-imatrix", action="store_true", help="do not calibrate low-bit types")
     p.add_argument("--keep-imatrix", action="store_true", help="keep the computed importance matrix next to OUT")
-    p.add_argument("--chunks", type=int, default=None, help="calibration chunks of 512 tokens (default: all, max 64)")
+    p.add_argument("--chunks", type=int, default=None,
+                   help="calibration windows of 512 tokens (default: as many as the text has, at most 64)")
     p.add_argument("--allow-requant", action="store_true",
                    help="allow quantizing an already quantized model (quality loss compounds)")
     p.add_argument("--threads", type=int, default=0, help="threads (0 = all cores)")
@@ -292,6 +303,11 @@ SUBCOMMANDS = [
     _register_quantize,
     _register_dequantize,
 ]
+
+# prune and evaluate live in their own module (another author's area).
+from desktop_app.cli.model_optimize import register_evaluate, register_prune  # noqa: E402
+
+SUBCOMMANDS += [register_prune, register_evaluate]
 
 
 def register(subparsers) -> None:

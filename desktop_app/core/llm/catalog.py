@@ -478,6 +478,10 @@ class CatalogEntry:
 
     @property
     def label(self) -> str:
+        if self.source == "default":
+            from desktop_app.core.defaults import DEFAULT_LLM_LABEL
+
+            return DEFAULT_LLM_LABEL
         if self.info and self.info.name:
             return f"{self.info.name} ({self.info.quantization})"
         return self.path.name

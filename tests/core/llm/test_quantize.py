@@ -177,3 +177,44 @@ def test_cli_quantize_with_allowed_requant(default_llm, tmp_path, capsys):
                  "-o", str(tmp_path / "no.gguf")])
     assert code == 2 and "already quantized" in capsys.readouterr().err
     assert not (tmp_path / "no.gguf").exists()
+
+
+def test_ctrl_c_in_the_cli_cancels_and_leaves_nothing(f16_model, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    f16 = f16_model[0].path
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    out = out_dir / "interrupted.gguf"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "desktop_app", "--data-dir", str(tmp_path / "data"), "model", "quantize",
+         str(f16), "--type", "Q8_0", "-o", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        # wait until the child is writing its (hidden, temporary) output
+        while time.monotonic() < deadline:
+            parts = [p for p in out_dir.iterdir() if p.name.endswith(".hearth-part")]
+            if parts and parts[0].stat().st_size > 1_000_000:
+                break
+            assert proc.poll() is None, proc.stderr.read().decode()
+            time.sleep(0.05)
+        else:
+            pytest.fail("quantization never started writing")
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err.decode()
+    assert "cancelled" in err.decode()
+    assert "Traceback" not in err.decode()
+    assert list(out_dir.iterdir()) == []
+    leftovers = [p for p in psutil.process_iter(["cmdline"])
+                 if str(out_dir) in " ".join(p.info["cmdline"] or [])]
+    assert leftovers == []

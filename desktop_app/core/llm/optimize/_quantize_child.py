@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import os
+import signal
 import sys
 import threading
 import time
@@ -99,6 +100,9 @@ def main(argv=None) -> int:
     parser.add_argument("--allow-requant", action="store_true")
     parser.add_argument("--imatrix", default=None)
     args = parser.parse_args(argv)
+    # Ctrl-C in a terminal reaches the whole process group; cancelling is
+    # the parent's decision (it kills this process), so ignore it here.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _exit_with_parent()
 
     from llama_cpp import llama_cpp as ll

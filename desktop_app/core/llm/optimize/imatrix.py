@@ -201,6 +201,9 @@ def compute_imatrix(model_path: os.PathLike | str, calibration_text: str, out_pa
     threads = threads or max(1, min(4, os.cpu_count() or 1))
     collector = ImatrixCollector(token)
     ll.llama_backend_init()
+    from llama_cpp._logger import set_verbose
+
+    set_verbose(False)  # what Llama(verbose=False) does: llama.cpp errors only, not its load chatter
     report(Progress("loading model", 0, None, model_path.name))
     mparams = ll.llama_model_default_params()
     try:

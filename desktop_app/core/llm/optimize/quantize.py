@@ -256,6 +256,9 @@ def quantize(src: os.PathLike | str, out: os.PathLike | str, qtype: str, *,
              catalog=None, calibration: Optional[str] = None) -> QuantizeResult:
     """Quantize GGUF ``src`` to ``qtype`` into ``out``.
 
+    ``imatrix``: an importance matrix file (llama.cpp GGUF or legacy .dat);
+    ``calibration``: a note on the text it was computed from, for the lineage.
+
     Refuses an already-quantized source unless ``allow_requant`` (quality
     loss compounds; dequantizing first does not undo it either, but keeps
     llama.cpp's per-tensor choices sane). Writes a lineage sidecar and, when
@@ -300,10 +303,12 @@ def quantize(src: os.PathLike | str, out: os.PathLike | str, qtype: str, *,
     if requant:
         settings["requantized"] = True
         settings["warning"] = f"requantized from {info.quantization}: quality loss compounds"
-    if imatrix is not None:
-        settings["imatrix"] = str(imatrix)
     if calibration is not None:
+        # The matrix was computed for this run (and is usually deleted after).
+        settings["imatrix"] = "computed from the calibration text"
         settings["calibration"] = calibration
+    elif imatrix is not None:
+        settings["imatrix"] = str(imatrix)
     lineage = write_sidecar(out, lineage_record(src, "quantize", settings))
     if catalog is not None:
         catalog.add(out)
