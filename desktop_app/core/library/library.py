@@ -131,6 +131,10 @@ class Library:
                 path = _norm(raw)
                 if not os.path.exists(path):
                     result.missing.append(path)
+                    # A file or folder the library knew that is gone leaves the index.
+                    gone = self.store.files_under(path)
+                    if gone:
+                        result.removed += self.store.delete_files(r.id for r in gone.values())
                     continue
                 is_dir = os.path.isdir(path)
                 if not is_dir and not is_supported(Path(path)):

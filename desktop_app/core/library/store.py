@@ -587,7 +587,17 @@ class Store:
                 return []
             k = min(k, self._live)
             self._index.set_ef(max(HNSW_EF_SEARCH, k))
-            labels, distances = self._index.knn_query(np.asarray(query, dtype=np.float32).reshape(1, -1), k=k)
+            query = np.asarray(query, dtype=np.float32).reshape(1, -1)
+            while True:
+                try:
+                    labels, distances = self._index.knn_query(query, k=k)
+                    break
+                except RuntimeError:
+                    # Fewer reachable live elements than k (many deletions):
+                    # ask for fewer rather than fail the search.
+                    if k <= 1:
+                        return []
+                    k //= 2
             return [(int(l), float(1.0 - d)) for l, d in zip(labels[0], distances[0])]
 
     def bm25_search(self, query: str, k: int) -> list[tuple[int, float]]:

@@ -233,3 +233,14 @@ def test_a_big_file_is_streamed_not_loaded(make_library, tmp_path):
     # The interrupted file is marked for redo; what was embedded is searchable.
     assert lib.status()["totals"]["indexing"] == 1
     assert lib.search("harbour office ledgers", k=1)
+
+
+def test_a_known_file_that_vanished_leaves_the_index_when_added_again(make_library, facts_dir):
+    lib = make_library()
+    saturn = facts_dir / "space" / "saturn.md"
+    lib.add([saturn])
+    assert paths_of(lib.search("Titan nitrogen atmosphere", k=1)) == ["saturn.md"]
+    saturn.unlink()
+    report = lib.add([saturn])
+    assert report.removed == 1 and report.missing == [str(saturn.resolve())]
+    assert lib.search("Titan nitrogen atmosphere", k=3) == []
