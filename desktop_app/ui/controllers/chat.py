@@ -60,6 +60,11 @@ class ChatController(QObject):
         question = question.strip()
         if not question or self.busy:
             return None
+        if self.conversation is None:
+            from desktop_app.core.chat.conversations import Conversation
+
+            self.conversation = Conversation()
+        # The engine appends the new turn to it; it is saved once answered.
         conversation = self.conversation
         emit = self._relay.happened.emit
 
@@ -104,9 +109,6 @@ class ChatController(QObject):
         # AnswerFinished also arrives as the job's result; that one is used.
 
     def _on_answered(self, answer) -> None:
-        conversation = getattr(answer, "conversation", None)
-        if conversation is not None:
-            self.conversation = conversation
         self.answerFinished.emit(answer)
         self.save_conversation()
 

@@ -37,7 +37,8 @@ class ModelsController(QObject):
     catalogFailed = Signal(str)
     modelChanged = Signal(object)        # display label (str) or None
     loadFailed = Signal(str)
-    variantMade = Signal(str)            # path of a new quantized/pruned model
+    variantMade = Signal(str)
+    pruneFinished = Signal(object)       # PruneResult (with the layer ranking)            # path of a new quantized/pruned model
     evaluationFinished = Signal(object)  # Evaluation
     comparisonReady = Signal(object, str)  # rows, chart PNG path ("" if none)
     errorRaised = Signal(str)
@@ -159,13 +160,17 @@ class ModelsController(QObject):
         return job
 
     def prune(self, src: str, out: str, remove_layers, **options) -> Job:
+        catalog = lambda: self.services.catalog  # noqa: E731
+
         def prune_job(*, token, report):
             from desktop_app.core.llm.optimize.prune import prune
 
-            return prune(src, out, remove_layers, token=token, report=report, **options)
+            return prune(src, out, remove_layers, token=token, report=report, catalog=catalog(),
+                         **options)
 
         job = self.jobs.start(f"Pruning {Path(src).name}", prune_job, lane="work", kind="prune")
         job.finished.connect(lambda _r: self._variant_made(out))
+        job.finished.connect(self.pruneFinished)  # after: its message has the ranking
         job.failed.connect(lambda m: self.errorRaised.emit(f"Pruning failed: {m}"))
         return job
 

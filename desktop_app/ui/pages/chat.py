@@ -253,14 +253,15 @@ class QuestionBubble(QFrame):
         self.label = label
 
 
-def timing_text(timings) -> str:
-    if not timings:
-        return ""
+def timing_text(answer) -> str:
     parts = []
-    total = _get(timings, "total_ms")
-    if total:
-        parts.append(f"{total / 1000:.1f} s")
-    tps = _get(timings, "tokens_per_s")
+    retrieval = _get(answer, "retrieval_ms")
+    if retrieval:
+        parts.append(f"search {retrieval / 1000:.1f} s")
+    first = _get(answer, "first_token_ms")
+    if first:
+        parts.append(f"first word {first / 1000:.1f} s")
+    tps = _get(answer, "tokens_per_s")
     if tps:
         parts.append(f"{tps:.0f} tokens/s")
     return " · ".join(parts)
@@ -470,7 +471,7 @@ class ChatPage(QWidget):
         self.current = None
         card.finish(str(_get(answer, "text", "")), list(_get(answer, "citations", []) or []),
                     list(_get(answer, "tool_calls", []) or []),
-                    timing_text(_get(answer, "timings")),
+                    timing_text(answer),
                     stopped=bool(_get(answer, "stopped", False)))
 
     def _on_failed(self, message: str) -> None:

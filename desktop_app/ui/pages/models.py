@@ -222,6 +222,7 @@ class ModelsPage(QWidget):
         c.variantMade.connect(lambda path: self.banner.show_info(
             f"Made {Path(path).name}. Evaluate it to see what it costs."))
         c.evaluationFinished.connect(self._on_evaluated)
+        c.pruneFinished.connect(self._on_pruned)
         c.comparisonReady.connect(self._show_comparison)
         self._on_selection()
 
@@ -358,6 +359,15 @@ class ModelsPage(QWidget):
             extra = f", KL from its parent {evaluation.kl_mean:.4f}"
         self.banner.show_info(f"Evaluated {name}: perplexity {ppl:.2f}{extra}.")
         self.compare_selected()
+
+    def _on_pruned(self, result) -> None:
+        ranking = sorted(getattr(result, "ranking", []) or [], key=lambda s: s.rank)
+        ranked = ", ".join(f"block {s.layer} ({s.influence:.3f})" for s in ranking[:6])
+        removed = ", ".join(str(n) for n in getattr(result, "removed_layers", []))
+        self.banner.show_info(
+            f"Made {Path(result.path).name}: removed block{'s' if ',' in removed else ''} {removed} "
+            f"({human_size(result.source_size)} → {human_size(result.file_size)}). "
+            f"Least important first: {ranked}. Evaluate it to see what it costs.")
 
     def _show_comparison(self, rows: list, _png: str) -> None:
         self.compare_table.setRowCount(len(rows))
