@@ -776,6 +776,19 @@ def _parse_html(html: str):
     yield from _html_walk(root)
 
 
+_DOTTED_NAME = re.compile(r"[A-Za-z_][\w.]*$")
+
+
+def _api_name(dt) -> Optional[str]:
+    """"shutil.copytree" from its anchor; the entry's own text ("-O", "PYTHONPATH")
+    when the anchor is not a dotted name ("cmdoption-O")."""
+    anchor = dt.attributes.get("id") or ""
+    if _DOTTED_NAME.match(anchor):
+        return anchor
+    text = normalize_space(dt.text(deep=True, separator=""))
+    return text[:80] or None
+
+
 def _html_walk(root):
     sections = _Sections()
     inline: list[str] = []
@@ -854,7 +867,7 @@ def _html_walk(root):
             if tag == "dl":
                 api.append(None)
             elif tag == "dt" and api and "sig" in (node.attributes.get("class") or "").split():
-                api[-1] = node.attributes.get("id") or api[-1]
+                api[-1] = _api_name(node) or api[-1]
         children = list(node.iter(include_text=True))
         for child in reversed(children):
             stack.append(("enter", child))
