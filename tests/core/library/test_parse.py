@@ -101,21 +101,47 @@ def test_vanished_and_unsupported(tmp_path):
     assert reason(tmp_path / "pic.jpg") == "unsupported format"
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions: chmod 000 cannot make a file "
-                    "unreadable for this test run")
+_UNPRIVILEGED_CHILD = r"""
+import os, sys
+from pathlib import Path
+from desktop_app.core.library.documents import ParseError
+from desktop_app.core.library.parse import parse_file
+if os.geteuid() == 0:          # root reads everything: drop to nobody so permissions apply
+    os.setgid(65534)
+    os.setuid(65534)
+try:
+    list(parse_file(Path(sys.argv[1])))
+    print("parsed")
+except ParseError as exc:
+    print(exc.reason)
+"""
+
+
 def test_unreadable_file(tmp_path):
-    path = tmp_path / "secret.txt"
-    path.write_text("private", encoding="utf-8")
-    path.chmod(0)
+    """A file the user may not read (chmod 000). Tests run as root here, and
+    root ignores permissions, so the parse runs in a child that drops to
+    'nobody' first: a real permission fault, not a simulated one."""
+    import sys
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="hearth-perm-"))   # traversable by nobody, unlike tmp_path
     try:
-        assert reason(path) == "unreadable: permission denied"
+        folder.chmod(0o755)
+        path = folder / "secret.txt"
+        path.write_text("private", encoding="utf-8")
+        path.chmod(0)
+        out = subprocess.run([sys.executable, "-c", _UNPRIVILEGED_CHILD, str(path)], capture_output=True,
+                             text=True, cwd=Path(__file__).resolve().parents[3], check=True).stdout.strip()
+        assert out == "unreadable: permission denied"
+        path.chmod(0o644)   # and the same file, once readable, parses
+        out = subprocess.run([sys.executable, "-c", _UNPRIVILEGED_CHILD, str(path)], capture_output=True,
+                             text=True, cwd=Path(__file__).resolve().parents[3], check=True).stdout.strip()
+        assert out == "parsed"
     finally:
-        path.chmod(0o600)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
-def test_unreadable_file_as_root_via_io_error(tmp_path):
-    """Root bypasses permissions; a real read fault still must become a reason:
-    a directory named like a document cannot be read as one."""
+def test_directory_named_like_a_document(tmp_path):
     folder = tmp_path / "notes.txt"
     folder.mkdir()
     assert reason(folder) == "unsupported format"
