@@ -1,4 +1,4 @@
-"""Chunking with the real embedder tokenizer (all-MiniLM-L6-v2's WordPiece)."""
+"""Chunking measured with the real embedder tokenizer (all-MiniLM-L6-v2's WordPiece)."""
 
 from __future__ import annotations
 
@@ -11,16 +11,20 @@ from desktop_app.core.library.parse import BLOCK_SEP, parse_file
 
 @pytest.fixture(scope="module")
 def count_tokens():
-    from transformers import AutoTokenizer
+    """Token counts from the packaged embedder's own tokenizer file (the same
+    WordPiece the embedder uses), without importing transformers."""
+    from tokenizers import Tokenizer
 
     from desktop_app.core.defaults import default_embedder_dir
 
-    tok = AutoTokenizer.from_pretrained(str(default_embedder_dir()))
+    tok = Tokenizer.from_file(str(default_embedder_dir() / "tokenizer.json"))
+    tok.no_truncation()
+    tok.no_padding()
     calls = []
 
     def count(text: str) -> int:
         calls.append(len(text))
-        return len(tok(text, add_special_tokens=False)["input_ids"])
+        return len(tok.encode(text, add_special_tokens=False).ids)
 
     count.calls = calls
     return count
