@@ -178,11 +178,25 @@ def _prebuilt_onnx_dir(model_dir: Path, name: str, config_name: str) -> Optional
     return folder if (folder / _onnx_file_name(config_name)).is_file() else None
 
 
+def _remove_abandoned_exports(cache_dir: Path, older_than: float = 3600.0) -> None:
+    """Temporary export folders left by a process killed mid-export (an
+    export takes well under a minute; an hour-old one is abandoned)."""
+    import time
+
+    for leftover in cache_dir.glob(".*.part"):
+        try:
+            if leftover.is_dir() and time.time() - leftover.stat().st_mtime > older_than:
+                shutil.rmtree(leftover, ignore_errors=True)
+        except OSError:
+            pass
+
+
 def _load_onnx_int8(model_dir: Path, cache_dir: Path):
     from sentence_transformers import SentenceTransformer
 
     config_name = quantization_config_name()
     target = Path(cache_dir) / f"{model_dir.name}-onnx-qint8-{config_name}"
+    _remove_abandoned_exports(Path(cache_dir))
     prebuilt = _prebuilt_onnx_dir(model_dir, target.name, config_name)
     if prebuilt is not None and not (target / _onnx_file_name(config_name)).exists():
         target = prebuilt
