@@ -170,6 +170,7 @@ def _cmd_quantize(args, services) -> int:
     from desktop_app.core.jobs import Cancelled
     from desktop_app.core.llm.catalog import GGUFError, describe_size
     from desktop_app.core.llm.optimize import quantize as q
+    from desktop_app.core.llm.optimize.imatrix import default_calibration_text
 
     qtype = args.type.upper()
     if qtype not in q.QUANT_TYPES:
@@ -188,37 +189,15 @@ def _cmd_quantize(args, services) -> int:
     printer = ProgressPrinter()
     try:
         with interruptible() as token:
-            imatrix = args.imatrix
-            calibration_note = None
-            if imatrix is None and not args.no_imatrix and (args.calibration or qtype in q.IMATRIX_DEFAULT_TYPES):
-                from desktop_app.core.llm.optimize.imatrix import (
-                    ImatrixError,
-                    compute_imatrix,
-                    default_calibration_text,
-                )
-
-                text_path = args.calibration or default_calibration_text()
-                calibration_note = str(text_path)
-                _say(f"calibrating on {text_path.name} (importance matrix)…")
-                try:
-                    text = text_path.read_text(encoding="utf-8", errors="replace")
-                except OSError as exc:
-                    raise UserError(f"cannot read calibration text {text_path}: {exc}") from None
-                imatrix = out.with_name((out.name if args.keep_imatrix else f".{out.name}") + ".imatrix.gguf")
-                try:
-                    calibrated = compute_imatrix(args.src, text, imatrix, chunks=args.chunks, token=token,
-                                                 report=printer, dataset_name=text_path.name)
-                except ImatrixError as exc:
-                    raise UserError(str(exc)) from None
-                calibration_note = (f"{text_path} ({calibrated.chunks} chunks of {calibrated.chunk_size} "
-                                    "tokens)")
-            try:
-                result = q.quantize(args.src, out, qtype, imatrix=imatrix, allow_requant=args.allow_requant,
-                                    threads=args.threads, token=token, report=printer,
-                                    catalog=services.catalog, calibration=calibration_note)
-            finally:
-                if args.imatrix is None and imatrix is not None and not args.keep_imatrix:
-                    Path(imatrix).unlink(missing_ok=True)
+            q.preflight(args.src, out, qtype, allow_requant=args.allow_requant)
+            if args.imatrix is None and not args.no_imatrix and (args.calibration or qtype in q.IMATRIX_DEFAULT_TYPES):
+                text = args.calibration or default_calibration_text()
+                _say(f"calibrating on {text.name} (importance matrix; --no-imatrix skips this)…")
+            result = q.quantize_calibrated(
+                args.src, out, qtype, imatrix=args.imatrix, calibration_text=args.calibration,
+                use_imatrix=False if args.no_imatrix else None, chunks=args.chunks,
+                keep_imatrix=args.keep_imatrix, allow_requant=args.allow_requant, threads=args.threads,
+                token=token, report=printer, catalog=services.catalog)
     except Cancelled:
         printer.close()
         raise

@@ -5,6 +5,7 @@ llama-cpp-python and generate from it."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import psutil
 import pytest
@@ -159,23 +160,33 @@ def test_bad_inputs_give_clear_errors(f16_model, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.imatrix", "notes.gguf"]
 
 
-def test_cli_quantize_with_allowed_requant(default_llm, tmp_path, capsys):
+def test_cli_quantize_calibrates_low_bit_types_and_flags_requant(default_llm, tmp_path, capsys):
     from desktop_app.cli import main
 
-    out = tmp_path / "requant-q4_0.gguf"
-    code = main(["--data-dir", str(tmp_path / "data"), "model", "quantize", str(default_llm), "--type", "q4_0",
-                 "-o", str(out), "--allow-requant", "--json"])
+    text = tmp_path / "my-notes.txt"
+    text.write_text(Path(__file__).read_text() * 4)  # any real text of a few thousand tokens
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    out = out_dir / "requant-q3_k_s.gguf"
+    code = main(["--data-dir", str(tmp_path / "data"), "model", "quantize", str(default_llm), "--type", "q3_k_s",
+                 "-o", str(out), "--allow-requant", "--calibration", str(text), "--chunks", "1", "--json"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     doc = json.loads(captured.out)
-    assert doc["type"] == "Q4_0" and doc["requantized"] is True
+    assert doc["type"] == "Q3_K_S" and doc["requantized"] is True
     assert "expected size about" in captured.err and "ppl" in captured.err
-    assert read_sidecar(out)["settings"]["requantized"] is True
-    assert read_gguf_info(out).file_type == "Q4_0"
-    # without the flag the CLI refuses cleanly
-    code = main(["--data-dir", str(tmp_path / "data"), "model", "quantize", str(default_llm), "--type", "Q8_0",
+    assert "calibrating on my-notes.txt" in captured.err
+    lineage = read_sidecar(out)
+    assert lineage["settings"]["requantized"] is True
+    assert lineage["settings"]["calibration"].startswith(str(text)) and "1 windows" in lineage["settings"]["calibration"]
+    assert read_gguf_info(out).file_type == "Q3_K_S"
+    # the computed importance matrix was temporary
+    assert sorted(p.name for p in out_dir.iterdir()) == ["requant-q3_k_s.gguf", "requant-q3_k_s.gguf.hearth.json"]
+    # without the flag the CLI refuses cleanly, before calibrating
+    code = main(["--data-dir", str(tmp_path / "data"), "model", "quantize", str(default_llm), "--type", "Q3_K_S",
                  "-o", str(tmp_path / "no.gguf")])
-    assert code == 2 and "already quantized" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert code == 2 and "already quantized" in err and "calibrating" not in err
     assert not (tmp_path / "no.gguf").exists()
 
 

@@ -33,6 +33,7 @@ from desktop_app.core.llm.catalog import (
     lineage_record,
     read_gguf_info,
     read_gguf_metadata,
+    read_sidecar,
     write_sidecar,
 )
 
@@ -259,28 +260,21 @@ def quantize(src: os.PathLike | str, out: os.PathLike | str, qtype: str, *,
     ``imatrix``: an importance matrix file (llama.cpp GGUF or legacy .dat);
     ``calibration``: a note on the text it was computed from, for the lineage.
 
-    Refuses an already-quantized source unless ``allow_requant`` (quality
-    loss compounds; dequantizing first does not undo it either, but keeps
-    llama.cpp's per-tensor choices sane). Writes a lineage sidecar and, when
-    a ``catalog`` is given, adds the result to it.
+    Refuses an already-quantized source unless ``allow_requant``: the loss
+    compounds (dequantizing to F16 first gives llama.cpp a clean input but
+    cannot restore what the first quantization lost). Writes a lineage
+    sidecar and, when a ``catalog`` is given, adds the result to it.
     """
     token = token or CancelToken()
     report = RateLimitedReport(report)
     src, out = Path(src).expanduser().resolve(), Path(out).expanduser().absolute()
     qt = _quant_type(qtype)
-    info = read_gguf_info(src, with_lineage=False)
+    info = preflight(src, out, qt.name, allow_requant=allow_requant)
     requant = info.is_quantized
-    if requant and not allow_requant:
-        raise QuantizeError(
-            f"{src.name} is already quantized ({info.quantization}); quantizing it again compounds the "
-            "quality loss. Convert it to F16 first (`model dequantize`) and quantize that, or allow "
-            "requantizing explicitly.")
     if imatrix is not None:
         imatrix = Path(imatrix).expanduser().resolve()
         if not imatrix.is_file():
             raise QuantizeError(f"importance matrix {imatrix} not found")
-    est = estimate(src, qt.name, info)
-    _check_paths(src, out, est.bytes)
     token.check()
     report(Progress("quantizing", 0, info.tensor_count, src.name))
     tmp = _temp_output(out)
@@ -303,10 +297,16 @@ def quantize(src: os.PathLike | str, out: os.PathLike | str, qtype: str, *,
     if requant:
         settings["requantized"] = True
         settings["warning"] = f"requantized from {info.quantization}: quality loss compounds"
+    source_lineage = read_sidecar(src) or {}
+    if source_lineage.get("method") == "dequantize":
+        settings["warning"] = (f"the source was dequantized from "
+                               f"{source_lineage.get('settings', {}).get('source_type', 'a quantized model')}; "
+                               "its earlier quantization loss is included")
     if calibration is not None:
-        # The matrix was computed for this run (and is usually deleted after).
-        settings["imatrix"] = "computed from the calibration text"
         settings["calibration"] = calibration
+        # A hidden matrix was computed for this run only and is deleted after it.
+        settings["imatrix"] = ("computed from the calibration text" if imatrix is None
+                               or imatrix.name.startswith(".") else str(imatrix))
     elif imatrix is not None:
         settings["imatrix"] = str(imatrix)
     lineage = write_sidecar(out, lineage_record(src, "quantize", settings))
@@ -314,6 +314,71 @@ def quantize(src: os.PathLike | str, out: os.PathLike | str, qtype: str, *,
         catalog.add(out)
     return QuantizeResult(out, src, qt.name, out.stat().st_size, seconds, requant,
                           imatrix if imatrix is not None else None, lineage)
+
+
+def preflight(src: os.PathLike | str, out: os.PathLike | str, qtype: str, *,
+              allow_requant: bool = False) -> ModelInfo:
+    """Every check that can fail before any work starts (readable source,
+    requantizing refused unless allowed, output folder, disk space)."""
+    src, out = Path(src).expanduser().resolve(), Path(out).expanduser().absolute()
+    qt = _quant_type(qtype)
+    info = read_gguf_info(src, with_lineage=False)
+    if info.is_quantized and not allow_requant:
+        raise QuantizeError(
+            f"{src.name} is already quantized ({info.quantization}); quantizing it again compounds the "
+            "quality loss. Allow requantizing to go ahead anyway, or convert it to F16 first "
+            "(`model dequantize`), which lets llama.cpp work from clean weights but cannot restore "
+            "what was already lost.")
+    _check_paths(src, out, estimate(src, qt.name, info).bytes)
+    return info
+
+
+def quantize_calibrated(src: os.PathLike | str, out: os.PathLike | str, qtype: str, *,
+                        imatrix: Optional[os.PathLike | str] = None,
+                        calibration_text: Optional[os.PathLike | str] = None,
+                        use_imatrix: Optional[bool] = None, chunks: Optional[int] = None,
+                        keep_imatrix: bool = False, allow_requant: bool = False, threads: int = 0,
+                        token: Optional[CancelToken] = None, report: Report = ignore_progress,
+                        catalog=None) -> QuantizeResult:
+    """Quantize with calibration as the user asked or by default: with a
+    given ``imatrix`` file; or computing one from ``calibration_text`` (a
+    text file; the bundled text when None) when ``use_imatrix`` is True, or
+    when it is None and the type is a low-bit K type
+    (``IMATRIX_DEFAULT_TYPES``). The computed matrix is removed afterwards
+    unless ``keep_imatrix`` (then it is kept as ``<out>.imatrix.gguf``).
+    This is the one entry point the CLI and the GUI use."""
+    from desktop_app.core.llm.optimize.imatrix import ImatrixError, compute_imatrix, default_calibration_text
+
+    token = token or CancelToken()
+    qt = _quant_type(qtype)
+    out = Path(out).expanduser().absolute()
+    preflight(src, out, qt.name, allow_requant=allow_requant)
+    if imatrix is not None:
+        return quantize(src, out, qt.name, imatrix=imatrix, allow_requant=allow_requant, threads=threads,
+                        token=token, report=report, catalog=catalog)
+    wanted = use_imatrix if use_imatrix is not None else (calibration_text is not None
+                                                          or qt.name in IMATRIX_DEFAULT_TYPES)
+    if not wanted:
+        return quantize(src, out, qt.name, allow_requant=allow_requant, threads=threads,
+                        token=token, report=report, catalog=catalog)
+    text_path = Path(calibration_text).expanduser() if calibration_text else default_calibration_text()
+    try:
+        text = text_path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise QuantizeError(f"cannot read the calibration text {text_path}: {exc.strerror or exc}") from None
+    matrix = out.with_name((out.name if keep_imatrix else f".{out.name}") + ".imatrix.gguf")
+    try:
+        try:
+            calibrated = compute_imatrix(src, text, matrix, chunks=chunks, token=token, report=report,
+                                         dataset_name=text_path.name)
+        except ImatrixError as exc:
+            raise QuantizeError(str(exc)) from None
+        note = f"{text_path} ({calibrated.chunks} windows of {calibrated.chunk_size} tokens)"
+        return quantize(src, out, qt.name, imatrix=matrix, allow_requant=allow_requant, threads=threads,
+                        token=token, report=report, catalog=catalog, calibration=note)
+    finally:
+        if not keep_imatrix:
+            matrix.unlink(missing_ok=True)
 
 
 # --- dequantize ---------------------------------------------------------------
