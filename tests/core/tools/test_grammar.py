@@ -9,7 +9,8 @@ import pytest
 from desktop_app.core.jobs import Cancelled, CancelToken
 from desktop_app.core.tools import calculator
 from desktop_app.core.tools.grammar import (
-    Action, ActionParseError, action_grammar, expression_grammar, generate_constrained, parse_action)
+    Action, ActionParseError, action_grammar, expression_grammar, expression_prompt, generate_constrained,
+    parse_action)
 
 llama_cpp = pytest.importorskip("llama_cpp")
 
@@ -80,11 +81,11 @@ def test_real_generation_under_the_action_grammar_parses_and_runs(llm):
 
 def test_same_output_as_llama_cpp_own_grammar_sampling(llm):
     prompt = FEW_SHOT % "What is 9 minus 4?"
-    ours = generate_constrained(llm, prompt, action_grammar(), max_tokens=12)
+    ours = generate_constrained(llm, prompt, action_grammar(), max_tokens=10)
     grammar = llama_cpp.LlamaGrammar.from_string(action_grammar(), verbose=False)
-    theirs = llm(prompt, max_tokens=12, grammar=grammar, temperature=0.0)["choices"][0]["text"]
+    theirs = llm(prompt, max_tokens=10, grammar=grammar, temperature=0.0)["choices"][0]["text"]
     assert ours == theirs
-    assert parse_action(ours).kind in ("tool", "answer")  # cut off at 12 tokens, still an action
+    assert parse_action(ours).kind in ("tool", "answer")  # cut off at 10 tokens, still an action
 
 
 def test_real_generation_under_the_expression_grammar_parses(llm):
@@ -92,6 +93,15 @@ def test_real_generation_under_the_expression_grammar_parses(llm):
                                 expression_grammar(max_terms=4), max_tokens=48)
     assert text.endswith("\n"), "the grammar's newline should have ended generation"
     calculator.parse(text.strip())
+
+
+def test_few_shot_expression_prompt_with_stop_gives_a_calculator_expression(llm):
+    prompt = expression_prompt("A ticket costs $7.50. How much do 6 tickets cost?")
+    assert prompt.endswith("Expression: ")
+    text = generate_constrained(llm, prompt, expression_grammar(), max_tokens=24, stop=("\n",))
+    assert "\n" not in text
+    result = calculator.evaluate(text.strip())  # parses; the weak model's choice of numbers may vary
+    assert result.text
 
 
 def test_constrained_generation_honours_cancel(llm):
