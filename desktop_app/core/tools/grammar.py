@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence
 
@@ -115,7 +116,11 @@ def _closings(text: str):
         text = text[:-1]
     elif "\\u" in text[-5:]:
         text = text[:text.rindex("\\u")]  # a cut-off \\uXXXX escape
-    for tail in ('"}', "}", '": ""}', '":""}', ' ""}', '""}', ""):
+    yield text + '"}'
+    yield text + "}"
+    # cut inside a key or right after a separator: drop the unfinished member
+    yield re.sub(r'(?:,\s*|(?<=\{)\s*)(?:"[^"]*"?\s*:?\s*)?$', "", text) + "}"
+    for tail in ('": ""}', '":""}', ' ""}', '""}', ""):
         yield text + tail
 
 
@@ -140,8 +145,9 @@ def parse_action(text: str) -> Action:
                 obj, _ = decoder.raw_decode(candidate)
             except json.JSONDecodeError:
                 continue
-            truncated = True
-            break
+            if isinstance(obj, dict) and ("tool" in obj or "answer" in obj):
+                truncated = True
+                break
     if not isinstance(obj, dict):
         raise ActionParseError("the model output is not an action object")
     if "tool" in obj:

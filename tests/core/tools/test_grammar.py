@@ -56,6 +56,8 @@ def test_every_calculator_function_and_constant_is_in_the_grammar():
     ('{"tool": "calculator", "expression": "(3+4)*1',
      Action("tool", tool="calculator", arguments={"expression": "(3+4)*1"}, truncated=True)),
     ('{"answer": ', Action("answer", answer="", truncated=True)),
+    ('{"tool": "calculator",', Action("tool", tool="calculator", arguments={}, truncated=True)),
+    ('{"tool": "calculator", "expre', Action("tool", tool="calculator", arguments={}, truncated=True)),
 ])
 def test_parse_action(text, expected):
     assert parse_action(text) == expected
