@@ -154,10 +154,7 @@ def plain_expression(question: str) -> Optional[str]:
     """Arithmetic written in the question itself: the tools package's
     ``find_arithmetic`` when it is there, else symbols the calculator reads."""
     try:
-        from desktop_app.core.tools.grammar import find_arithmetic
-    except ImportError:
-        try:
-            from desktop_app.core.tools.arithmetic import find_arithmetic
-        except ImportError:
-            return _symbolic_span(question)
+        from desktop_app.core.tools.extract import find_arithmetic
+    except ImportError:  # an older tools package: symbols only
+        return _symbolic_span(question)
     return find_arithmetic(question)

@@ -150,18 +150,27 @@ PLAIN_HEADER = (
 PLAIN_STOPS = ("\n\n", "\nQuestion:", "\nSources:", "\nAnswer:", "\nCalculator:")
 
 EXPRESSION_HEADER = (
-    "Write the arithmetic that answers the question, using the numbers in the facts. "
-    "If no arithmetic is needed, write just the number.\n\n"
-    "Facts: A new chain costs 35 euros. A tyre costs 12 euros.\n"
-    "Question: How much do three new chains cost?\n"
-    "Expression: 3 * 35\n\n"
-    "Facts: The garden has 14 beds. Each bed gets 12 litres of water.\n"
-    "Question: How many litres do all the beds get together?\n"
-    "Expression: 14 * 12\n\n"
+    "Write the arithmetic that answers the question, using the numbers in the facts and the "
+    "question. If no arithmetic is needed, write just the number.\n\n"
+    "Facts: A ticket costs 7.50 euros.\n"
+    "Question: How much do 6 tickets cost?\n"
+    "Expression: 6 * 7.50\n\n"
+    "Facts: none\n"
+    "Question: A bag holds 40 apples and 3 bags were sold. How many apples were sold in total?\n"
+    "Expression: 3 * 40\n\n"
+    "Facts: The hall costs 600 per day. Catering is 950. A deposit of 20% is due now.\n"
+    "Question: How much is the deposit on the hall and the catering together?\n"
+    "Expression: (600 + 950) * 20%\n\n"
     "Facts: The tent weighs 2.4 kg. The stove weighs 0.6 kg.\n"
     "Question: How much heavier is the tent than the stove?\n"
     "Expression: 2.4 - 0.6\n\n"
-    "Facts: The shop is open from 9 to 18. It has 4 employees.\n"
+    "Facts: none\n"
+    "Question: Five people share a bill of 90 dollars equally. How much does each pay?\n"
+    "Expression: 90 / 5\n\n"
+    "Facts: Scores were 12, 15 and 18 points.\n"
+    "Question: What is the average score?\n"
+    "Expression: (12 + 15 + 18) / 3\n\n"
+    "Facts: The shop has 4 employees and opens at 9.\n"
     "Question: How many employees does the shop have?\n"
     "Expression: 4\n\n"
 )
@@ -223,8 +232,9 @@ class ChatEngine:
         if not native:
             tool_calls = self._plan_tools(question, sources if covered else [], token, on_event)
         token.check()
+        native_call = native and self._question_wants_tools(question, covered)
 
-        if not covered and not tool_calls:
+        if not covered and not tool_calls and not native_call:
             text = EMPTY_LIBRARY if library_empty else NOT_COVERED
             on_event(TokenStreamed(text))
             answer = Answer(question=question, text=text, retrieval_ms=retrieval_ms, covered=False)
@@ -232,7 +242,7 @@ class ChatEngine:
 
         if native:
             result, sources, tool_calls = self._generate_native(question, sources, history, token,
-                                                                on_event, max_tokens)
+                                                                on_event, max_tokens, native_call)
         else:
             result, sources = self._generate_plain(question, sources, tool_calls, history, token,
                                                    on_event, max_tokens)
@@ -294,6 +304,14 @@ class ChatEngine:
         info = self.session.loaded
         return bool(info and info.supports_tools and self.tools is not None and len(self.tools))
 
+    @staticmethod
+    def _question_wants_tools(question: str, covered: bool) -> bool:
+        """Tools are chosen from the user's question only: arithmetic written
+        in it, or (with library passages) a request to compute something."""
+        if arithmetic.plain_expression(question):
+            return True
+        return covered and arithmetic.asks_for_computation(question)
+
     def _run_tool(self, name: str, arguments: dict, tool_calls: list[dict], on_event: OnEvent):
         result = self.tools.run(name, arguments)
         shown = arguments.get("expression") if isinstance(arguments.get("expression"), str) else \
@@ -305,7 +323,14 @@ class ChatEngine:
 
     def _plan_tools(self, question: str, sources: Sequence[Source], token: CancelToken,
                     on_event: OnEvent) -> list[dict]:
-        """The app as planner (for models that cannot call tools themselves)."""
+        """The app as planner (for models that cannot call tools themselves).
+
+        Arithmetic stated in the question goes to the calculator as is. A
+        question asking to compute something gets an expression written by
+        the model under the calculator grammar, from the question's own
+        numbers and the passages' number sentences; it runs only when it has
+        an operation, uses only numbers found there, and uses the question's
+        numbers when it states any."""
         calls: list[dict] = []
         if self.tools is None or "calculator" not in self.tools:
             return calls
@@ -313,13 +338,13 @@ class ChatEngine:
         if expression:
             self._run_tool("calculator", {"expression": expression}, calls, on_event)
             return calls
-        if not sources or not arithmetic.asks_for_computation(question):
+        if not arithmetic.asks_for_computation(question):
             return calls
-        facts = arithmetic.number_sentences([s.text for s in sources], question)
-        if not facts:
+        facts = arithmetic.number_sentences([s.text for s in sources], question) if sources else []
+        if not facts and not arithmetic.question_numbers(question) - arithmetic.FREE_NUMBERS:
             return calls
         allowed = arithmetic.numbers_in(question) | arithmetic.numbers_in(" ".join(facts))
-        attempts = [" ".join(facts[:4]), " ".join(facts[:8])]
+        attempts = [" ".join(facts[:4]), " ".join(facts[:8])] if facts else [""]
         tried: set[str] = set()
         for facts_text in attempts:
             if len(calls) >= MAX_TOOL_CALLS:
@@ -344,8 +369,8 @@ class ChatEngine:
         from desktop_app.core.tools.grammar import expression_grammar
 
         grammar = expression_grammar().replace("root ::= expr0", 'root ::= " "? expr0', 1)
-        prompt = (EXPRESSION_HEADER + f"Facts: {_one_line(facts)}\nQuestion: {_one_line(question)}\n"
-                  "Expression:")
+        prompt = (EXPRESSION_HEADER + f"Facts: {_one_line(facts) or 'none'}\n"
+                  f"Question: {_one_line(question)}\nExpression:")
         prompt = self._fit_plain(prompt, EXPRESSION_MAX_TOKENS)
         if prompt is None:
             return None
@@ -452,8 +477,10 @@ class ChatEngine:
         count = lambda prompt: self.session.count_tokens(prompt) + 1  # + BOS
         prompt, fitted = self._build_within_budget(
             lambda s, h: self._plain_prompt(question, s, tool_calls, h), count, sources, history, budget)
+        results = [c["output"] for c in tool_calls if c.get("ok")]
+        grammar = result_answer_grammar(results[-1]) if results else None
         result = self.session.generate(prompt, token=token, on_token=self._stream(on_event),
-                                       max_tokens=reserve, stop=PLAIN_STOPS)
+                                       max_tokens=reserve, stop=PLAIN_STOPS, grammar=grammar)
         return result, fitted
 
     def _messages(self, question, sources, history, tool_turns=()) -> list[dict]:
@@ -467,15 +494,17 @@ class ChatEngine:
         messages.extend(tool_turns)
         return messages
 
-    def _generate_native(self, question, sources, history, token, on_event, max_tokens):
-        """A model with native tool calling drives the calculator itself."""
+    def _generate_native(self, question, sources, history, token, on_event, max_tokens, tools_allowed):
+        """A model with native tool calling drives the calculator itself.
+
+        When the question calls for arithmetic, the model's first step is
+        constrained by a grammar to a calculator call in its template's own
+        format (so the call always parses); the model writes the expression.
+        Calls are only honoured when the question itself is about numbers:
+        passages are data."""
         schemas = self.tools.schemas()
         tool_calls: list[dict] = []
         tool_turns: list[dict] = []
-        # Passages are data: a model's call is only honoured when the
-        # question itself is about numbers.
-        tools_allowed = bool(arithmetic.plain_expression(question)) or arithmetic.asks_for_computation(question) \
-            or bool(arithmetic.question_numbers(question) - arithmetic.FREE_NUMBERS)
         reserve, budget = self._answer_budget(max_tokens)
         while True:
             count = lambda msgs: len(self.session.tokenize(
@@ -483,8 +512,10 @@ class ChatEngine:
             messages, fitted = self._build_within_budget(
                 lambda s, h: self._messages(question, s, h, tool_turns), count, sources, history, budget)
             gate = _StreamGate(self._stream(on_event))
+            grammar = native_call_grammar(self.session.chat_template) \
+                if tools_allowed and not tool_calls and "calculator" in self.tools else None
             result = self.session.generate(messages, token=token, on_token=gate, max_tokens=reserve,
-                                           tools=schemas)
+                                           tools=schemas, grammar=grammar)
             calls = parse_tool_calls(result.text)
             if not calls or result.cancelled:
                 gate.flush()
@@ -501,6 +532,37 @@ class ChatEngine:
                 outcome = self._run_tool(call.name, dict(call.arguments), tool_calls, on_event)
                 tool_turns.append({"role": "tool", "name": call.name, "content": outcome.output})
             token.check()
+
+
+def result_answer_grammar(result: str) -> str:
+    """GBNF for an answer that states the calculator's result: words without
+    digits, then the result, then words without digits (citation markers
+    allowed). The weak default model otherwise garbles numbers it copies
+    ("3 * 24 = 108" right after the calculator said 72); this way the
+    answer's wording is the model's, its number is the calculator's."""
+    import json as _json
+
+    return (
+        "root ::= lead " + _json.dumps(result) + " tail\n"
+        'lead ::= [^0-9\\n\\[]{0,160}\n'
+        'tail ::= ([^0-9\\n\\[] | "[" [1-9] "]"){0,240}\n'
+    )
+
+
+def native_call_grammar(template: Optional[str]) -> str:
+    """GBNF for one calculator call in the native format the template uses."""
+    from desktop_app.core.tools.grammar import expression_grammar
+
+    rules = expression_grammar().split("\n", 1)[1]
+    call = r'"{\"name\": \"calculator\", \"arguments\": {\"expression\": \"" expr0 "\"}}"'
+    template = template or ""
+    if "<tool_call>" in template:
+        root = r'root ::= "<tool_call>\n" ' + call + r' "\n</tool_call>"'
+    elif "[TOOL_CALLS]" in template:
+        root = r'root ::= "[TOOL_CALLS] [" ' + call + r' "]"'
+    else:
+        root = "root ::= " + call
+    return root + "\n" + rules
 
 
 def _replace_text(result, text: str):
