@@ -51,6 +51,8 @@ log = logging.getLogger(__name__)
 _NUM = r"(?:\d{1,3}(?:,\d{3})+(?!\d)(?:\.\d+)?|\d+(?:\.\d+)?(?:e[+-]?\d+)?|\.\d+)"
 _NUM_RE = re.compile(_NUM)
 
+MAX_QUESTION_CHARS = 4000  # a question, not a document: the rest is ignored
+
 _ONES = {
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
     "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
@@ -124,7 +126,9 @@ def _nums(text: str) -> List[str]:
 
 
 _PERCENT = r"(?:%|\bper\s*cent\b|\bpercent\b)"
-_LIST = rf"({_NUM}(?:\s*,\s*{_NUM})*\s*,?\s+and\s+{_NUM})"
+# Atomic groups and a possessive repeat: "1,000,000" must not be re-split into
+# list items on backtracking (that is exponential in the number of commas).
+_LIST = rf"((?>{_NUM})(?:\s*,\s*(?>{_NUM}))*+\s*,?\s+and\s+(?>{_NUM}))"
 
 
 def _join(numbers: List[str], op: str) -> str:
@@ -332,6 +336,7 @@ def find_arithmetic(question: str) -> Optional[str]:
     """
     if not question or not question.strip():
         return None
+    question = question[:MAX_QUESTION_CHARS]
     text = _prepare(question)
     asks_for_calculation = bool(_CUE.search(question.lower()))
     best: Optional[str] = None

@@ -107,3 +107,13 @@ def test_every_plain_expression_of_the_benchmark_is_found_and_right():
             if expression is not None:
                 assert float(evaluate(expression).value) == pytest.approx(row["answer"], rel=1e-9), \
                     (row["question"], expression)
+
+
+@pytest.mark.timeout(10)
+def test_long_and_pathological_questions_stay_fast():
+    # Without atomic groups the list rewrite backtracks exponentially in the commas.
+    assert find_arithmetic("sum of " + "1,000," * 40 + " x") is None
+    assert find_arithmetic("the sum of " + "12, " * 300 + "x") is None
+    assert find_arithmetic("one " * 2000 + "plus") is None
+    assert find_arithmetic("a " * 20000 + "3 + 4") is None  # beyond the question-length cap
+    assert find_arithmetic("1 + " * 200 + "1") == " + ".join(["1"] * 201)
