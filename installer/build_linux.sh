@@ -58,6 +58,11 @@ if [ "${HEARTH_SKIP_PYINSTALLER:-0}" != "1" ]; then
 fi
 [ -x "$BUNDLE/Hearth" ] || { say "no bundle at $BUNDLE"; exit 1; }
 
+# Symbol tables of the few big libraries where that is safe (see bundle_filter.py).
+if [ "${HEARTH_SKIP_PYINSTALLER:-0}" != "1" ]; then
+    "$PY" "$ROOT/installer/bundle_filter.py" --strip "$BUNDLE"
+fi
+
 # Nothing the native code links against was cut by the exclusion list.
 "$PY" "$ROOT/installer/check_libs.py" "$BUNDLE" >&2
 

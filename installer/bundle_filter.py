@@ -19,7 +19,11 @@ real paths: Qt window, parsing, embedding, search, generation, tools.
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
 from fnmatch import fnmatchcase
+from pathlib import Path
 
 EXCLUDED_MODULES = [
     # GUI toolkits and notebooks that optional imports would drag in.
@@ -128,3 +132,38 @@ def is_excluded(dest: str) -> bool:
 def filter_toc(toc):
     """A PyInstaller TOC (list of (dest, src, typecode)) without excluded files."""
     return [entry for entry in toc if not is_excluded(_dest(entry))]
+
+
+# Symbol tables stripped after the build (Linux). Only these: stripping every
+# binary (PyInstaller's strip=True) breaks auditwheel-patched libraries such as
+# numpy's OpenBLAS ("ELF load command address/offset not page-aligned"), which
+# the bundle's self-test caught. libtorch_cpu alone goes from 434 to 345 MB.
+STRIPPED_LIBS = [
+    "torch/lib/libtorch_cpu.so",
+    "torch/lib/libtorch_python.so",
+    "torch/lib/libc10.so",
+    "hnswlib.cpython-*.so",
+]
+
+
+def strip_libraries(bundle: Path) -> int:
+    """Strip the STRIPPED_LIBS inside ``bundle``'s _internal; bytes saved."""
+    internal = Path(bundle) / "_internal"
+    strip = shutil.which("strip")
+    if strip is None:
+        return 0
+    saved = 0
+    for path in sorted(internal.rglob("*.so*")):
+        rel = path.relative_to(internal).as_posix()
+        if path.is_symlink() or not any(fnmatchcase(rel, pattern) for pattern in STRIPPED_LIBS):
+            continue
+        before = path.stat().st_size
+        subprocess.run([strip, "--strip-unneeded", str(path)], check=True)
+        saved += before - path.stat().st_size
+    return saved
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3 or sys.argv[1] != "--strip":
+        sys.exit("usage: bundle_filter.py --strip BUNDLE_DIR")
+    print(f"stripped: {strip_libraries(Path(sys.argv[2])) / 1e6:.0f} MB saved", file=sys.stderr)

@@ -131,6 +131,28 @@ def test_library_check_finds_a_dependency_the_bundle_lacks(tmp_path):
     assert check_libs.missing_libraries(bundle) == {}
 
 
+def test_stripping_shrinks_the_listed_libraries_which_still_load(tmp_path):
+    import hnswlib
+
+    source = Path(hnswlib.__file__)
+    internal = tmp_path / "Hearth" / "_internal"
+    internal.mkdir(parents=True)
+    listed = internal / source.name
+    listed.write_bytes(source.read_bytes())
+    unlisted = internal / "other" / "libkeep.so"
+    unlisted.parent.mkdir()
+    unlisted.write_bytes(source.read_bytes())
+
+    saved = bundle_filter.strip_libraries(tmp_path / "Hearth")
+    assert saved > 0 and listed.stat().st_size == source.stat().st_size - saved
+    assert unlisted.read_bytes() == source.read_bytes()
+    code = ("import importlib.util, sys; spec = importlib.util.spec_from_file_location('hnswlib', sys.argv[1]); "
+            "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m); "
+            "print(m.Index(space='ip', dim=4).dim)")
+    proc = subprocess.run([sys.executable, "-c", code, str(listed)], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.strip() == "4", proc.stderr
+
+
 # --- size report -----------------------------------------------------------------------
 
 def test_size_report_groups_by_top_level_and_ignores_symlinks(tmp_path):
