@@ -39,23 +39,29 @@ from desktop_app.core.settings import Settings  # noqa: E402
 DEFAULT_CORPUS = Path("/usr/share/doc/git-doc")
 
 
-def pick_files(corpus: Path, max_bytes: int) -> list[Path]:
-    """Supported, non-hidden files of the corpus in a stable order, spread
-    over the whole folder (every n-th), up to ``max_bytes``."""
+def pick_files(corpus: Path, max_bytes: int, seed: int = 0) -> list[Path]:
+    """Supported, non-hidden files of the corpus, a fixed pseudo-random
+    sample of them (so it spreads over the folder), up to ``max_bytes``;
+    files larger than an eighth of the budget are left out so the sample
+    has many files (file boundaries are part of what is measured)."""
+    import random
+
     from desktop_app.core.library.parse import is_supported
 
     every = sorted(p for p in corpus.rglob("*") if p.is_file() and is_supported(p)
                    and not any(part.startswith(".") for part in p.relative_to(corpus).parts))
     if not every:
         raise SystemExit(f"no supported files under {corpus}")
-    total = sum(p.stat().st_size for p in every)
-    step = max(1, int(total / max_bytes))
+    random.Random(seed).shuffle(every)
     picked, size = [], 0
-    for path in every[::step]:
-        if size >= max_bytes:
+    for path in every:
+        length = path.stat().st_size
+        if length > max_bytes / 8 or length == 0:
+            continue
+        if size + length > max_bytes:
             break
         picked.append(path)
-        size += path.stat().st_size
+        size += length
     return picked
 
 

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 SEARCH_MODES = ("hybrid", "vector", "bm25")
 RRF_K = 60                 # the usual reciprocal-rank-fusion constant
+BM25_WEIGHT = 1.0          # weight of the BM25 ranking in the fusion (vectors: 1)
 MIN_CANDIDATES = 50        # per ranked list fed to the fusion
 # Failures a retry may fix without the file changing (permissions, a file
 # that was being moved): tried again on every add.
@@ -290,9 +291,9 @@ class Library:
             ranked = bm25_hits[:k]
         else:
             fused: dict[int, float] = {}
-            for hits in (vector_hits, bm25_hits):
+            for hits, weight in ((vector_hits, 1.0), (bm25_hits, BM25_WEIGHT)):
                 for rank, (chunk_id, _score) in enumerate(hits):
-                    fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank + 1)
+                    fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (RRF_K + rank + 1)
             ranked = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:k]
         ids = [chunk_id for chunk_id, _ in ranked]
         rows = self.store.chunk_rows(ids)
