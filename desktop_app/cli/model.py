@@ -227,7 +227,7 @@ def _register_quantize(commands) -> None:
     p.add_argument("--no-imatrix", action="store_true", help="do not calibrate low-bit types")
     p.add_argument("--keep-imatrix", action="store_true", help="keep the computed importance matrix next to OUT")
     p.add_argument("--chunks", type=int, default=None,
-                   help="calibration windows of 512 tokens (default: as many as the text has, at most 64)")
+                   help="calibration windows of 512 tokens (default: as many as the text has, at most 32)")
     p.add_argument("--allow-requant", action="store_true",
                    help="allow quantizing an already quantized model (quality loss compounds)")
     p.add_argument("--threads", type=int, default=0, help="threads (0 = all cores)")

@@ -33,10 +33,10 @@ from desktop_app.core.paths import RESOURCES_DIR
 log = logging.getLogger(__name__)
 
 DEFAULT_CALIBRATION_TEXT = RESOURCES_DIR / "text" / "calibration_python_tutorial.txt"
-DEFAULT_MAX_CHUNKS = 64
+DEFAULT_MAX_CHUNKS = 32
 _MIN_ROWS = 16  # as imatrix.cpp: tiny batches say little about a column's importance
 _GGML_TYPE_F32 = 0
-_LAST_LAYER_ROWS = 32
+_LAST_LAYER_ROWS = 16
 
 
 class ImatrixError(RuntimeError):
@@ -188,7 +188,7 @@ def compute_imatrix(model_path: os.PathLike | str, calibration_text: str, out_pa
                     dataset_name: str = "calibration", token: Optional[CancelToken] = None,
                     report: Report = ignore_progress) -> ImatrixResult:
     """Run the model over ``calibration_text`` in windows of ``n_ctx`` tokens
-    (at most ``chunks`` windows, default 64) and write the importance matrix
+    (at most ``chunks`` windows, default 32) and write the importance matrix
     to ``out_path`` (llama.cpp GGUF imatrix format, written atomically)."""
     from llama_cpp import _internals
     from llama_cpp import llama_cpp as ll
