@@ -593,7 +593,8 @@ class ModelCatalog:
             if folder is None or not Path(folder).is_dir():
                 continue
             for p in sorted(Path(folder).glob("*.gguf")):
-                if p.is_file() and not p.name.startswith("."):
+                # hidden names are Hearth's temporaries; importance matrices are GGUF but not models
+                if p.is_file() and not p.name.startswith(".") and not p.name.endswith(".imatrix.gguf"):
                     found.append((p.resolve(), source, None))
         for p in self._added():
             found.append((p, "added", None))

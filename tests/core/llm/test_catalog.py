@@ -106,6 +106,10 @@ def catalog(app_paths, default_llm, tmp_path):
 
 
 def test_catalog_lists_good_and_bad_files(catalog):
+    # neither Hearth's hidden temporaries nor importance matrices are models
+    (catalog.project_models_dir / ".gemma.gguf.abc.hearth-part").write_bytes(b"GGUF")
+    (catalog.project_models_dir / ".tmp.gguf").write_bytes(b"GGUF")
+    (catalog.project_models_dir / "gemma.gguf.imatrix.gguf").write_bytes(b"GGUF")
     entries = {e.path.name: e for e in catalog.list()}
     assert set(entries) == {"gemma.gguf", "broken.gguf"}
     assert entries["gemma.gguf"].ok and entries["gemma.gguf"].info.architecture == "gemma3"
