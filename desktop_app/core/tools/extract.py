@@ -121,6 +121,11 @@ def _replace_number_words(text: str) -> str:
     return _NUMBER_WORDS_RE.sub(convert, text)
 
 
+def spell_out_number_words(text: str) -> str:
+    """``text`` with number words written as digits ("twenty-five" -> "25")."""
+    return _replace_number_words(text.lower())
+
+
 def _nums(text: str) -> List[str]:
     return [n.replace(",", "") for n in _NUM_RE.findall(text)]
 

@@ -37,6 +37,29 @@ log = logging.getLogger(__name__)
 CALCULATOR_TOOL = "calculator"
 
 
+_NUMBER_LITERAL = re.compile(r"\d+(?:\.\d+)?")
+
+
+def grounded_numbers(*texts: str, extra: Sequence[str] = ("2", "100")) -> list:
+    """The numbers written in ``texts`` (thousands separators removed), plus ``extra``.
+
+    For ``expression_grammar(numbers=...)``. ``extra`` holds constants that
+    word problems use without writing them (halves, percent conversions).
+    Number words count ("four friends" gives 4). Numbers glued to letters or
+    hyphens (FY2027, Q-2026-0417) are skipped: they are names, not quantities.
+    """
+    from desktop_app.core.tools.extract import spell_out_number_words
+
+    found = []
+    for text in texts:
+        text = spell_out_number_words(text)  # "Four friends" is a 4
+        for match in re.finditer(r"(?<![\w.-])\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\w-])|(?<![\w.,-])\d+(?:\.\d+)?(?![\w-])",
+                                 text):
+            found.append(match.group(0).replace(",", ""))
+    seen = dict.fromkeys(found + list(extra))
+    return [n for n in seen if _NUMBER_LITERAL.fullmatch(n)]
+
+
 class ActionParseError(ValueError):
     """The text is not an action (it did not come from the action grammar)."""
 
@@ -45,12 +68,22 @@ def _literal(text: str) -> str:
     return json.dumps(text)  # a GBNF string literal uses the same escapes
 
 
-def _expression_rules(max_depth: int, max_terms: int, max_args: int) -> str:
+def _number_rule(numbers: Optional[Sequence[str]]) -> str:
+    if numbers is None:
+        # Digits are bounded so a looping model cannot build a 4000-digit literal.
+        return 'number ::= [0-9]{1,15} ("." [0-9]{1,10})? ("e" "-"? [0-9]{1,3})?'
+    literals = sorted({str(n) for n in numbers}, key=lambda n: (-len(n), n))
+    if not literals or not all(_NUMBER_LITERAL.fullmatch(n) for n in literals):
+        raise ValueError("numbers must be plain decimal literals like 12 or 3.5")
+    return "number ::= " + " | ".join(_literal(n) for n in literals)
+
+
+def _expression_rules(max_depth: int, max_terms: int, max_args: int,
+                      numbers: Optional[Sequence[str]] = None) -> str:
     functions = " | ".join(_literal(name) for name in sorted(FUNCTIONS, key=lambda n: (-len(n), n)))
     constants = " | ".join(_literal(name) for name in sorted(CONSTANTS, key=lambda n: (-len(n), n)))
     lines = [
-        # Digits are bounded so a looping model cannot build a 4000-digit literal.
-        'number ::= [0-9]{1,15} ("." [0-9]{1,10})? ("e" "-"? [0-9]{1,3})?',
+        _number_rule(numbers),
         f"function ::= {functions}",
         f"constant ::= {constants}",
         'binop ::= "+" | "-" | "*" | "/" | "^"',
@@ -69,15 +102,20 @@ def _expression_rules(max_depth: int, max_terms: int, max_args: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def expression_grammar(max_depth: int = 3, max_terms: int = 8, max_args: int = 3) -> str:
+def expression_grammar(max_depth: int = 3, max_terms: int = 8, max_args: int = 3,
+                       numbers: Optional[Sequence[str]] = None) -> str:
     """GBNF for a bare calculator expression, ended by a newline.
+
+    ``numbers``, when given, are the only number literals allowed (for
+    example those of ``grounded_numbers(question, context)``): a weak model
+    then cannot invent a number, only choose among the ones it was given.
 
     The newline gives a rambling model a way to finish; strip the output
     (or pass ``stop=["\\n"]``) before handing it to the calculator.
     """
     # One to three newlines: tokenizers have "\\n\\n" tokens, and a few-shot prompt
     # makes a blank line the natural end of an expression.
-    return 'root ::= expr0 [\\n]{1,3}\n' + _expression_rules(max_depth, max_terms, max_args)
+    return 'root ::= expr0 [\\n]{1,3}\n' + _expression_rules(max_depth, max_terms, max_args, numbers)
 
 
 def action_grammar(max_depth: int = 3, max_terms: int = 8, max_args: int = 3) -> str:
@@ -252,10 +290,14 @@ def expression_prompt(question: str, context: str = "") -> str:
     """A few-shot completion prompt asking a base model for one expression.
 
     Use with ``expression_grammar()`` and ``stop=("\\n",)``. ``context`` (for
-    example retrieved passages) goes before the question. Measured with the
-    packaged Gemma 3 270M on bench/data/arithmetic_questions.jsonl "word"
-    questions: 5 of 11 correct expressions (November 2026); a stated
-    expression is better found by ``extract.find_arithmetic``.
+    example retrieved passages) goes before the question.
+
+    Measured with the packaged Gemma 3 270M, greedy, November 2026, on
+    bench/data/arithmetic_questions.jsonl: "word" questions 5 of 11 correct
+    expressions (the same with ``grounded_numbers``); "library" questions
+    with their whole document as context 0 of 14 (it copies one number or
+    writes "100 + 8%"). A stated expression is better found by
+    ``extract.find_arithmetic`` (15 of 15 "expression" questions).
     """
     lines = ["Write the arithmetic expression that answers the question, using the numbers given.", ""]
     for example, expression in _EXPRESSION_EXAMPLES:

@@ -10,7 +10,7 @@ from desktop_app.core.jobs import Cancelled, CancelToken
 from desktop_app.core.tools import calculator
 from desktop_app.core.tools.grammar import (
     Action, ActionParseError, action_grammar, expression_grammar, expression_prompt, generate_constrained,
-    parse_action)
+    grounded_numbers, parse_action)
 
 llama_cpp = pytest.importorskip("llama_cpp")
 
@@ -111,3 +111,23 @@ def test_constrained_generation_honours_cancel(llm):
     token.cancel()
     with pytest.raises(Cancelled):
         generate_constrained(llm, "1 + 1 = ", expression_grammar(), max_tokens=8, token=token)
+
+
+def test_grounded_numbers_are_the_quantities_in_the_text():
+    text = "A $240 jacket, 25% off, was 1,290.50 in FY2027 (quote Q-2026-0417, 2026-11-09). Buy 3."
+    assert grounded_numbers(text, extra=()) == ["240", "25", "1290.50", "3"]
+    assert grounded_numbers("no numbers") == ["2", "100"]
+    assert grounded_numbers("Four friends split $156", extra=()) == ["4", "156"]
+
+
+def test_restricted_number_grammar_only_admits_the_given_numbers(llm):
+    numbers = ["12.50", "4"]
+    grammar = expression_grammar(numbers=numbers)
+    assert llama_cpp.LlamaGrammar.from_string(grammar, verbose=False) is not None
+    prompt = expression_prompt("A pizza costs $12.50. How much do 4 pizzas cost?")
+    text = generate_constrained(llm, prompt, grammar, max_tokens=16, stop=("\n",)).strip()
+    calculator.parse(text)
+    import re
+    assert set(re.findall(r"\d+(?:\.\d+)?", text)) <= set(numbers), text
+    with pytest.raises(ValueError):
+        expression_grammar(numbers=["1e5"])
