@@ -245,6 +245,8 @@ def generate_constrained(llm, prompt: str, grammar_text: str, *, max_tokens: int
 
     generated: list = []
     try:
+        if token is not None:
+            token.check()
         llm.reset()
         prompt_tokens = llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=False)
         if len(prompt_tokens) >= llm.n_ctx():
