@@ -30,8 +30,11 @@ Exactness: + - * / // % and rational powers are computed with integers and
 ``fractions.Fraction``, so ``0.1 + 0.2`` is exactly 0.3 and ``1/3*3`` is 1.
 Floats appear only from transcendental functions and irrational constants.
 
-Bounds: expressions are at most ``MAX_EXPRESSION_CHARS`` long, nest at most
-``MAX_DEPTH`` deep, and no exact result may exceed ``MAX_DIGITS`` digits. Sizes
+Bounds: expressions are at most ``MAX_EXPRESSION_CHARS`` characters and
+``MAX_TOKENS`` numbers/operators/names long (which bounds the number of
+operations), nest at most ``MAX_DEPTH`` deep, and no exact result may exceed
+``MAX_DIGITS`` digits (a result whose exact fraction would be longer but whose
+size is sane, like (2/3)^20000, becomes a float approximation). Sizes
 of powers and factorials are estimated *before* they are computed, so
 ``9**9**9**9`` is refused at once with "result too large".
 """
