@@ -87,6 +87,7 @@ def _stylesheet(dark: bool) -> str:
     QLabel#info {{ background: {info_bg}; border-radius: 0.4em; padding: 0.5em 0.8em; }}
     QLabel#pageTitle {{ font-size: 15pt; font-weight: 600; }}
     QLabel#muted {{ color: palette(placeholder-text); }}
+    QStatusBar QLabel {{ padding: 0 0.8em 0 0.2em; }}
     QFrame#jobRow {{ border-bottom: 1px solid {border}; }}
     QPushButton#primary {{ background: {ACCENT}; color: white; border: none; border-radius: 0.35em;
         padding: 0.35em 1.1em; font-weight: 600; }}

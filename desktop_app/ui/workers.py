@@ -61,8 +61,9 @@ class Job(QObject):
     _result_from_worker = Signal(str, object)
 
     def __init__(self, title: str, kind: str, *, pausable: bool = False, quiet: bool = False,
-                 parent: Optional[QObject] = None) -> None:
+                 unit: str = "", parent: Optional[QObject] = None) -> None:
         super().__init__(parent)
+        self.unit = unit  # what progress.done counts, for the rate ("files", "tensors")
         self.title = title
         self.kind = kind
         self.pausable = pausable
@@ -133,7 +134,8 @@ class Job(QObject):
             parts.append("paused")
         else:
             if self.rate:
-                parts.append(f"{self.rate:.1f}/s")
+                unit = f" {self.unit}" if self.unit else ""
+                parts.append(f"{self.rate:.1f}{unit}/s")
             eta = self.eta_seconds
             if eta is not None and p.done:
                 parts.append(f"ETA {format_duration(eta)}")
@@ -212,12 +214,16 @@ class JobManager(QObject):
             pool.setStackSize(16 * 1024 * 1024)
             self._pools[lane] = pool
         self.jobs: list[Job] = []
+        self._closed = False
 
     def start(self, title: str, fn: Callable[..., Any], *, lane: str = "work",
-              kind: str = "", pausable: bool = False, quiet: bool = False) -> Job:
-        job = Job(title, kind or lane, pausable=pausable, quiet=quiet, parent=self)
+              kind: str = "", pausable: bool = False, quiet: bool = False,
+              unit: str = "") -> Job:
+        job = Job(title, kind or lane, pausable=pausable, quiet=quiet, unit=unit, parent=self)
         self.jobs.append(job)
         job.ended.connect(lambda: self._on_ended(job))
+        if self._closed:
+            job.token.cancel()  # after shutdown a job ends as cancelled, untouched
         self.jobStarted.emit(job)
         self._pools[lane].start(_JobRunnable(job, fn))
         return job
@@ -249,6 +255,7 @@ class JobManager(QObject):
         return ok
 
     def shutdown(self, msecs: int = 30000) -> bool:
+        self._closed = True
         self.cancel_all()
         return self.wait(msecs)
 

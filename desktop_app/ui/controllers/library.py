@@ -119,7 +119,7 @@ class LibraryController(QObject):
             return library().add(paths, token=token, report=report)
 
         job = self.jobs.start(f"Indexing {names}", add_job, lane="library", kind="ingest",
-                              pausable=True)
+                              pausable=True, unit="files")
         job.paths = paths
         self._track_ingest(job)
         return job
@@ -225,7 +225,7 @@ class LibraryController(QObject):
             return library().refresh(token=token, report=report)
 
         job = self.jobs.start("Syncing library folders", refresh_job, lane="library",
-                              kind="ingest", pausable=True)
+                              kind="ingest", pausable=True, unit="files")
         job.paths = [f.get("path") for f in self.status.get("folders", [])]
         self._track_ingest(job)
         return job

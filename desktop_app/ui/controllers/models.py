@@ -154,7 +154,7 @@ class ModelsController(QObject):
             return result
 
         job = self.jobs.start(f"Quantizing {Path(src).name} to {qtype}", quantize_job,
-                              lane="work", kind="quantize")
+                              lane="work", kind="quantize", unit="tensors")
         job.finished.connect(lambda _r: self._variant_made(out))
         job.failed.connect(lambda m: self.errorRaised.emit(f"Quantizing failed: {m}"))
         return job

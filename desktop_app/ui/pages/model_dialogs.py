@@ -75,9 +75,6 @@ class QuantizeDialog(QDialog):
             "llama.cpp's choices sane but does not recover what was lost.") if self.is_quantized \
             else QLabel()
         warning.setWordWrap(True)
-        warning.setVisible(self.is_quantized)
-        self.from_f16.setVisible(self.is_quantized)
-        self.allow_requant.setVisible(self.is_quantized)
         self.from_f16.setChecked(self.is_quantized)
 
         self.buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
@@ -95,6 +92,8 @@ class QuantizeDialog(QDialog):
         layout.addWidget(self.allow_requant)
         layout.addLayout(form)
         layout.addWidget(self.buttons)
+        for widget in (warning, self.from_f16, self.allow_requant):
+            widget.setVisible(self.is_quantized)  # parented by now: no stray windows
         self.resize(640, 560)
         default = "Q8_0" if self.is_quantized else "Q4_K_M"
         for row in range(self.types.count()):

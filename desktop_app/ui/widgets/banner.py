@@ -34,7 +34,7 @@ class Banner(QFrame):
         self._show(text)
 
     def text(self) -> str:
-        return self.label.text() if self.isVisible() else ""
+        return "" if self.isHidden() else self.label.text()
 
     def _show(self, text: str) -> None:
         # The object name picks the style rule; re-polish to apply it.

@@ -20,7 +20,6 @@ class JobRow(QFrame):
         self.job = job
         self.title = QLabel(job.title)
         self.title.setStyleSheet("font-weight: 600;")
-        self.title.setVisible(show_title)
         self.status = QLabel("Starting…")
         self.status.setObjectName("muted")
         self.status.setTextInteractionFlags(Qt.TextSelectableByMouse)
@@ -30,7 +29,6 @@ class JobRow(QFrame):
         self.bar.setTextVisible(False)
         self.bar.setMaximumHeight(self.fontMetrics().height() * 0.7)
         self.pause_button = QPushButton("Pause")
-        self.pause_button.setVisible(job.pausable)
         self.pause_button.clicked.connect(self._toggle_pause)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(job.cancel)
@@ -47,6 +45,9 @@ class JobRow(QFrame):
         row.addLayout(text, 1)
         row.addWidget(self.pause_button)
         row.addWidget(self.cancel_button)
+        # Only once parented: setVisible(True) on a parentless widget would
+        # open it as a window of its own.
+        self.title.setVisible(show_title)
 
         job.progressed.connect(self._refresh)
         job.stateChanged.connect(self._refresh)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from PySide6.QtCore import QPointF, Qt, QUrl
+from PySide6.QtCore import QPointF, Qt, QTimer, QUrl
 from PySide6.QtGui import QDesktopServices, QTextCharFormat, QTextCursor, QColor
 from PySide6.QtWidgets import (QDialog, QHBoxLayout, QLabel, QPushButton, QSplitter,
                                QStackedWidget, QTextBrowser, QVBoxLayout, QWidget)
@@ -99,6 +99,7 @@ class SourceViewer(QDialog):
         self.ref: Optional[SourceRef] = None
         self.highlighted: Optional[tuple[int, int]] = None
         self._load_job = None
+        self._pdf_page: Optional[int] = None
         self.setWindowTitle("Source")
         self.resize(860, 760)
 
@@ -242,7 +243,15 @@ class SourceViewer(QDialog):
         # A few words of the passage are enough to find it on the page.
         words = ref.text.split()
         self.pdf_search.setSearchString(" ".join(words[:6]) if words else "")
-        self.pdf_view.pageNavigator().jump(page, QPointF(), 0)
+        self._pdf_page = page
+        self._jump_to_page()
+        # Showing the window lays the view out again (fit to width), which
+        # scrolls back to the top: jump once more after that.
+        QTimer.singleShot(0, self, self._jump_to_page)
+
+    def _jump_to_page(self) -> None:
+        if self.pdf_view is not None and self._pdf_page is not None:
+            self.pdf_view.pageNavigator().jump(self._pdf_page, QPointF(), 0)
 
     @property
     def current_pdf_page(self) -> Optional[int]:

@@ -1,0 +1,136 @@
+"""The Chat page with the real model and library: a streamed answer, its
+citation chips opening the source viewer (a PDF at the cited page), a
+calculator step, stopping, and the conversation kept in the list."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QModelIndex, Qt
+from PySide6.QtWidgets import QFrame
+
+from tests.ui.conftest import activate, make_pdf
+
+
+@pytest.fixture
+def chat_window(services, make_window):
+    services.settings.max_tokens = 48  # short answers keep the tests quick
+    return make_window()
+
+
+def _index(qtbot, window, paths) -> None:
+    with qtbot.waitSignal(window.library.statusChanged, timeout=180000,
+                          check_params_cb=lambda s: bool(s.get("folders"))
+                          and not window.jobs.running("ingest")):
+        window.library.add([str(p) for p in paths])
+
+
+def _ask(qtbot, window, question: str, timeout: int = 240000):
+    page = window.chat_page
+    window.show_page(0)
+    activate(window)
+    page.input.setFocus()
+    qtbot.keyClicks(page.input, question)
+    with qtbot.waitSignal(window.chat.busyChanged, timeout=10000):
+        qtbot.keyClick(page.input, Qt.Key_Return, Qt.ControlModifier)
+    job = window.chat.ask_job
+    qtbot.waitUntil(lambda: not job.running, timeout=timeout)
+    assert job.state == "finished", f"the answer failed: {job.message}"
+    return job.result
+
+
+def test_streamed_answer_cites_a_pdf_page_that_opens_in_the_viewer(qtbot, chat_window, tmp_path):
+    window = chat_window
+    folder = tmp_path / "manuals"
+    folder.mkdir()
+    make_pdf(folder / "lighthouse.pdf", [
+        "Keeper's handbook.\n\nThis handbook describes the daily duties of a keeper.",
+        "The Gravenmoor lighthouse lamp was first lit in 1891 by keeper Ada Holm.\n\n"
+        "The lamp burns paraffin and is visible for eighteen nautical miles.",
+    ])
+    _index(qtbot, window, [folder])
+    streamed: list[str] = []
+    window.chat.tokenStreamed.connect(streamed.append)
+
+    answer = _ask(qtbot, window, "When was the Gravenmoor lighthouse lamp first lit?")
+
+    page = window.chat_page
+    assert len(streamed) >= 2, "the answer did not stream"
+    card = page.cards[-1]
+    assert card.text.strip() and card.text == answer.text
+    assert card.body.toPlainText().strip(), "the answer is not shown"
+    assert card.copy_button.isEnabled()
+    chips = card.chip_buttons()
+    assert chips, "no citation chips under the answer"
+    assert chips[0].text().startswith("[") and "lighthouse.pdf" in chips[0].text()
+    cited = card.citations[0]
+    assert cited["page"] == 2
+
+    qtbot.mouseClick(chips[0], Qt.LeftButton)
+    viewer = page.viewer
+    qtbot.waitUntil(viewer.isVisible, timeout=5000)
+    assert viewer.title.text() == "lighthouse.pdf"
+    qtbot.waitUntil(lambda: viewer.current_pdf_page == 2, timeout=5000)
+    assert "page 2" in viewer.where.text()
+    # The passage's words are searched on the page (QtPdf search highlight).
+    qtbot.waitUntil(lambda: viewer.pdf_search.rowCount(QModelIndex()) > 0, timeout=10000)
+
+    # The conversation is saved and listed.
+    qtbot.waitUntil(lambda: page.history.count() == 1, timeout=10000)
+    assert "Gravenmoor" in page.history.item(0).text()
+    card.copy()
+    from PySide6.QtGui import QGuiApplication
+
+    assert QGuiApplication.clipboard().text() == answer.text
+
+
+def test_calculator_call_is_shown_as_a_step(qtbot, chat_window):
+    answer = _ask(qtbot, chat_window, "What is 1234 * 5678?")
+    card = chat_window.chat_page.cards[-1]
+    steps = card.findChildren(QFrame, "toolStep")
+    assert steps, "no calculator step shown"
+    assert any("7006652" in step.tool_text for step in steps)
+    assert any(call["output"] == "7006652" for call in answer.tool_calls)
+
+
+def test_stop_ends_the_answer_and_keeps_the_window_usable(qtbot, chat_window, tmp_path):
+    window = chat_window
+    window.services.settings.max_tokens = 400
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "tea.md").write_text("# Tea\n\nGreen tea is steamed or pan-fired soon after "
+                                   "picking. Black tea is oxidised before drying.\n",
+                                   encoding="utf-8")
+    _index(qtbot, window, [folder])
+    page = window.chat_page
+    window.show_page(0)
+    activate(window)
+    qtbot.keyClicks(page.input, "Explain in detail how green tea and black tea are made.")
+    pressed = []
+
+    def press_escape_once_started(_event):
+        # What a user does once the answer is under way: Esc (the page's
+        # shortcut). Sent as soon as the passages are found, while the
+        # model reads the prompt: tokens of a short answer could all be out
+        # before a later key press is handled.
+        if not pressed:
+            pressed.append(True)
+            assert page.stop_button.isEnabled() and not page.send_button.isEnabled()
+            qtbot.keyClick(page.input, Qt.Key_Escape)
+
+    window.chat.retrieved.connect(press_escape_once_started)
+    with qtbot.waitSignal(window.chat.busyChanged, timeout=10000):
+        qtbot.keyClick(page.input, Qt.Key_Return, Qt.ControlModifier)
+    job = window.chat.ask_job
+    qtbot.waitUntil(lambda: not job.running, timeout=240000)
+    window.chat.retrieved.disconnect(press_escape_once_started)
+    assert pressed
+    assert job.state == "cancelled" or job.result.stopped
+    card = page.cards[-1]
+    assert "stopped" in card.body.toPlainText().lower()
+    assert page.send_button.isEnabled() and not page.stop_button.isEnabled()
+    # The model is still usable after a stop.
+    window.services.settings.max_tokens = 24
+    answer = _ask(qtbot, window, "What is 2 + 3?")
+    assert not answer.stopped

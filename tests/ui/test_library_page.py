@@ -1,0 +1,153 @@
+"""The Library page driven like a user: drop a folder, watch it index, see
+problems, search, open a hit, pause/resume/cancel, background sync."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QUrl
+
+from tests.ui.conftest import activate, drop_paths, write_docs
+
+
+def _folder_row(page, folder: Path):
+    model = page.model
+    for row in range(model.rowCount()):
+        if Path(model.folder_path(row)) == folder.resolve():
+            return row
+    return None
+
+
+def _cell(page, row, column) -> str:
+    return page.model.data(page.model.index(row, column), Qt.DisplayRole)
+
+
+def test_dropped_folder_is_indexed_with_progress_rows_and_problems(qtbot, window, tmp_path):
+    folder = write_docs(tmp_path / "docs")
+    (folder / "broken.pdf").write_bytes(b"%PDF-1.4 this is not really a pdf")
+    page = window.library_page
+    window.show_page(1)
+
+    with qtbot.waitSignal(window.library.ingestStarted, timeout=10000) as started:
+        drop_paths(page, [folder])
+    job = started.args[0]
+    # Progress is shown on the page (and in the job panel) while it runs.
+    assert page.progress_rows, "no progress row for the running ingest"
+    assert window.job_panel.row_for(job) is not None
+    assert window.job_dock.isVisible()
+
+    with qtbot.waitSignal(window.library.statusChanged, timeout=120000,
+                          check_params_cb=lambda s: bool(s.get("folders"))
+                          and not window.jobs.running("ingest")):
+        pass
+    qtbot.waitUntil(lambda: not page.progress_rows, timeout=10000)
+    assert job.state == "finished"
+    row = _folder_row(page, folder)
+    assert row is not None
+    assert _cell(page, row, 0) == "docs"
+    assert int(_cell(page, row, 1)) >= 3          # files
+    assert int(_cell(page, row, 2)) >= 3          # passages
+    assert _cell(page, row, 3) != "never"
+    # The broken PDF is listed with its reason, on the row and in the list.
+    assert _cell(page, row, 4) == "1 file"
+    tooltip = page.model.data(page.model.index(row, 4), Qt.ToolTipRole)
+    assert "broken.pdf" in tooltip
+    assert page.failures.isVisible()
+    texts = [page.failures.item(i).text() for i in range(page.failures.count())]
+    assert any(t.startswith("broken.pdf — ") and len(t) > len("broken.pdf — ") for t in texts)
+    assert "Library updated" in page.banner.text()
+    assert "1 folder" in window.library_status.text()
+
+
+def test_search_shows_highlighted_hits_and_opens_the_source(qtbot, window, tmp_path):
+    folder = write_docs(tmp_path / "docs")
+    page = window.library_page
+    with qtbot.waitSignal(window.library.statusChanged, timeout=120000,
+                          check_params_cb=lambda s: bool(s.get("folders"))):
+        page.add_paths([str(folder)])
+
+    window.show_page(1)
+    activate(window)
+    qtbot.keyClick(window, Qt.Key_F, Qt.ControlModifier)
+    assert page.search_box.hasFocus()
+    qtbot.keyClicks(page.search_box, "Zorblax eruption")
+    with qtbot.waitSignal(window.library.searchFinished, timeout=30000):
+        qtbot.keyClick(page.search_box, Qt.Key_Return)
+    assert page.hits, "no hits"
+    assert Path(page.hits[0].path).name == "volcanoes.md"
+    html = page.results.toHtml()
+    assert "volcanoes.md" in page.results.toPlainText()
+    # The matched term is marked (a coloured, bold span) in the snippet.
+    assert "Zorblax</span>" in html and "font-weight:600" in html
+
+    page.results.anchorClicked.emit(QUrl("hit:0"))
+    viewer = page.viewer
+    qtbot.waitUntil(lambda: viewer.highlighted is not None, timeout=10000)
+    assert viewer.isVisible()
+    start, end = viewer.highlighted
+    shown = viewer.text_view.toPlainText()
+    assert "Zorblax" in shown[start:end]
+    assert viewer.title.text() == "volcanoes.md"
+
+
+def test_pause_resume_and_cancel_an_ingest(qtbot, window, tmp_path):
+    folder = write_docs(tmp_path / "many", count=80)
+    page = window.library_page
+    with qtbot.waitSignal(window.library.ingestStarted, timeout=10000) as started:
+        page.add_paths([str(folder)])
+    job = started.args[0]
+    row = page.progress_rows[id(job)]
+    qtbot.waitUntil(lambda: job.progress is not None and bool(job.progress.total), timeout=120000)
+
+    qtbot.mouseClick(row.pause_button, Qt.LeftButton)
+    assert job.paused and row.pause_button.text() == "Resume"
+    assert "paused" in row.status.text()
+    qtbot.mouseClick(row.pause_button, Qt.LeftButton)
+    assert not job.paused and row.pause_button.text() == "Pause"
+
+    with qtbot.waitSignal(job.cancelled, timeout=60000):
+        qtbot.mouseClick(row.cancel_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: not page.progress_rows, timeout=10000)
+    assert "cancelled" in page.banner.text().lower()
+    # The library still opens and lists the folder; adding again resumes.
+    with qtbot.waitSignal(window.library.statusChanged, timeout=180000,
+                          check_params_cb=lambda s: any(int(f["files"]) == 80 for f in s["folders"])):
+        page.add_paths([str(folder)])
+
+
+def test_changed_files_are_reindexed_in_the_background(qtbot, window, tmp_path):
+    folder = write_docs(tmp_path / "docs")
+    controller = window.library
+    controller._debounce.setInterval(200)  # the real debounce is 2 s
+    with qtbot.waitSignal(controller.statusChanged, timeout=120000,
+                          check_params_cb=lambda s: bool(s.get("folders"))):
+        controller.add([str(folder)])
+    qtbot.waitUntil(lambda: str(folder.resolve()) in controller.watched_dirs, timeout=10000)
+
+    (folder / "new_fact.md").write_text("# Comets\n\nThe comet Veltrane returns every "
+                                        "83 years.\n", encoding="utf-8")
+    with qtbot.waitSignal(controller.statusChanged, timeout=120000,
+                          check_params_cb=lambda s: any(int(f["files"]) == 4
+                                                        for f in s["folders"])):
+        pass
+    with qtbot.waitSignal(controller.searchFinished, timeout=30000) as found:
+        controller.search("Veltrane comet")
+    assert any(Path(h.path).name == "new_fact.md" for h in found.args[1])
+
+
+def test_remove_a_folder(qtbot, window, tmp_path):
+    folder = write_docs(tmp_path / "docs")
+    page = window.library_page
+    window.show_page(1)
+    with qtbot.waitSignal(window.library.statusChanged, timeout=120000,
+                          check_params_cb=lambda s: bool(s.get("folders"))):
+        page.add_paths([str(folder)])
+    assert not page.hint.isVisible()
+    page.table.selectRow(0)
+    assert page.remove_button.isEnabled()
+    with qtbot.waitSignal(window.library.statusChanged, timeout=60000,
+                          check_params_cb=lambda s: not s.get("folders")):
+        qtbot.mouseClick(page.remove_button, Qt.LeftButton)
+    assert page.model.rowCount() == 0
+    assert page.hint.isVisible()
+    assert folder.exists() and (folder / "bread.txt").exists()  # the user's files stay

@@ -1,0 +1,111 @@
+"""The Models page with the real catalog and llama.cpp: the default model
+listed with its metadata, a bad file's error, the quantize dialog's advice,
+quantizing as a job (cancelled, then completed into the catalog), loading a
+model for chat."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+
+from tests.ui.conftest import drop_paths
+
+
+def _wait_catalog(qtbot, window):
+    qtbot.waitUntil(lambda: window.models_page.model.rowCount() > 0, timeout=60000)
+
+
+def _default_row(page):
+    for row in range(page.model.rowCount()):
+        if page.model.entry(row).source == "default":
+            return row
+    raise AssertionError("the default model is not listed")
+
+
+def test_catalog_shows_the_default_model_and_a_bad_files_error(qtbot, window, tmp_path):
+    window.show_page(2)
+    page = window.models_page
+    _wait_catalog(qtbot, window)
+    row = _default_row(page)
+    page.table.selectRow(row)
+    assert page.model.data(page.model.index(row, 1)) == "Q4_K_M"
+    assert page.model.data(page.model.index(row, 3)) == "18"
+    assert "gemma3" in page.details.toPlainText()
+    assert page.use_button.isEnabled() and page.quantize_button.isEnabled()
+
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(b"GGUF" + b"\x03\x00\x00\x00" + b"\xff" * 40)
+    with qtbot.waitSignal(window.models.errorRaised, timeout=30000) as error:
+        drop_paths(page, [bad])
+    assert "broken.gguf" in error.args[0]
+    assert page.banner.isVisible() and "broken.gguf" in page.banner.text()
+
+
+def test_quantize_dialog_explains_each_type(qtbot, window):
+    from desktop_app.ui.pages.model_dialogs import QuantizeDialog
+
+    page = window.models_page
+    _wait_catalog(qtbot, window)
+    entry = page.model.entry(_default_row(page))
+    dialog = QuantizeDialog(entry, window.services.paths.models_dir, window)
+    qtbot.addWidget(dialog)
+    items = [dialog.types.item(i).text() for i in range(dialog.types.count())]
+    assert any(t.startswith("Q8_0") and "MB" in t for t in items)
+    # The source is already quantized: the dialog says so and offers F16 first.
+    assert dialog.from_f16.isVisible() is False or dialog.from_f16.isChecked()
+    assert dialog.qtype == "Q8_0"
+    assert "Typical quality cost" in dialog.explain.text()
+    assert "expected size" in dialog.explain.text()
+    for i in range(dialog.types.count()):
+        if dialog.types.item(i).data(Qt.UserRole) == "Q2_K":
+            dialog.types.setCurrentRow(i)
+    assert "very large loss" in dialog.explain.text()
+    assert dialog.values()["out"].endswith("-Q2_K.gguf")
+
+
+def test_quantize_job_cancels_cleanly_then_completes_into_the_catalog(qtbot, window):
+    window.show_page(2)
+    page = window.models_page
+    _wait_catalog(qtbot, window)
+    entry = page.model.entry(_default_row(page))
+    models_dir = window.services.paths.models_dir
+    before = set(models_dir.iterdir())
+
+    out = models_dir / "cancelled-Q8_0.gguf"
+    job = page.start_quantize(entry, qtype="Q8_0", out=str(out), allow_requant=True)
+    row = window.job_panel.row_for(job)
+    assert row is not None and row.cancel_button.isEnabled()
+    qtbot.waitUntil(lambda: job.progress is not None and job.progress.done > 0, timeout=60000)
+    with qtbot.waitSignal(job.cancelled, timeout=30000):
+        qtbot.mouseClick(row.cancel_button, Qt.LeftButton)
+    assert row.status.text() == "Cancelled"
+    assert not out.exists()
+    assert set(models_dir.iterdir()) == before, "a cancelled quantize left files behind"
+
+    out = models_dir / "small-Q8_0.gguf"
+    job = page.start_quantize(entry, qtype="Q8_0", out=str(out), allow_requant=True)
+    with qtbot.waitSignal(window.models.catalogChanged, timeout=180000,
+                          check_params_cb=lambda entries: any(Path(e.path).name == out.name
+                                                              for e in entries)):
+        pass
+    assert job.state == "finished"
+    row = page.model.row_of(str(out))
+    assert row is not None
+    assert page.model.data(page.model.index(row, 1)) == "Q8_0"
+    assert page.model.data(page.model.index(row, 5)).startswith("Quantize of")
+    assert "Made small-Q8_0.gguf" in page.banner.text()
+
+
+def test_use_for_chat_loads_the_model_and_shows_it(qtbot, window):
+    window.show_page(2)
+    page = window.models_page
+    _wait_catalog(qtbot, window)
+    page.table.selectRow(_default_row(page))
+    with qtbot.waitSignal(window.models.modelChanged, timeout=120000):
+        qtbot.mouseClick(page.use_button, Qt.LeftButton)
+    assert "Gemma" in window.model_status.text() or "gemma" in window.model_status.text()
+    active = page.model.data(page.model.index(_default_row(page), 0))
+    assert active.startswith("● ")
+    # Remembered for the next start.
+    assert window.services.settings.model_path
