@@ -101,7 +101,8 @@ def test_bm25_finds_exact_tokens_and_ignores_query_syntax(store_dir, embedder):
 
 
 def test_fts_query_quotes_every_word():
-    assert fts_query('say "hi" AND bye*') == '"say" OR "hi" OR "and" OR "bye"'
+    assert fts_query('say "hi" AND bye*') == '"say" OR "hi" OR "bye"'
+    assert fts_query("what is the") == '"what" OR "is" OR "the"'  # only common words: keep them
     assert fts_query("  ()  ") is None
 
 
