@@ -65,6 +65,15 @@ def asks_for_computation(question: str) -> bool:
     return bool(_QUANTITY_CUES.search(question)) and bool(question_numbers(question))
 
 
+def question_number_coverage(expression: str, question: str) -> float:
+    """Share of the numbers the question states that the expression uses."""
+    wanted = question_numbers(question) - FREE_NUMBERS
+    if not wanted:
+        return 1.0
+    used = {float(m.group(1).replace(",", "")) for m in _NUMBER.finditer(expression)}
+    return len(used & wanted) / len(wanted)
+
+
 def uses_question_numbers(expression: str, question: str) -> bool:
     """When the question states numbers, the expression must use one of them."""
     wanted = question_numbers(question) - FREE_NUMBERS

@@ -344,28 +344,35 @@ class ChatEngine:
         if not facts and not arithmetic.question_numbers(question) - arithmetic.FREE_NUMBERS:
             return calls
         allowed = arithmetic.numbers_in(question) | arithmetic.numbers_in(" ".join(facts))
-        attempts = [" ".join(facts[:4]), " ".join(facts[:8])] if facts else [""]
-        tried: set[str] = set()
-        for facts_text in attempts:
-            if len(calls) >= MAX_TOOL_CALLS:
-                break
+        facts_text = " ".join(facts[:6])
+        best: Optional[tuple] = None
+        # Greedy first; if its expression leaves out numbers the question
+        # states, a few sampled drafts get a chance (a 270M writer often
+        # drops one term). Drafts are cheap: ~10 tokens each.
+        for attempt, (temperature, seed) in enumerate(((0.0, 0), (0.7, 1), (0.7, 2), (0.7, 3))):
             token.check()
-            expression = self._write_expression(question, facts_text, token)
-            if expression is None or expression in tried:
+            expression = self._write_expression(question, facts_text, token, temperature, seed)
+            if expression is None:
                 continue
-            tried.add(expression)
             if not arithmetic.has_operation(expression):
-                break  # the model says: a lookup, no arithmetic needed
+                if attempt == 0:
+                    return calls  # the model says: a lookup, no arithmetic needed
+                continue
             if not arithmetic.grounded(expression, allowed) or \
                     not arithmetic.uses_question_numbers(expression, question):
                 log.info("expression %r is not grounded in the question and passages; not run", expression)
                 continue
-            result = self._run_tool("calculator", {"expression": expression}, calls, on_event)
-            if result.ok:
+            coverage = arithmetic.question_number_coverage(expression, question)
+            if best is None or coverage > best[0]:
+                best = (coverage, expression)
+            if coverage >= 1.0:
                 break
+        if best is not None:
+            self._run_tool("calculator", {"expression": best[1]}, calls, on_event)
         return calls
 
-    def _write_expression(self, question: str, facts: str, token: CancelToken) -> Optional[str]:
+    def _write_expression(self, question: str, facts: str, token: CancelToken,
+                          temperature: float = 0.0, seed: int = 0) -> Optional[str]:
         from desktop_app.core.tools.grammar import expression_grammar
 
         grammar = expression_grammar().replace("root ::= expr0", 'root ::= " "? expr0', 1)
@@ -375,7 +382,7 @@ class ChatEngine:
         if prompt is None:
             return None
         result = self.session.generate(prompt, token=token, max_tokens=EXPRESSION_MAX_TOKENS,
-                                       grammar=grammar, temperature=0.0)
+                                       grammar=grammar, temperature=temperature, seed=seed)
         if result.cancelled:
             raise Cancelled()
         text = result.text.strip()
@@ -478,7 +485,7 @@ class ChatEngine:
         prompt, fitted = self._build_within_budget(
             lambda s, h: self._plain_prompt(question, s, tool_calls, h), count, sources, history, budget)
         results = [c["output"] for c in tool_calls if c.get("ok")]
-        grammar = result_answer_grammar(results[-1]) if results else None
+        grammar = result_answer_grammar(results[-1], question) if results else None
         result = self.session.generate(prompt, token=token, on_token=self._stream(on_event),
                                        max_tokens=reserve, stop=PLAIN_STOPS, grammar=grammar)
         return result, fitted
@@ -534,18 +541,22 @@ class ChatEngine:
             token.check()
 
 
-def result_answer_grammar(result: str) -> str:
-    """GBNF for an answer that states the calculator's result: words without
-    digits, then the result, then words without digits (citation markers
-    allowed). The weak default model otherwise garbles numbers it copies
+def result_answer_grammar(result: str, wording: str = "") -> str:
+    """GBNF for a one-sentence answer that states the calculator's result:
+    words without digits, the result, up to four words taken from
+    ``wording`` (the question: its units and nouns), an optional citation,
+    a full stop. The weak default model otherwise garbles numbers it copies
     ("3 * 24 = 108" right after the calculator said 72); this way the
-    answer's wording is the model's, its number is the calculator's."""
+    wording is the model's and the number is the calculator's."""
     import json as _json
 
+    words = sorted({w.lower() for w in re.findall(r"[A-Za-z]{2,20}", wording)} | {"in", "total", "each", "per"})
+    word_rule = " | ".join(_json.dumps(w) for w in words)
     return (
-        "root ::= lead " + _json.dumps(result) + " tail\n"
-        'lead ::= [^0-9\\n\\[]{0,160}\n'
-        'tail ::= ([^0-9\\n\\[] | "[" [1-9] "]"){0,240}\n'
+        'root ::= " "? lead ' + _json.dumps(result) + " end\n"
+        "lead ::= [A-Za-z$€£ ,']{0,100}\n"
+        'end ::= "%"? (" " word){0,4} (" [" [1-9] "]")? "."\n'
+        f"word ::= {word_rule}\n"
     )
 
 

@@ -445,7 +445,7 @@ class LlmSession:
                  on_token: Callable[[str], None] = lambda text: None,
                  max_tokens: Optional[int] = None, grammar: Optional[str] = None,
                  stop: Optional[Sequence[str]] = None, tools: Optional[list[dict]] = None,
-                 temperature: Optional[float] = None) -> GenerationResult:
+                 temperature: Optional[float] = None, seed: Optional[int] = None) -> GenerationResult:
         """Generate a continuation of a prompt string, or an answer to chat
         ``messages`` (rendered with the model's template). ``grammar`` is GBNF
         text constraining the output. Blocks until done; streams via
@@ -454,7 +454,7 @@ class LlmSession:
         requested = time.perf_counter()
         return self._call(lambda: self._generate_on_owner(
             prompt_or_messages, token, on_token, max_tokens, grammar, tuple(stop or ()),
-            tools, temperature, requested))
+            tools, temperature, requested, seed))
 
     def _grammar(self, text: str):
         import llama_cpp
@@ -472,10 +472,12 @@ class LlmSession:
         return LlamaGrammar.from_string(text, verbose=False)
 
     def _generate_on_owner(self, prompt, token: CancelToken, on_token, max_tokens, grammar,
-                           stops: tuple, tools, temperature, requested: float) -> GenerationResult:
+                           stops: tuple, tools, temperature, requested: float,
+                           seed: Optional[int] = None) -> GenerationResult:
         import llama_cpp
 
         llm = self._require()
+        llm.set_seed(0 if seed is None else seed)
         n_ctx = llm.n_ctx()
         prompt_tokens = self._prompt_tokens(prompt, tools)
         if len(prompt_tokens) >= n_ctx:
