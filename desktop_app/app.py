@@ -84,6 +84,11 @@ def build_gui(paths: AppPaths, *, services=None, autoload_model: bool = True,
     app = make_qapplication(argv)
     services = services if services is not None else Services(paths)
     theme.apply(app, services.settings.theme)
+    try:  # follow the desktop's light/dark switch while running (Qt >= 6.5)
+        app.styleHints().colorSchemeChanged.connect(
+            lambda _scheme: services.settings.theme == "system" and theme.apply(app, "system"))
+    except AttributeError:
+        pass
     jobs = JobManager()
     window = MainWindow(services, jobs, autoload_model=autoload_model)
     return Gui(app=app, services=services, jobs=jobs, window=window)

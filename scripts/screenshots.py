@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 SAMPLE = ROOT / "resources" / "sample"
-QUESTION = "How far away can the Brannock Point light be seen?"
+QUESTION = "When was Brannock Point Lighthouse first lit?"
 
 
 def relaunch_under_xvfb(argv: list[str]) -> int:
@@ -91,13 +91,26 @@ def inner(out: Path, scale_only: bool) -> int:
     window.library_page.search_box.setText("fog horn visibility")
     window.library_page.run_search()
     wait(app, lambda: bool(window.library_page.hits), 120)
-    window.models_page.table.selectRow(0)
+    # A smaller variant of the default model, both evaluated (a short run),
+    # so the Models page shows lineage and the comparison.
+    models = window.models
+    wait(app, lambda: bool(models.entries), 120)
+    default = next(e for e in models.entries if e.source == "default")
+    variant = paths.models_dir / "gemma-3-270m-Q8_0.gguf"
+    quant = models.quantize(str(default.path), str(variant), "Q8_0", from_f16=True)
+    wait(app, lambda: not quant.running, 600)
+    for path, parent in ((str(default.path), None), (str(variant), str(default.path))):
+        job = models.evaluate(path, parent=parent, max_windows=4, n_ctx=256)
+        wait(app, lambda: not job.running, 900)
+    wait(app, lambda: window.models_page.compare_area.isVisibleTo(window.models_page), 60)
+    window.models_page.select_path(str(variant))
     window.job_panel.jobs.forget_ended()
 
     def grab(name: str) -> None:
         settle(app, 0.6)
         path = out / f"{name}.png"
         window.grab().save(str(path))
+        os.chmod(path, 0o644)  # the app's umask is private; docs are not
         print(f"wrote {path}")
 
     schemes = ["light", "dark"] if not scale_only else ["light"]
@@ -119,6 +132,7 @@ def inner(out: Path, scale_only: bool) -> int:
                 wait(app, lambda: viewer.highlighted is not None or viewer.current_pdf_page, 30)
                 settle(app, 1.0)
                 viewer.grab().save(str(out / f"viewer-{scheme}.png"))
+                os.chmod(out / f"viewer-{scheme}.png", 0o644)
                 print(f"wrote {out / f'viewer-{scheme}.png'}")
                 viewer.hide()
     gui.jobs.cancel_all()

@@ -79,6 +79,7 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.BottomDockWidgetArea, self.job_dock)
         self.job_dock.hide()
         jobs.jobStarted.connect(self._on_job_started)
+        jobs.jobRemoved.connect(self._hide_empty_job_panel)
 
         self.model_status = QLabel("Model: not loaded")
         self.library_status = QLabel("Library: …")
@@ -202,6 +203,10 @@ class MainWindow(QMainWindow):
     def _on_job_started(self, job) -> None:
         if not job.quiet:
             self.job_dock.show()
+
+    def _hide_empty_job_panel(self, _job) -> None:
+        if not self.job_panel.rows:
+            self.job_dock.hide()
 
     def _show_jobs_status(self, *_args) -> None:
         running = len(self.jobs.running())

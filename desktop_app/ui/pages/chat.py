@@ -168,11 +168,10 @@ class AnswerCard(QFrame):
     def add_tool_step(self, tool: str, expression: str, output: str, ok: bool = True) -> QFrame:
         step = QFrame()
         step.setObjectName("toolStep")
-        icon = "🧮" if tool == "calculator" else "🔧"
-        label = QLabel(f"{icon} <b>{html.escape(tool.capitalize())}</b>&nbsp;&nbsp;"
+        label = QLabel(f"<b>{html.escape(tool.capitalize())}</b>&nbsp;&nbsp;"
                        f"<code>{html.escape(str(expression))}</code> = "
                        f"<b>{html.escape(str(output))}</b>" if ok else
-                       f"{icon} <b>{html.escape(tool.capitalize())}</b>&nbsp;&nbsp;"
+                       f"<b>{html.escape(tool.capitalize())}</b>&nbsp;&nbsp;"
                        f"<code>{html.escape(str(expression))}</code>: {html.escape(str(output))}")
         label.setTextInteractionFlags(Qt.TextSelectableByMouse)
         label.setWordWrap(True)
@@ -282,6 +281,9 @@ class ChatPage(QWidget):
         self.new_button.clicked.connect(self.new_chat)
         self.history = QListWidget()
         self.history.setAccessibleName("Past conversations")
+        self.history.setTextElideMode(Qt.ElideRight)
+        self.history.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.history.setWordWrap(False)
         self.history.itemActivated.connect(self._open_item)
         self.history.itemClicked.connect(self._open_item)
         self.history.setContextMenuPolicy(Qt.CustomContextMenu)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import logging
+import math
 from pathlib import Path
 from typing import Optional
 
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 
 COMPARE_COLUMNS = (("name", "Variant"), ("file_size", "Size"), ("perplexity", "Perplexity"),
                    ("kl_mean", "KL from parent"), ("same_top_pct", "Same top token"),
-                   ("gen_tokens_per_s", "Gen tokens/s"), ("prompt_tokens_per_s", "Prompt tokens/s"))
+                   ("gen_tokens_per_s", "Tokens/s"))
 
 
 def _fmt(key: str, value) -> str:
@@ -66,15 +67,16 @@ class ComparisonChart(QWidget):
         grid.setAlpha(50)
         accent = QColor(theme.ACCENT)
         fm = self.fontMetrics()
-        width = self.width() / len(self.PANELS)
+        panel_width = self.width() / len(self.PANELS)
         for i, (key, title) in enumerate(self.PANELS):
-            area = QRectF(i * width + fm.height() * 3.2, fm.height() * 1.8,
-                          width - fm.height() * 4.4, self.height() - fm.height() * 4.2)
+            area = QRectF(i * panel_width + fm.height() * 3.2, fm.height() * 1.8,
+                          panel_width - fm.height() * 4.4, self.height() - fm.height() * 4.2)
             painter.setPen(text)
-            painter.drawText(QRectF(i * width, 0, width, fm.height() * 1.5), Qt.AlignCenter, title)
+            painter.drawText(QRectF(i * panel_width, 0, panel_width, fm.height() * 1.5), Qt.AlignCenter, title)
             points = [(r["file_size"] / 1e6, r[key], r.get("name", "")) for r in self.rows
                       if r.get(key) is not None]
             painter.setPen(QPen(grid, 1))
+            painter.setBrush(Qt.NoBrush)
             painter.drawRect(area)
             if not points:
                 painter.setPen(text)
@@ -88,6 +90,8 @@ class ComparisonChart(QWidget):
             pad_x = (x1 - x0) * 0.1 or max(1.0, x0 * 0.1)
             pad_y = (y1 - y0) * 0.15 or max(0.1, abs(y0) * 0.1)
             x0, x1, y0, y1 = x0 - pad_x, x1 + pad_x, y0 - pad_y, y1 + pad_y
+            # Enough decimals that the three axis labels differ.
+            decimals = max(0, min(4, 1 - int(math.floor(math.log10(max(y1 - y0, 1e-9))))))
 
             def at(x, y):
                 return QPointF(area.left() + (x - x0) / (x1 - x0) * area.width(),
@@ -101,7 +105,7 @@ class ComparisonChart(QWidget):
                 y = y0 + (y1 - y0) * frac
                 painter.drawText(QRectF(area.left() - fm.height() * 3.1, at(x0, y).y() - fm.height(),
                                         fm.height() * 3.0, fm.height() * 2), Qt.AlignRight | Qt.AlignVCenter,
-                                 f"{y:.3g}")
+                                 f"{y:.{decimals}f}")
                 x = x0 + (x1 - x0) * frac
                 painter.drawText(QRectF(at(x, y0).x() - fm.height() * 2, area.bottom() + 2,
                                         fm.height() * 4, fm.height()), Qt.AlignCenter, f"{x:.0f}")
@@ -114,7 +118,11 @@ class ComparisonChart(QWidget):
                 painter.drawEllipse(point, 4.5, 4.5)
                 painter.setPen(text)
                 label = name[:-5] if name.endswith(".gguf") else name
-                painter.drawText(point + QPointF(7, -5), label[-28:])
+                label = fm.elidedText(label, Qt.ElideMiddle, int(area.width() * 0.6))
+                label_width = fm.horizontalAdvance(label)
+                # Labels go on the side of the point with room for them.
+                dx = 7 if point.x() + 7 + label_width < area.right() else -7 - label_width
+                painter.drawText(point + QPointF(dx, -6), label)
             painter.setFont(self.font())
         painter.end()
 
@@ -165,6 +173,8 @@ class ModelsPage(QWidget):
         self.table.setAlternatingRowColors(True)
         self.table.verticalHeader().hide()
         self.table.setShowGrid(False)
+        self.table.setWordWrap(False)
+        self.table.setTextElideMode(Qt.ElideMiddle)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.Stretch)
         for column in range(1, len(CatalogModel.COLUMNS)):
@@ -180,6 +190,8 @@ class ModelsPage(QWidget):
         self.compare_table = QTableWidget(0, len(COMPARE_COLUMNS))
         self.compare_table.setHorizontalHeaderLabels([c[1] for c in COMPARE_COLUMNS])
         self.compare_table.verticalHeader().hide()
+        self.compare_table.setWordWrap(False)
+        self.compare_table.setTextElideMode(Qt.ElideMiddle)
         self.compare_table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.compare_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.Stretch)
         for column in range(1, len(COMPARE_COLUMNS)):
@@ -190,10 +202,8 @@ class ModelsPage(QWidget):
         compare_layout = QVBoxLayout(compare)
         compare_layout.setContentsMargins(0, 0, 0, 0)
         compare_layout.addWidget(self.compare_title)
-        compare_row = QHBoxLayout()
-        compare_row.addWidget(self.compare_table, 2)
-        compare_row.addWidget(self.chart, 3)
-        compare_layout.addLayout(compare_row)
+        compare_layout.addWidget(self.compare_table)
+        compare_layout.addWidget(self.chart, 1)
         self.compare_area = compare
         compare.hide()
 
@@ -282,7 +292,8 @@ class ModelsPage(QWidget):
                 rows.append(("Generation", f"{latest['gen_tokens_per_s']:.1f} tokens/s"))
         body = "".join(f"<tr><td style='padding-right:12px'><b>{html.escape(str(k))}</b></td>"
                        f"<td>{html.escape(str(v if v is not None else '—'))}</td></tr>" for k, v in rows)
-        title = html.escape(info.name or Path(entry.path).stem)
+        title = html.escape(Path(entry.path).name if lineage.get("method")
+                            else (info.name or Path(entry.path).stem))
         return (f"<h3>{title}</h3><p style='color:gray'>{html.escape(str(entry.path))}</p>"
                 f"<table>{body}</table>")
 
@@ -377,6 +388,10 @@ class ModelsPage(QWidget):
                 if c:
                     item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
                 self.compare_table.setItem(r, c, item)
+        # As tall as its rows (up to five), the chart takes the rest.
+        header = self.compare_table.horizontalHeader().sizeHint().height()
+        row_height = self.compare_table.verticalHeader().defaultSectionSize()
+        self.compare_table.setFixedHeight(header + row_height * min(5, max(1, len(rows))) + 4)
         self.chart.set_rows(rows)
         family = rows[0]["name"] if rows else ""
         self.compare_title.setText(f"Comparison of the variants of {family}" if family

@@ -81,8 +81,8 @@ class CatalogModel(QAbstractTableModel):
         if role == Qt.DisplayRole:
             if column == 0:
                 name = (info.name if info and info.name else Path(entry.path).name)
-                if info is not None and info.lineage:
-                    name = Path(entry.path).name
+                if info is not None and (info.lineage or {}).get("method"):
+                    name = Path(entry.path).name  # variants share the parent's name
                 return ("● " if active else "") + name
             if info is None:
                 return "unusable" if column == 1 else ("" if column != 5 else

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Optional
 
 from PySide6.QtCore import QPointF, Qt, QTimer, QUrl
-from PySide6.QtGui import QDesktopServices, QTextCharFormat, QTextCursor, QColor
+from PySide6.QtGui import QColor, QDesktopServices, QTextCursor
 from PySide6.QtWidgets import (QDialog, QHBoxLayout, QLabel, QPushButton, QSplitter,
-                               QStackedWidget, QTextBrowser, QVBoxLayout, QWidget)
+                               QStackedWidget, QTextBrowser, QTextEdit, QVBoxLayout, QWidget)
 
 from desktop_app.ui import theme
 from desktop_app.ui.widgets.banner import Banner
@@ -171,6 +171,7 @@ class SourceViewer(QDialog):
 
     def _show_text(self, path: Path, ref: SourceRef) -> None:
         self.stack.setCurrentWidget(self.text_view)
+        self.text_view.setExtraSelections([])
         self.text_view.setPlainText("Loading…")
         if self._load_job is not None and self._load_job.running:
             self._load_job.cancel()
@@ -184,6 +185,7 @@ class SourceViewer(QDialog):
     def _on_text(self, text: str, ref: SourceRef) -> None:
         if ref is not self.ref:
             return  # the user opened another source meanwhile
+        self.text_view.setExtraSelections([])
         self.text_view.setPlainText(text)
         span = locate(text, ref)
         self.highlighted = span
@@ -192,20 +194,24 @@ class SourceViewer(QDialog):
                                   "it may have changed since it was indexed.")
             return
         start, end = span
-        fmt = QTextCharFormat()
+        # An extra selection marks the passage without changing the document
+        # (a char format would leak into the next file shown here).
+        selection = QTextEdit.ExtraSelection()
         bg, fg = theme.highlight_colors()
-        fmt.setBackground(QColor(bg))
-        fmt.setForeground(QColor(fg))
+        selection.format.setBackground(QColor(bg))
+        selection.format.setForeground(QColor(fg))
         cursor = QTextCursor(self.text_view.document())
         cursor.setPosition(start)
         cursor.setPosition(end, QTextCursor.KeepAnchor)
-        cursor.mergeCharFormat(fmt)
+        selection.cursor = cursor
+        self.text_view.setExtraSelections([selection])
         # Scroll so the passage is in view, then park the caret at its start.
-        cursor.setPosition(end)
-        self.text_view.setTextCursor(cursor)
+        caret = QTextCursor(self.text_view.document())
+        caret.setPosition(end)
+        self.text_view.setTextCursor(caret)
         self.text_view.ensureCursorVisible()
-        cursor.setPosition(start)
-        self.text_view.setTextCursor(cursor)
+        caret.setPosition(start)
+        self.text_view.setTextCursor(caret)
         self.text_view.ensureCursorVisible()
 
     def _on_text_failed(self, message: str) -> None:
