@@ -151,3 +151,19 @@ def test_unusable_inputs_get_clear_errors(base, tmp_path):
     junk.write_bytes(b"GGUF" + b"\0" * 100)
     with pytest.raises(EvaluationError, match="cannot"):
         evaluate(junk, n_ctx=N_CTX, max_windows=1, store=False)
+
+
+def test_peak_memory_is_the_childs_own_not_its_parents(pruned):
+    # ru_maxrss survives exec on Linux: a child of a big process would report
+    # the parent's size. Hold ~1.2 GB here and check the child's peak stays
+    # that of the model it loaded.
+    from desktop_app.core.llm.optimize.evaluate import run_probe
+
+    ballast = np.ones(150_000_000)  # 1.2 GB, touched
+    probe = run_probe(pruned, DEFAULT_EVAL_TEXT.read_text(encoding="utf-8")[:8000], n_ctx=N_CTX,
+                      n_threads=1, token=CancelToken())
+    assert ballast.sum() == 150_000_000
+    size = pruned.stat().st_size
+    assert probe["baseline_rss"] < 200e6
+    assert 0.5 * size < probe["peak_rss"] - probe["baseline_rss"] < 3 * size
+    assert probe["peak_rss"] < ballast.nbytes

@@ -454,6 +454,16 @@ def run_probe(model_path: Path, text: str, *, n_ctx: int, n_threads: int,
 
 
 def _peak_rss() -> int:
+    """This process's peak resident memory. On Linux from VmHWM, the high-water
+    mark of this process image: ``ru_maxrss`` survives exec, so a child started
+    by a big parent would report the parent's size."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     try:
         import resource
 
