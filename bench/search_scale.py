@@ -24,7 +24,7 @@ with real queries (the retrieval question set, plus snippets of real chunks):
 
 Target (issue 2): recall@10 >= 0.98.
 
-    .venv/bin/python bench/search_scale.py            # ~10 min on 2 busy cores
+    .venv/bin/python bench/search_scale.py            # ~20 min on 2 busy cores
     .venv/bin/python bench/search_scale.py --chunks 20000 --real 500   # quick look
 """
 
@@ -174,7 +174,7 @@ def main() -> int:
                   f"p95 {percentile(times, 95):6.1f} ms")
         print(f"  baseline exact vector search (numpy, no embedding): p50 {percentile(exact_times, 50):6.1f} ms")
 
-        for ef in (64, store_mod.HNSW_EF_SEARCH, 256):
+        for ef in sorted({64, 128, store_mod.HNSW_EF_SEARCH, 256}):
             store_mod_ef = store_mod.HNSW_EF_SEARCH
             store_mod.HNSW_EF_SEARCH = ef
             found, hnsw_times = [], []
