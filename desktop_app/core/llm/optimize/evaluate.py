@@ -348,16 +348,18 @@ def compare(paths: Iterable[os.PathLike | str], *, text_sha256: Optional[str] = 
 
 
 def markdown_table(rows: Sequence[dict]) -> str:
-    head = "| model | size (MB) | prompt tok/s | gen tok/s | perplexity | KL mean | KL p99 | same top % |"
-    lines = [head, "|" + "---|" * 8]
+    head = ("| model | size (MB) | memory (MB) | prompt tok/s | gen tok/s | perplexity | KL mean | KL p99 "
+            "| same top % |")
+    lines = [head, "|" + "---|" * 9]
 
     def fmt(v, spec):
         return "—" if v is None else format(v, spec)
 
     for r in rows:
         size = None if r.get("file_size") is None else r["file_size"] / 1e6
+        memory = None if r.get("model_memory") is None else r["model_memory"] / 1e6
         lines.append(
-            f"| {r['name']} | {fmt(size, '.1f')} | {fmt(r.get('prompt_tokens_per_s'), '.0f')} | "
+            f"| {r['name']} | {fmt(size, '.1f')} | {fmt(memory, '.0f')} | {fmt(r.get('prompt_tokens_per_s'), '.0f')} | "
             f"{fmt(r.get('gen_tokens_per_s'), '.1f')} | {fmt(r.get('perplexity'), '.3f')} | "
             f"{fmt(r.get('kl_mean'), '.4f')} | {fmt(r.get('kl_p99'), '.3f')} | {fmt(r.get('same_top_pct'), '.1f')} |")
     return "\n".join(lines)
