@@ -379,7 +379,7 @@ def save_chart(rows: Sequence[dict], png_path: os.PathLike | str, *, title: str 
     png_path = Path(png_path)
     pts = [r for r in rows if r.get("file_size")]
     fig = Figure(figsize=(15, 4.8), dpi=100)
-    panels = [("perplexity", "perplexity (lower is better)", False),
+    panels = [("perplexity", "perplexity (log scale, lower is better)", True),
               ("kl_mean", "KL divergence from parent (log scale)", True),
               ("gen_tokens_per_s", "generation tokens/s (higher is better)", False)]
     for i, (key, label, logy) in enumerate(panels):
@@ -388,8 +388,10 @@ def save_chart(rows: Sequence[dict], png_path: os.PathLike | str, *, title: str 
         ys = [r[key] for r in pts if r.get(key) is not None and (not logy or r[key] > 0)]
         names = [r["name"] for r in pts if r.get(key) is not None and (not logy or r[key] > 0)]
         ax.scatter(xs, ys, color="#c2571a", zorder=3)
+        prefix = os.path.commonprefix([r["name"] for r in pts]) if len(pts) > 1 else ""
         for x, y, name in zip(xs, ys, names):
-            ax.annotate(_short_name(name), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+            ax.annotate(_short_name(name[len(prefix):] or name), (x, y), textcoords="offset points",
+                        xytext=(4, 4), fontsize=7)
         if logy and ys:
             ax.set_yscale("log")
         ax.set_xlabel("file size (MB)")
