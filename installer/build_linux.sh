@@ -67,7 +67,9 @@ fi
 "$PY" "$ROOT/installer/check_libs.py" "$BUNDLE" >&2
 
 # llama.cpp compiled with -march=native runs only on CPUs like this one.
-if objdump -d "$BUNDLE/_internal/llama_cpp/lib/libggml-cpu.so" 2>/dev/null | grep -q -m1 zmm; then
+# (count, not grep -q: with pipefail an early grep exit fails the pipeline)
+AVX512_OPS="$(objdump -d "$BUNDLE/_internal/llama_cpp/lib/libggml-cpu.so" 2>/dev/null | grep -c zmm || true)"
+if [ "${AVX512_OPS:-0}" -gt 0 ]; then
     say "WARNING: the bundled llama.cpp uses AVX-512 (built with GGML_NATIVE): it runs only on"
     say "         CPUs with AVX-512. For a portable build see README 'Building the installer'."
 fi
