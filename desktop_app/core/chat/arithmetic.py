@@ -65,6 +65,14 @@ def asks_for_computation(question: str) -> bool:
     return bool(_QUANTITY_CUES.search(question)) and bool(question_numbers(question))
 
 
+def sourced_numbers(expression: str) -> int:
+    """How many numbers in the expression are not free constants: a word
+    problem combines at least two numbers from the question or passages
+    ("100 + 8%" is a guess, not a computation)."""
+    trivial = {0.0, 1.0, 100.0}
+    return sum(float(m.group(1).replace(",", "")) not in trivial for m in _NUMBER.finditer(expression))
+
+
 def question_number_coverage(expression: str, question: str) -> float:
     """Share of the numbers the question states that the expression uses."""
     wanted = question_numbers(question) - FREE_NUMBERS

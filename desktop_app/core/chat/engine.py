@@ -147,7 +147,9 @@ PLAIN_HEADER = (
     "Question: What is 17 times 23?\n"
     "Answer: 17 times 23 is 391.\n\n"
 )
-PLAIN_STOPS = ("\n\n", "\nQuestion:", "\nSources:", "\nAnswer:", "\nCalculator:")
+# The base model's answer is one paragraph; after it, it starts inventing
+# the next source or question (measured: "\n budget_memo.md (Memo: ...").
+PLAIN_STOPS = ("\n",)
 
 EXPRESSION_HEADER = (
     "Write the arithmetic that answers the question, using the numbers in the facts and the "
@@ -359,7 +361,8 @@ class ChatEngine:
                     return calls  # the model says: a lookup, no arithmetic needed
                 continue
             if not arithmetic.grounded(expression, allowed) or \
-                    not arithmetic.uses_question_numbers(expression, question):
+                    not arithmetic.uses_question_numbers(expression, question) or \
+                    arithmetic.sourced_numbers(expression) < 2:
                 log.info("expression %r is not grounded in the question and passages; not run", expression)
                 continue
             coverage = arithmetic.question_number_coverage(expression, question)
