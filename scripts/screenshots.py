@@ -53,6 +53,18 @@ def settle(app, seconds: float = 0.4) -> None:
     wait(app, lambda: False, seconds)
 
 
+def make_variants(app, window, models, paths) -> None:
+    default = next(e for e in models.entries if e.source == "default")
+    variant = paths.models_dir / "gemma-3-270m-Q8_0.gguf"
+    quant = models.quantize(str(default.path), str(variant), "Q8_0", from_f16=True)
+    wait(app, lambda: not quant.running, 600)
+    for path, parent in ((str(default.path), None), (str(variant), str(default.path))):
+        job = models.evaluate(path, parent=parent, max_windows=4, n_ctx=256)
+        wait(app, lambda: not job.running, 900)
+    wait(app, lambda: window.models_page.compare_area.isVisibleTo(window.models_page), 60)
+    window.models_page.select_path(str(variant))
+
+
 def inner(out: Path, scale_only: bool) -> int:
     from desktop_app.app import build_gui
     from desktop_app.core.logs import setup_logging
@@ -95,15 +107,8 @@ def inner(out: Path, scale_only: bool) -> int:
     # so the Models page shows lineage and the comparison.
     models = window.models
     wait(app, lambda: bool(models.entries), 120)
-    default = next(e for e in models.entries if e.source == "default")
-    variant = paths.models_dir / "gemma-3-270m-Q8_0.gguf"
-    quant = models.quantize(str(default.path), str(variant), "Q8_0", from_f16=True)
-    wait(app, lambda: not quant.running, 600)
-    for path, parent in ((str(default.path), None), (str(variant), str(default.path))):
-        job = models.evaluate(path, parent=parent, max_windows=4, n_ctx=256)
-        wait(app, lambda: not job.running, 900)
-    wait(app, lambda: window.models_page.compare_area.isVisibleTo(window.models_page), 60)
-    window.models_page.select_path(str(variant))
+    if not scale_only:  # only the chat page is shot at 200%
+        make_variants(app, window, models, paths)
     window.job_panel.jobs.forget_ended()
 
     def grab(name: str) -> None:

@@ -103,6 +103,7 @@ class MainWindow(QMainWindow):
         if self._shut_down:
             return
         self.library.refresh_status()
+        self.library.warm_up()
         self.library.start_sync()
         self.models.refresh_catalog()
         self.chat.refresh_conversations()

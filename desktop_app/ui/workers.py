@@ -220,10 +220,14 @@ class JobManager(QObject):
               kind: str = "", pausable: bool = False, quiet: bool = False,
               unit: str = "") -> Job:
         job = Job(title, kind or lane, pausable=pausable, quiet=quiet, unit=unit, parent=self)
+        if self._closed:
+            # Shutting down: a job asked for now (e.g. a status refresh after
+            # a cancelled ingest) never runs; it is born cancelled.
+            job.token.cancel()
+            job.state = "cancelled"
+            return job
         self.jobs.append(job)
         job.ended.connect(lambda: self._on_ended(job))
-        if self._closed:
-            job.token.cancel()  # after shutdown a job ends as cancelled, untouched
         self.jobStarted.emit(job)
         self._pools[lane].start(_JobRunnable(job, fn))
         return job

@@ -105,6 +105,16 @@ class LibraryController(QObject):
         self._rewatch(watch)
         self.statusChanged.emit(status)
 
+    def warm_up(self) -> Job:
+        """Open the library and load the embedder (heavy imports) on a
+        worker right after startup, so the first search or ingest does not
+        pay for them while the user waits."""
+        def warm_job(*, token, report):
+            self.services.library.embedder  # noqa: B018 (loading is the point)
+
+        return self.jobs.start("Preparing the library", warm_job, lane="library",
+                               kind="warm-up", quiet=True)
+
     # -- add / remove -------------------------------------------------------
     def add(self, paths: list[str]) -> Optional[Job]:
         paths = [str(Path(p)) for p in paths if p]
@@ -136,11 +146,16 @@ class LibraryController(QObject):
         job.failed.connect(self.errorRaised)
         return job
 
-    def _track_ingest(self, job: Job) -> None:
+    def _track_ingest(self, job: Job, *, background: bool = False) -> None:
         self.ingestStarted.emit(job)
-        job.finished.connect(lambda report: self.ingestFinished.emit(ingest_summary(report)))
+        job.finished.connect(lambda report: self._on_ingested(report, background))
         job.failed.connect(lambda message: self.errorRaised.emit(f"Indexing failed: {message}"))
         job.ended.connect(self._after_ingest)
+
+    def _on_ingested(self, report, background: bool) -> None:
+        changed = any(getattr(report, name, 0) for name in ("added", "updated", "removed", "failed"))
+        if changed or not background:  # a sync that found nothing new stays quiet
+            self.ingestFinished.emit(ingest_summary(report))
 
     def _after_ingest(self) -> None:
         self.refresh_status()
@@ -227,5 +242,5 @@ class LibraryController(QObject):
         job = self.jobs.start("Syncing library folders", refresh_job, lane="library",
                               kind="ingest", pausable=True, unit="files")
         job.paths = [f.get("path") for f in self.status.get("folders", [])]
-        self._track_ingest(job)
+        self._track_ingest(job, background=True)
         return job
