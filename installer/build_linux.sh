@@ -129,7 +129,7 @@ ls -l "$TARBALL" "$DEB" >&2
 if [ "$TEST_INSTALL" = "1" ]; then
     say "installing $DEB (apt-get resolves the X11/GL libraries it depends on)"
     apt-get install -y "$DEB" >&2
-    trap 'say "removing the test install"; dpkg -r hearth >&2 || true' EXIT
+    trap 'say "removing the test install"; dpkg --purge hearth >&2 || true' EXIT
     test -L /usr/bin/hearth && test -f /usr/share/applications/hearth.desktop
     QT_QPA_PLATFORM=offscreen /opt/hearth/Hearth --self-test | tee "$DIST/self-test-installed.txt"
     grep -q "^SELF-TEST PASSED" "$DIST/self-test-installed.txt"
