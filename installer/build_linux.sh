@@ -118,6 +118,7 @@ chmod -R u+rwX,go+rX,go-w "$PKG"
 DEB="$DIST/hearth_${VERSION}_${DEB_ARCH}.deb"
 dpkg-deb --root-owner-group -Z"${HEARTH_DEB_COMPRESSION:-zstd}" --build "$PKG" "$DEB.part" >&2
 mv "$DEB.part" "$DEB"
+rm -rf "$BUILD/tar" "$BUILD/deb"   # staging copies of the bundle (1.5 GB each)
 
 ls -l "$TARBALL" "$DEB" >&2
 {
