@@ -76,6 +76,7 @@ class Job(QObject):
         self.started_at = time.monotonic()
         self._stage_started: tuple[str, float, int] = ("", self.started_at, 0)
         self.rate: Optional[float] = None   # units (progress.done) per second
+        self._outcome: Optional[tuple[str, Any]] = None  # set by the worker, see JobManager.wait
         self._progress_from_worker.connect(self._on_progress)
         self._result_from_worker.connect(self._on_result)
 
@@ -156,6 +157,8 @@ class Job(QObject):
         self.progressed.emit(progress)
 
     def _on_result(self, outcome: str, value: Any) -> None:
+        if self.state != "running":
+            return  # already delivered by JobManager.wait() at teardown
         self.state = outcome
         if outcome == "finished":
             self.result = value
@@ -188,12 +191,16 @@ class _JobRunnable(QRunnable):
             value = self._fn(token=self._token, report=report)
         except Cancelled:
             log.info("job %r cancelled", self._title)
-            self._result.emit("cancelled", None)
+            outcome = ("cancelled", None)
         except Exception as exc:  # a job error is a message, never a crash
             log.exception("job %r failed", self._title)
-            self._result.emit("failed", user_message(exc))
+            outcome = ("failed", user_message(exc))
         else:
-            self._result.emit("finished", value)
+            outcome = ("finished", value)
+        # Recorded for JobManager.wait(): at teardown the GUI thread blocks on
+        # the pool, so the queued signal below is delivered only afterwards.
+        self._job._outcome = outcome
+        self._result.emit(*outcome)
 
 
 class JobManager(QObject):
@@ -256,6 +263,12 @@ class JobManager(QObject):
         for pool in self._pools.values():
             left = max(0, int((deadline - time.monotonic()) * 1000))
             ok = pool.waitForDone(left) and ok
+        # The results of jobs that ended while we blocked are still queued:
+        # deliver them now so that no job reads "running" after teardown.
+        for job in list(self.jobs):
+            outcome = job._outcome
+            if job.running and outcome is not None:
+                job._on_result(*outcome)
         return ok
 
     def shutdown(self, msecs: int = 30000) -> bool:
