@@ -46,7 +46,7 @@ def _format_info_lines(info) -> list[str]:
         f"  chat template: {'yes' if info.chat_template else 'no'}",
         f"  tensors:       {info.tensor_count} ({types})",
     ]
-    if info.lineage:
+    if info.hearth_made:
         lin = info.lineage
         lines.append(f"  made by Hearth: {lin.get('method')} of {lin.get('parent_name') or lin.get('parent')}"
                      f" on {lin.get('created')}")
@@ -67,7 +67,7 @@ def _cmd_list(args, services) -> int:
 
     for e in entries:
         if e.ok:
-            made = "  [Hearth-made]" if e.info.lineage else ""
+            made = "  [Hearth-made]" if e.info.hearth_made else ""
             print(f"{e.label:<40} {describe_size(e.info.file_size):>10}  {e.source:<10} {e.path}{made}")
         else:
             print(f"{e.path.name:<40} {'-':>10}  {e.source:<10} {e.path}  ERROR: {e.error}")

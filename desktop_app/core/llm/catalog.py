@@ -4,8 +4,10 @@ variants descend from each other.
 
 Lineage lives next to each variant in a sidecar ``<model>.gguf.hearth.json``
 (``parent``, ``method``, ``settings``, ``created``, and an ``evaluation``
-section written by the evaluator). A model with a sidecar is "Hearth-made";
-only those may be deleted from disk through the catalog.
+section written by the evaluator). A model whose sidecar records how Hearth
+made it (a ``method`` and a ``parent``) is "Hearth-made"; only those may be
+deleted from disk through the catalog. Any model can have a sidecar holding
+only an ``evaluation``: that does not make it Hearth-made.
 """
 
 from __future__ import annotations
@@ -214,7 +216,7 @@ class ModelInfo:
 
     @property
     def hearth_made(self) -> bool:
-        return self.lineage is not None
+        return is_hearth_made(self.lineage)
 
     @property
     def is_quantized(self) -> bool:
@@ -240,6 +242,7 @@ class ModelInfo:
             "embedding_length": self.embedding_length,
             "chat_template": self.chat_template,
             "lineage": self.lineage,
+            "hearth_made": self.hearth_made,
         }
 
 
@@ -434,6 +437,12 @@ def read_sidecar(model_path: os.PathLike | str) -> Optional[dict]:
         log.warning("ignoring unreadable lineage file %s: %s", side, exc)
         return None
     return data if isinstance(data, dict) else None
+
+
+def is_hearth_made(lineage: Optional[dict]) -> bool:
+    """True when a sidecar says how Hearth made the model (method and parent);
+    an evaluation alone is stored beside the user's own models too."""
+    return bool(lineage and lineage.get("method") and lineage.get("parent"))
 
 
 _SIDECAR_LOCK = threading.Lock()
@@ -641,10 +650,11 @@ class ModelCatalog:
 
     def remove(self, path: os.PathLike | str, *, delete_file: bool = False) -> None:
         """Forget a model. With ``delete_file``, also delete it from disk, which
-        is allowed only for variants Hearth made (it has a lineage sidecar)."""
+        is allowed only for variants Hearth made (its sidecar names a method
+        and a parent)."""
         path = Path(path).expanduser().resolve()
         if delete_file:
-            if read_sidecar(path) is None:
+            if not is_hearth_made(read_sidecar(path)):
                 raise CatalogError(f"{path.name} was not made by Hearth; Hearth only forgets it, "
                                    "it never deletes your own files")
             path.unlink(missing_ok=True)
@@ -706,6 +716,6 @@ def describe_size(n_bytes: int) -> str:
 
 __all__ = [
     "GGUFError", "CatalogError", "TensorInfo", "ModelInfo", "read_gguf_info", "read_gguf_metadata", "sidecar_path",
-    "read_sidecar", "write_sidecar", "lineage_record", "CatalogEntry", "VariantNode",
+    "is_hearth_made", "read_sidecar", "write_sidecar", "lineage_record", "CatalogEntry", "VariantNode",
     "ModelCatalog", "describe_size", "ggml_type_name", "file_type_name",
 ]

@@ -147,6 +147,7 @@ def test_hearth_made_variant_can_be_deleted_and_has_a_family(catalog, default_ll
                             "created": "2026-01-01T00:00:00+00:00"})
     entries = {e.path.name: e for e in catalog.list()}
     assert entries["gemma-variant.gguf"].info.lineage["method"] == "quantize"
+    assert entries["gemma-variant.gguf"].info.hearth_made
     tree = catalog.variants_of(variant)
     assert tree.path == parent
     assert [c.path.name for c in tree.children] == ["gemma-variant.gguf"]
@@ -154,6 +155,42 @@ def test_hearth_made_variant_can_be_deleted_and_has_a_family(catalog, default_ll
     catalog.remove(variant, delete_file=True)
     assert not variant.exists() and not sidecar_path(variant).exists()
     assert "gemma-variant.gguf" not in {e.path.name for e in catalog.list()}
+
+
+def test_evaluating_a_users_model_does_not_make_it_hearth_made(catalog, default_llm, tmp_path, capsys):
+    """The evaluator stores its results in a sidecar beside any model,
+    including the packaged default and the user's own files; that sidecar
+    holds no method or parent, so the model stays the user's and is never
+    deletable through the catalog."""
+    from desktop_app.cli import main
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    mine = elsewhere / "mine.gguf"
+    os.link(default_llm, mine)
+    catalog.add(mine)
+    # what store_evaluation writes for a model evaluated on the bundled text
+    write_sidecar(mine, {"evaluation": {"abc:512": {"perplexity": 21.5, "n_ctx": 512}}})
+    info = {e.path.name: e for e in catalog.list()}["mine.gguf"].info
+    assert info.lineage["evaluation"]["abc:512"]["perplexity"] == 21.5
+    assert not info.hearth_made and info.to_dict()["hearth_made"] is False
+    with pytest.raises(CatalogError, match="not made by Hearth"):
+        catalog.remove(mine, delete_file=True)
+    assert mine.exists()
+    # a sidecar naming a method but no parent is hand-made, not Hearth's
+    write_sidecar(mine, {"method": "quantize"})
+    with pytest.raises(CatalogError, match="not made by Hearth"):
+        catalog.remove(mine, delete_file=True)
+    assert mine.exists() and not read_gguf_info(mine).hearth_made
+    # the CLI does not label it Hearth-made either
+    data = tmp_path / "data"
+    assert main(["--data-dir", str(data), "model", "add", str(mine)]) == 0
+    capsys.readouterr()
+    assert main(["--data-dir", str(data), "model", "list"]) == 0
+    line = next(l for l in capsys.readouterr().out.splitlines() if "mine.gguf" in l)
+    assert "Hearth-made" not in line
+    assert main(["--data-dir", str(data), "model", "info", str(mine)]) == 0
+    assert "made by Hearth" not in capsys.readouterr().out
 
 
 def test_cli_model_info_and_list_json(default_llm, tmp_path, capsys):
