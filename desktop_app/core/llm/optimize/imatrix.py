@@ -28,6 +28,7 @@ from typing import Optional
 import numpy as np
 
 from desktop_app.core.jobs import CancelToken, Cancelled, Progress, RateLimitedReport, Report, ignore_progress
+from desktop_app.core.llm.optimize.ggml_tensor import GGML_TYPE_F32, GgmlTensor, tensor_at
 from desktop_app.core.paths import RESOURCES_DIR
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,6 @@ log = logging.getLogger(__name__)
 DEFAULT_CALIBRATION_TEXT = RESOURCES_DIR / "text" / "calibration_python_tutorial.txt"
 DEFAULT_MAX_CHUNKS = 32
 _MIN_ROWS = 16  # as imatrix.cpp: tiny batches say little about a column's importance
-_GGML_TYPE_F32 = 0
 _LAST_LAYER_ROWS = 16
 
 
@@ -45,30 +45,6 @@ class ImatrixError(RuntimeError):
 
 def default_calibration_text() -> Path:
     return DEFAULT_CALIBRATION_TEXT
-
-
-class _GgmlTensor(ctypes.Structure):
-    """``struct ggml_tensor`` of the ggml vendored by llama-cpp-python 0.3.36
-    (ggml.h: GGML_MAX_DIMS 4, GGML_MAX_OP_PARAMS 64, GGML_MAX_SRC 10,
-    GGML_MAX_NAME 64)."""
-
-
-_GgmlTensor._fields_ = [
-    ("type", ctypes.c_int),
-    ("buffer", ctypes.c_void_p),
-    ("ne", ctypes.c_int64 * 4),
-    ("nb", ctypes.c_size_t * 4),
-    ("op", ctypes.c_int),
-    ("op_params", ctypes.c_int32 * 16),
-    ("flags", ctypes.c_int32),
-    ("src", ctypes.POINTER(_GgmlTensor) * 10),
-    ("view_src", ctypes.POINTER(_GgmlTensor)),
-    ("view_offs", ctypes.c_size_t),
-    ("data", ctypes.c_void_p),
-    ("name", ctypes.c_char * 64),
-    ("extra", ctypes.c_void_p),
-    ("padding", ctypes.c_char * 8),
-]
 
 
 def _ggml_base():
@@ -127,7 +103,7 @@ class ImatrixCollector:
             try:
                 if self.token.cancelled:
                     return False  # aborts the graph; the caller raises Cancelled
-                t = ctypes.cast(tensor_ptr, ctypes.POINTER(_GgmlTensor)).contents
+                t = tensor_at(tensor_ptr)
                 if t.op != self._mul_mat:
                     return not ask  # ask: "not interested"; otherwise keep computing
                 src0, src1 = t.src[0], t.src[1]
@@ -136,7 +112,7 @@ class ImatrixCollector:
                 w, x = src0.contents, src1.contents
                 name = _weight_name(w.name)
                 rows = x.ne[1] * x.ne[2] * x.ne[3]
-                wanted = (name.startswith("blk.") and x.type == _GGML_TYPE_F32 and x.ne[1] >= _MIN_ROWS
+                wanted = (name.startswith("blk.") and x.type == GGML_TYPE_F32 and x.ne[1] >= _MIN_ROWS
                           and w.ne[2] * w.ne[3] == 1)
                 if ask:
                     return bool(wanted)
@@ -149,7 +125,7 @@ class ImatrixCollector:
 
         return ll.ggml_backend_sched_eval_callback(cb)
 
-    def _accumulate(self, name: str, x: _GgmlTensor, rows: int) -> None:
+    def _accumulate(self, name: str, x: GgmlTensor, rows: int) -> None:
         ne0 = x.ne[0]
         if x.nb[0] != 4:
             raise ImatrixError(f"unexpected layout of the input to {name}")

@@ -49,6 +49,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 import numpy as np
 
 from desktop_app.core.jobs import CancelToken, Progress, RateLimitedReport, Report, ignore_progress
+from desktop_app.core.llm.optimize.ggml_tensor import GGML_TYPE_F32, tensor_at
 
 log = logging.getLogger(__name__)
 
@@ -173,9 +174,6 @@ class _HiddenStates:
     """cb_eval callback keeping the block inputs/outputs of one decode."""
 
     def __init__(self, n_layer: int) -> None:
-        from desktop_app.core.llm.optimize.imatrix import _GgmlTensor
-
-        self._tensor_type = _GgmlTensor
         self.n_layer = n_layer
         self.wanted = {f"l_out-{il}" for il in range(n_layer)} | {"inp_scaled", "inp_embd"}
         self.states: dict[str, np.ndarray] = {}
@@ -183,11 +181,11 @@ class _HiddenStates:
 
     def __call__(self, tensor_ptr, ask, _user_data=None) -> bool:
         try:
-            t = ctypes.cast(tensor_ptr, ctypes.POINTER(self._tensor_type)).contents
+            t = tensor_at(tensor_ptr)
             name = t.name.decode("utf-8", "replace")
             if ask:
                 return name in self.wanted
-            if name in self.wanted and t.type == 0 and t.data:  # F32, host memory (CPU backend)
+            if name in self.wanted and t.type == GGML_TYPE_F32 and t.data:  # host memory (CPU backend)
                 ne0, ne1 = int(t.ne[0]), int(t.ne[1])
                 row_stride = int(t.nb[1])
                 raw = (ctypes.c_char * (row_stride * (ne1 - 1) + ne0 * 4)).from_address(t.data)
