@@ -130,7 +130,9 @@ def test_cancel_while_writing_leaves_no_file(default_llm, tmp_path):
 
     def stop_when_writing(p):
         seen.append(p)
-        if p.stage == "writing pruned model" and p.done >= 5:
+        # The first report of a stage always passes the rate limit; later
+        # per-tensor ones may all fall inside one 100 ms window on a fast disk.
+        if p.stage == "writing pruned model":
             token.cancel()
 
     # Cancel while writing: the ranking ran on the given text, and nothing is left behind.
