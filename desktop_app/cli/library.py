@@ -68,14 +68,17 @@ def _cmd_add(args, services) -> int:
             report = services.library.add(paths, token=token, report=printer)
     finally:
         printer.close()
-    if report.missing and len(report.missing) == len(paths):
-        raise UserError("not found: " + ", ".join(report.missing))
+    if len(report.missing) + len(report.unavailable) == len(paths):
+        raise UserError("\n".join([f"not found: {p}" for p in report.missing]
+                                  + [f"unavailable: {p}: {r}" for p, r in report.unavailable]))
     if args.json:
         print_json(report.to_dict())
         return 0
     _say(f"{report.summary()} in {report.seconds:.1f}s")
     for path in report.missing:
         _say(f"  not found: {path}")
+    for path, reason in report.unavailable:
+        _say(f"  unavailable: {path}: {reason}")
     for path, reason in report.failed:
         _say(f"  failed: {path}: {reason}")
     return 0
@@ -127,6 +130,8 @@ def _cmd_status(args, services) -> int:
     for folder in status["folders"]:
         print(f"  {folder['path']}  ({folder['kind']}): {folder['files']} files, {folder['chunks']} passages, "
               f"updated {_when(folder['last_update'])}")
+        if not folder["available"]:
+            print(f"    unavailable: {folder['unavailable_reason']}")
     for failure in status["failures"]:
         print(f"  failed: {failure['path']}: {failure['reason']}")
     return 0

@@ -59,6 +59,9 @@ class IngestReport:
     removed: int = 0        # left the index (deleted from disk)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     missing: list[str] = field(default_factory=list)             # paths given that do not exist
+    # Known sources whose root is gone (an unplugged drive, an unmounted
+    # share): skipped, their files kept in the index. (path, reason)
+    unavailable: list[tuple[str, str]] = field(default_factory=list)
     chunks: int = 0         # chunks embedded in this run
     files: int = 0          # files seen
     seconds: float = 0.0
@@ -67,7 +70,9 @@ class IngestReport:
     def to_dict(self) -> dict:
         return {"added": self.added, "updated": self.updated, "unchanged": self.unchanged,
                 "removed": self.removed, "failed": [{"path": p, "reason": r} for p, r in self.failed],
-                "missing": self.missing, "chunks": self.chunks, "files": self.files,
+                "missing": self.missing,
+                "unavailable": [{"path": p, "reason": r} for p, r in self.unavailable],
+                "chunks": self.chunks, "files": self.files,
                 "seconds": round(self.seconds, 3), "cancelled": self.cancelled}
 
 

@@ -49,12 +49,16 @@ class Source:
     added_at: float
     last_update: Optional[float]
     failures: tuple = ()       # ((path, reason), ...)
+    # False while the folder itself is gone (its files stay indexed).
+    available: bool = True
+    unavailable_reason: Optional[str] = None
 
     def to_dict(self) -> dict:
         return {"path": self.path, "kind": self.kind, "files": self.files, "chunks": self.chunks,
                 "failed": self.failed, "indexing": self.indexing, "added_at": self.added_at,
                 "last_update": self.last_update,
-                "failures": [{"path": p, "reason": r} for p, r in self.failures]}
+                "failures": [{"path": p, "reason": r} for p, r in self.failures],
+                "available": self.available, "unavailable_reason": self.unavailable_reason}
 
 
 def _summary(self: IngestReport) -> str:
@@ -63,6 +67,8 @@ def _summary(self: IngestReport) -> str:
         (self.removed, "removed"), (len(self.failed), "failed"), (self.chunks, "passages")) if n]
     if self.missing:
         parts.append(f"{len(self.missing)} not found")
+    if self.unavailable:
+        parts.append(f"{len(self.unavailable)} unavailable (kept)")
     return ", ".join(parts) if parts else "Up to date"
 
 
@@ -75,6 +81,22 @@ def _norm(path: PathLike) -> str:
 
 def _inside(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _unavailable_reason(source: SourceRecord) -> Optional[str]:
+    """Why a source cannot be scanned now, or None when its root is there.
+
+    The root of a folder source is the folder; of a file source, the folder
+    holding it (a file deleted from a folder that is there is simply gone).
+    A missing root is most likely a drive or share that is not connected,
+    so its files stay in the index until it is back or the user removes it.
+    """
+    root = source.path if source.kind == "folder" else os.path.dirname(source.path)
+    if os.path.isdir(root):
+        return None
+    what = "folder" if source.kind == "folder" else "folder holding this file"
+    return (f"the {what} is not there ({root}): is its drive unplugged or its share unmounted? "
+            "Its indexed files are kept until it is back or you remove it")
 
 
 class Library:
@@ -131,8 +153,12 @@ class Library:
                 token.check()
                 path = _norm(raw)
                 if not os.path.exists(path):
+                    reason = self._unavailable_near(path)
+                    if reason is not None:
+                        result.unavailable.append((path, reason))
+                        continue
                     result.missing.append(path)
-                    # A file or folder the library knew that is gone leaves the index.
+                    # A file or folder gone from a folder that is there leaves the index.
                     gone = self.store.files_under(path)
                     if gone:
                         result.removed += self.store.delete_files(r.id for r in gone.values())
@@ -167,32 +193,37 @@ class Library:
             return result
 
     def refresh(self, token: Optional[CancelToken] = None, report: Report = ignore_progress) -> IngestReport:
-        """Re-scan every known source (the GUI's background sync)."""
-        paths = [s.path for s in self.store.sources()]
-        if not paths:
+        """Re-scan every known source (the GUI's background sync).
+
+        A source whose root folder is gone is skipped and its files kept
+        (``unavailable``); files gone from a folder that is there leave.
+        """
+        sources = self.store.sources()
+        if not sources:
             return IngestReport()
-        token = token or CancelToken()
         result = IngestReport()
-        existing = [p for p in paths if os.path.exists(p)]
-        # A source that vanished (folder deleted) loses its files from the index.
-        for path in paths:
-            if path not in existing:
-                result.missing.append(path)
-                result.removed += self._forget_files_of(path)
-        if existing:
-            inner = self.add(existing, token=token, report=report)
-            inner.missing += result.missing
-            inner.removed += result.removed
+        present = []
+        for source in sources:
+            reason = _unavailable_reason(source)
+            if reason is None:
+                present.append(source.path)
+            else:
+                result.unavailable.append((source.path, reason))
+        if present:
+            inner = self.add(present, token=token or CancelToken(), report=report)
+            inner.unavailable = result.unavailable + inner.unavailable
             return inner
         return result
 
-    def _forget_files_of(self, source_path: str) -> int:
-        with self._write_lock:
-            for source in self.store.sources():
-                if source.path == source_path:
-                    files = self.store.files_of_source(source.id)
-                    return self.store.delete_files(f.id for f in files)
-        return 0
+    def _unavailable_near(self, path: str) -> Optional[str]:
+        """The reason ``path`` (which does not exist) belongs to a source
+        whose root is gone, or None when it is just not there."""
+        for source in self.store.sources():
+            if _inside(path, source.path) or _inside(source.path, path):
+                reason = _unavailable_reason(source)
+                if reason is not None:
+                    return reason
+        return None
 
     def _source_for(self, path: str, kind: str, excluded: set[str]) -> SourceRecord:
         for source in self.store.sources():
@@ -320,8 +351,9 @@ class Library:
         for s in self.store.sources():
             c = counts.get(s.id, {"files": 0, "chunks": 0, "failed": 0, "indexing": 0})
             mine = tuple((p, r) for p, r in failures if _inside(p, s.path))
+            reason = _unavailable_reason(s)
             out.append(Source(s.path, s.kind, c["files"], c["chunks"], c["failed"], c["indexing"],
-                              s.added_at, s.updated_at, mine))
+                              s.added_at, s.updated_at, mine, reason is None, reason))
         return out
 
     def status(self) -> dict:

@@ -195,6 +195,46 @@ def test_refresh_picks_up_new_changed_and_deleted_files(make_library, facts_dir)
     assert paths_of(lib.search("when do spring tides happen", k=1)) == ["new.md"]
 
 
+def test_an_unplugged_folder_keeps_its_index_until_it_is_back(make_library, facts_dir, tmp_path):
+    """A source folder that vanishes (a drive unplugged, a share unmounted) is
+    shown as unavailable and skipped; its files stay indexed and searchable,
+    and when it is back nothing is embedded again."""
+    lib = make_library()
+    lib.add([facts_dir])
+    totals = lib.status()["totals"]
+    root = str(facts_dir.resolve())
+
+    away = facts_dir.rename(tmp_path / "docs-on-the-usb-stick")
+    try:
+        report = lib.refresh(CancelToken())
+        assert report.removed == 0 and report.missing == []
+        assert [p for p, _ in report.unavailable] == [root]
+        assert "unplugged" in report.unavailable[0][1] and "unavailable" in report.summary()
+        [folder] = lib.status()["folders"]
+        assert folder["available"] is False and "is not there" in folder["unavailable_reason"]
+        assert folder["files"] == 3 and lib.status()["totals"] == totals
+        assert paths_of(lib.search("Titan nitrogen atmosphere", k=1)) == ["saturn.md"]
+        # Adding it again (or a file in it) is a clear error for that path; the rest goes on.
+        other = tmp_path / "other"
+        other.mkdir()
+        (other / "tides.md").write_text("# Tides\n\nSpring tides happen at new and full moon.\n")
+        again = lib.add([facts_dir, facts_dir / "space" / "saturn.md", other])
+        assert [p for p, _ in again.unavailable] == [root, str(facts_dir.resolve() / "space" / "saturn.md")]
+        assert (again.added, again.removed, again.missing) == (1, 0, [])
+        assert lib.status()["totals"]["files"] == totals["files"] + 1
+    finally:
+        away.rename(facts_dir)
+
+    back = lib.refresh(CancelToken())
+    assert (back.added, back.updated, back.removed, back.chunks, back.unavailable) == (0, 0, 0, 0, [])
+    assert back.unchanged == 4
+    assert all(f["available"] for f in lib.status()["folders"])
+    assert lib.status()["totals"]["files"] == totals["files"] + 1
+    # Inside a folder that is there, a deleted file still leaves the index.
+    (facts_dir / "volcanoes.md").unlink()
+    assert lib.refresh(CancelToken()).removed == 1
+
+
 def test_library_files_are_user_only(make_library, facts_dir, tmp_path):
     lib = make_library()
     lib.add([facts_dir])

@@ -76,6 +76,21 @@ def test_cli_add_status_search_remove_json(tmp_path, capsys, embedder, facts_dir
     code, out, err = run_cli(capsys, *d, "add", str(tmp_path / "missing"), "--json")
     assert code == 2 and "not found" in err and out == ""
 
+    # The folder's drive is unplugged: status says so, add refuses clearly, the index stays.
+    away = facts_dir.rename(tmp_path / "docs-unplugged")
+    try:
+        code, out, _ = run_cli(capsys, *d, "status")
+        assert code == 0 and "2 files" in out and "unavailable: the folder is not there" in out
+        code, out, err = run_cli(capsys, *d, "add", str(facts_dir))
+        assert code == 2 and f"unavailable: {facts_dir.resolve()}" in err and "unplugged" in err
+        code, out, _ = run_cli(capsys, *d, "status", "--json")
+        [folder] = json.loads(out)["folders"]
+        assert (folder["available"], folder["files"]) == (False, 2)
+    finally:
+        away.rename(facts_dir)
+    code, out, _ = run_cli(capsys, *d, "status", "--json")
+    assert json.loads(out)["folders"][0]["available"] is True
+
 
 @pytest.mark.timeout(300)
 def test_kill_9_mid_ingest_leaves_a_working_library_that_resumes(tmp_path, embedder):
