@@ -29,13 +29,24 @@ def pruned(default_llm, ranking, tmp_path_factory):
     return result, progress
 
 
-def _is_swa_from_llama_load(path, capfd) -> list[int]:
-    """Per-layer attention types as llama.cpp itself decides them on load."""
+def _is_swa_from_llama_load(path, caplog) -> list[int]:
+    """Per-layer attention types as llama.cpp itself decides them on load.
+
+    llama.cpp has one process-wide log sink, and Hearth's session routes it
+    into Python logging once any model was loaded in this process; install
+    that route now so the result does not depend on which tests ran before.
+    """
+    import logging
+
     import llama_cpp
 
-    llm = llama_cpp.Llama(str(path), n_ctx=64, n_threads=1, verbose=True)
-    llm.close()
-    err = capfd.readouterr().err
+    from desktop_app.core.llm import session as session_module
+
+    session_module._install_native_log()
+    with caplog.at_level(logging.DEBUG, logger="llama_cpp.native"):
+        llm = llama_cpp.Llama(str(path), n_ctx=64, n_threads=1, verbose=True)
+        llm.close()
+    err = "\n".join(r.getMessage() for r in caplog.records if r.name == "llama_cpp.native")
     flags = [int(m.group(2)) for m in re.finditer(r"layer\s+(\d+) assigned to device \S+, is_swa = (\d)", err)]
     n_layer = int(re.search(r"n_layer\s+=\s+(\d+)", err).group(1))
     return flags[:n_layer]
@@ -93,7 +104,7 @@ def test_pruned_model_is_valid_smaller_and_generates(default_llm, ranking, prune
     assert len(re.findall(r"[A-Za-z]{2,}", text)) >= 3, text
 
 
-def test_kept_layers_keep_their_attention_type(default_llm, tmp_path, capfd):
+def test_kept_layers_keep_their_attention_type(default_llm, tmp_path, caplog):
     # Removing block 2 shifts old block 5 (global) to index 4, which the index
     # rule (5 local : 1 global) would make local. The per-layer array must
     # keep it global, as llama.cpp reports when it loads the file.
@@ -106,7 +117,7 @@ def test_kept_layers_keep_their_attention_type(default_llm, tmp_path, capfd):
     assert expected[4] == 0  # the old global block 5
     pattern = read_gguf_info(out, with_lineage=False).metadata["gemma3.attention.sliding_window_pattern"]
     assert pattern == expected
-    assert _is_swa_from_llama_load(out, capfd) == expected
+    assert _is_swa_from_llama_load(out, caplog) == expected
     lineage = read_sidecar(out)
     assert lineage["method"] == "prune" and lineage["settings"]["removed_layers"] == [2]
     assert "attention" in lineage["settings"]
