@@ -50,18 +50,21 @@ class Probe:
         self.long: list[tuple[float, float, str]] = []   # (at s, gap ms, what ran)
         self.describe = lambda: ""
         self._last = 0.0
+        self.last_tick = time.monotonic()
 
     def start(self) -> None:
         self.gaps = []
         self.long = []
         self.clock.start()
         self._last = 0.0
+        self.last_tick = time.monotonic()
         self.timer.start()
 
     def stop(self) -> None:
         self.timer.stop()
 
     def _tick(self) -> None:
+        self.last_tick = time.monotonic()
         now = self.clock.nsecsElapsed() / 1e6
         gap = now - self._last
         self.gaps.append(gap)
@@ -76,11 +79,92 @@ class Probe:
                 f"longest {g[-1]:.1f} ms")
 
 
+class StallTracer:
+    """--trace: a watchdog thread that, while the probe has not ticked for
+    more than ``after_ms``, samples the GUI thread's Python stack (and which
+    other threads are in Python at that moment), to name what blocks it."""
+
+    def __init__(self, probe: Probe, after_ms: float = 60.0) -> None:
+        import threading
+
+        self.probe = probe
+        self.after = after_ms / 1000
+        self.gui_ident = threading.main_thread().ident
+        self.gui_native_id = threading.main_thread().native_id
+        self.samples: list[tuple[float, float, str]] = []   # (at, stalled for, stack)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="stall-tracer", daemon=True)
+        self._t0 = time.monotonic()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        import threading
+        import traceback
+
+        history: list[tuple[float, int, int]] = []
+        while not self._stop.wait(0.01):
+            history = history[-100:] + [(time.monotonic(), *self._schedstat())]
+            stalled = time.monotonic() - self.probe.last_tick
+            if stalled < self.after or not self.probe.timer.isActive():
+                continue
+            then = next((h for h in reversed(history) if h[0] <= self.probe.last_tick), history[0])
+            now = history[-1]
+            cpu = (
+                f"  GUI thread since its last tick ({(now[0] - then[0]) * 1000:.0f} ms): "
+                f"ran {(now[1] - then[1]) / 1e6:.0f} ms, waited for a CPU {(now[2] - then[2]) / 1e6:.0f} ms\n")
+            frames = sys._current_frames()
+            frame = frames.get(self.gui_ident)
+            stack = "".join(traceback.format_stack(frame)[-12:]) if frame else "(no frame)"
+            stack += f"  GUI thread kernel state: {self._kernel_state()}\n" + cpu
+            names = {t.ident: t.name for t in threading.enumerate()}
+            for ident, other in frames.items():
+                if ident not in (self.gui_ident, threading.get_ident()):
+                    top = traceback.format_stack(other)[-4:]
+                    stack += f"  [{names.get(ident, ident)}]\n" + "".join("    " + line for line in top)
+            self.samples.append((time.monotonic() - self._t0, stalled * 1000, stack))
+
+    def _schedstat(self) -> tuple[int, int]:
+        """(ns on a CPU, ns runnable but waiting for a CPU) of the GUI thread."""
+        try:
+            run, wait, _slices = open(f"/proc/self/task/{self.gui_native_id}/schedstat").read().split()
+            return int(run), int(wait)
+        except OSError:
+            return 0, 0
+
+    def _kernel_state(self) -> str:
+        """R = running native code; S in futex = waiting for a lock (the GIL
+        or a mutex); S in poll = idle in the event loop."""
+        task = f"/proc/self/task/{self.gui_native_id}"
+        try:
+            state = open(f"{task}/stat").read().rsplit(")", 1)[1].split()[0]
+            syscall = open(f"{task}/syscall").read().split()[0]
+        except OSError as exc:
+            return f"unknown ({exc})"
+        names = {"202": "futex", "7": "poll", "271": "ppoll", "running": "-"}
+        return f"{state}, syscall {names.get(syscall, syscall)}"
+
+    def print_report(self) -> None:
+        seen: dict[str, tuple[int, float]] = {}
+        for _at, stalled, stack in self.samples:
+            count, worst = seen.get(stack, (0, 0.0))
+            seen[stack] = (count + 1, max(worst, stalled))
+        for stack, (count, worst) in sorted(seen.items(), key=lambda kv: -kv[1][1])[:6]:
+            print(f"--- GUI thread stack, {count} samples, stalled up to {worst:.0f} ms:\n{stack}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--folder", type=Path, default=None)
     parser.add_argument("--files", type=int, default=400)
     parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--trace", action="store_true",
+                        help="print the GUI thread's Python stack during stalls over 60 ms")
     args = parser.parse_args()
 
     from PySide6.QtCore import QEventLoop, QTimer
@@ -98,6 +182,9 @@ def main() -> int:
     window = gui.window
     window.show()
     probe = Probe()
+    tracer = StallTracer(probe) if args.trace else None
+    if tracer:
+        tracer.start()
 
     def run_loop_until(predicate, timeout_s: float) -> None:
         loop = QEventLoop()
@@ -131,12 +218,20 @@ def main() -> int:
 
     probe.start()
     started = time.monotonic()
+    # The three requests themselves run on the GUI thread: timed, as they
+    # are part of what the probe measures.
+    t = time.perf_counter()
     ingest = window.library.add([str(folder)])
+    t_ingest = time.perf_counter() - t
     window.chat_page.input.setPlainText("Summarise what these documents are about.")
+    t = time.perf_counter()
     window.chat_page.send()
+    t_send = time.perf_counter() - t
     ask = window.chat.ask_job
     out = work / "data" / "models" / "stall-Q8_0.gguf"
+    t = time.perf_counter()
     quant = window.models.quantize(str(default.path), str(out), "Q8_0", allow_requant=True)
+    t_quant = time.perf_counter() - t
     jobs = [j for j in (ingest, ask, quant) if j is not None]
     probe.describe = lambda: "; ".join(
         f"{j.kind}: {j.progress.stage if j.progress else 'starting'}" for j in jobs if j.running)
@@ -151,9 +246,14 @@ def main() -> int:
     gui.jobs.cancel_all()
     gui.shutdown()
 
+    if tracer:
+        tracer.stop()
+        tracer.print_report()
     longest = max(probe.gaps)
     for at, gap, what in sorted(probe.long, key=lambda x: -x[1])[:5]:
         print(f"  stall {gap:.0f} ms at {at:.1f} s while {what}")
+    print(f"GUI-thread time of the requests: add folder {t_ingest * 1000:.0f} ms, "
+          f"send {t_send * 1000:.0f} ms, quantize {t_quant * 1000:.0f} ms")
     print(f"folder: {folder}")
     print(f"jobs: {states}")
     if ingest_progress is not None:
