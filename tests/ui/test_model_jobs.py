@@ -1,0 +1,117 @@
+"""Cancelling each kind of model job from the Models page with the real core
+(model load, prune, evaluate): the job panel says "Cancelled" and nothing
+half-written is left in the models folder; the Prune dialog explains what
+each choice costs before anything runs."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QApplication, QDialogButtonBox
+
+from tests.ui.test_models_page import _default_row, _wait_catalog
+
+
+def _select_default(qtbot, window):
+    window.show_page(2)
+    page = window.models_page
+    _wait_catalog(qtbot, window)
+    page.table.selectRow(_default_row(page))
+    return page, page.model.entry(_default_row(page))
+
+
+def _cancel_from_panel(qtbot, window, job, *, after_progress: bool = True,
+                       when=lambda progress: True) -> None:
+    row = window.job_panel.row_for(job)
+    assert row is not None and row.cancel_button.isEnabled()
+    if after_progress:  # cancel mid-work, not before the job began
+        qtbot.waitUntil(lambda: (job.progress is not None and when(job.progress)) or not job.running,
+                        timeout=120000)
+    assert job.running, f"the job ended before it could be cancelled: {job.state} {job.message}"
+    with qtbot.waitSignal(job.ended, timeout=120000):
+        qtbot.mouseClick(row.cancel_button, Qt.LeftButton)
+    assert job.state == "cancelled", job.message
+    assert row.status.text() == "Cancelled"
+    assert not row.cancel_button.isEnabled()
+
+
+def test_cancelling_a_model_load_leaves_no_model_loaded(qtbot, window):
+    page, entry = _select_default(qtbot, window)
+    job = window.models.load_active(str(entry.path))
+    # Cancel at once: loading a 270M model takes far longer than a click.
+    _cancel_from_panel(qtbot, window, job, after_progress=False)
+    assert window.models.loaded_path is None
+    assert window.model_status.text() == "Model: not loaded"
+    assert not window.services.settings.model_path, "a cancelled load was remembered"
+
+
+def test_prune_button_starts_the_chosen_prune_and_cancel_stops_it(qtbot, window):
+    page, entry = _select_default(qtbot, window)
+    models_dir = window.services.paths.models_dir
+    before = sorted(p.name for p in models_dir.iterdir())
+    chosen = []
+
+    def accept_dialog():
+        dialog = QApplication.activeModalWidget()
+        assert dialog is not None and dialog.windowTitle().startswith("Prune")
+        dialog.count.setValue(2)
+        chosen.append(dialog.output.text())
+        qtbot.mouseClick(dialog.buttons.button(QDialogButtonBox.Ok), Qt.LeftButton)
+
+    QTimer.singleShot(200, accept_dialog)
+    qtbot.mouseClick(page.prune_button, Qt.LeftButton)
+    assert chosen and chosen[0].endswith("-pruned2.gguf")
+    [job] = window.jobs.running("prune")
+    _cancel_from_panel(qtbot, window, job)  # while it ranks the blocks
+    assert sorted(p.name for p in models_dir.iterdir()) == before
+
+
+def test_cancelling_a_prune_while_writing_leaves_no_partial_file(qtbot, window):
+    _page, entry = _select_default(qtbot, window)
+    models_dir = window.services.paths.models_dir
+    before = sorted(p.name for p in models_dir.iterdir())
+    out = models_dir / "cancelled-pruned.gguf"
+    # Named blocks: no ranking, the job goes straight to writing the file.
+    job = window.models.prune(str(entry.path), str(out), [8, 9])
+    qtbot.waitUntil(lambda: not job.running or (
+        job.progress is not None and job.progress.stage == "writing pruned model"
+        and job.progress.done > 0), timeout=120000)
+    partial = [p.name for p in models_dir.iterdir() if p.name.endswith(".hearth-part")]
+    assert partial, "no partial file while writing: the test would prove nothing"
+    _cancel_from_panel(qtbot, window, job)
+    assert not out.exists()
+    assert sorted(p.name for p in models_dir.iterdir()) == before, \
+        "a cancelled prune left files in the models folder"
+
+
+def test_cancelling_an_evaluation_stores_nothing(qtbot, window):
+    page, entry = _select_default(qtbot, window)
+    models_dir = window.services.paths.models_dir
+    before = sorted(p.name for p in models_dir.iterdir())
+    job = window.models.evaluate(str(entry.path), n_ctx=128, max_windows=2)
+    _cancel_from_panel(qtbot, window, job)
+    assert sorted(p.name for p in models_dir.iterdir()) == before, \
+        "a cancelled evaluation left files (or a stored result) behind"
+    assert "Evaluated" not in page.banner.text()
+
+
+def test_prune_dialog_explains_each_choice(qtbot, window):
+    from desktop_app.ui.pages.model_dialogs import PruneDialog
+
+    _page, entry = _select_default(qtbot, window)
+    dialog = PruneDialog(entry, window.services.paths.models_dir, window)
+    qtbot.addWidget(dialog)
+    assert "18" in dialog.findChildren(type(dialog.explain))[0].text()  # the intro names the blocks
+    one = dialog.explain.text()
+    assert "Removes 1 of 18 blocks" in one
+    assert "Expected size" in one and "Expected quality cost: small to moderate" in one
+    assert dialog.values() == {"remove": 1, "out": dialog.output.text()}
+    assert dialog.output.text().endswith("-pruned1.gguf")
+
+    dialog.count.setValue(6)
+    six = dialog.explain.text()
+    assert "Removes 6 of 18 blocks" in six and "severe" in six
+    # More blocks removed: a smaller expected file.
+    size = lambda text: text.split("Expected size ≈ ", 1)[1].split(" (now", 1)[0]  # noqa: E731
+    assert size(six) != size(one)
+    assert dialog.output.text().endswith("-pruned6.gguf")
+    assert dialog.count.maximum() == 17
