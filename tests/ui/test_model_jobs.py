@@ -1,9 +1,11 @@
 """Cancelling each kind of model job from the Models page with the real core
 (model load, prune, evaluate): the job panel says "Cancelled" and nothing
-half-written is left in the models folder; the Prune dialog explains what
-each choice costs before anything runs."""
+half-written is left in the models folder; the Prune and Evaluate dialogs
+explain what each choice means before anything runs."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QDialogButtonBox
@@ -83,15 +85,53 @@ def test_cancelling_a_prune_while_writing_leaves_no_partial_file(qtbot, window):
         "a cancelled prune left files in the models folder"
 
 
-def test_cancelling_an_evaluation_stores_nothing(qtbot, window):
+def test_evaluate_button_asks_how_thorough_and_cancel_stores_nothing(qtbot, window):
     page, entry = _select_default(qtbot, window)
     models_dir = window.services.paths.models_dir
     before = sorted(p.name for p in models_dir.iterdir())
-    job = window.models.evaluate(str(entry.path), n_ctx=128, max_windows=2)
+    shown = []
+
+    def choose_quick():
+        dialog = QApplication.activeModalWidget()
+        assert dialog is not None and dialog.windowTitle().startswith("Evaluate")
+        dialog.depths.setCurrentRow(0)
+        shown.append(dialog.explain.text())
+        qtbot.mouseClick(dialog.buttons.button(QDialogButtonBox.Ok), Qt.LeftButton)
+
+    QTimer.singleShot(200, choose_quick)
+    qtbot.mouseClick(page.evaluate_button, Qt.LeftButton)
+    assert shown and "Quick" in shown[0] and "2,048 tokens" in shown[0]
+    [job] = window.jobs.running("evaluate")
     _cancel_from_panel(qtbot, window, job)
     assert sorted(p.name for p in models_dir.iterdir()) == before, \
         "a cancelled evaluation left files (or a stored result) behind"
     assert "Evaluated" not in page.banner.text()
+
+
+def test_evaluate_dialog_says_what_is_measured(qtbot, window):
+    from desktop_app.ui.pages.model_dialogs import EvaluateDialog
+
+    _page, entry = _select_default(qtbot, window)
+    alone = EvaluateDialog(entry, None, window)
+    qtbot.addWidget(alone)
+    intro = alone.findChildren(type(alone.explain))[0].text()
+    assert "perplexity" in intro and "no recorded parent" in intro
+    assert alone.values() == {"max_windows": 16, "parent": None}  # Standard by default
+    assert "Standard" in alone.explain.text() and "8,192 tokens with the model" in alone.explain.text()
+    alone.depths.setCurrentRow(2)
+    assert "Thorough" in alone.explain.text() and "twice as long" in alone.explain.text()
+    assert alone.values()["max_windows"] == 32
+
+    # A variant whose parent is on disk: the comparison is part of the run.
+    variant = EvaluateDialog(entry, str(entry.path), window)
+    qtbot.addWidget(variant)
+    intro = variant.findChildren(type(variant.explain))[0].text()
+    assert "KL divergence" in intro and Path(entry.path).name in intro
+    assert "with both models" in variant.explain.text()
+    # A parent that was deleted: nothing to compare with, and it says so.
+    gone = EvaluateDialog(entry, str(Path(entry.path).with_name("deleted.gguf")), window)
+    qtbot.addWidget(gone)
+    assert gone.values()["parent"] is None
 
 
 def test_prune_dialog_explains_each_choice(qtbot, window):

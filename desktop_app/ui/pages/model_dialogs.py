@@ -188,3 +188,73 @@ class PruneDialog(QDialog):
 
     def values(self) -> dict:
         return {"remove": self.count.value(), "out": self.output.text().strip()}
+
+
+# (label, windows of EVAL_CONTEXT tokens scored, what the choice means)
+EVALUATION_DEPTHS = (
+    ("Quick", 4, "a rough figure: differences under about 5% between variants are noise"),
+    ("Standard", 16, "steady enough to rank variants of one model"),
+    ("Thorough", 32, "the most stable figure; twice as long as Standard"),
+)
+EVAL_CONTEXT = 512  # tokens per window, as evaluate() scores them by default
+
+
+class EvaluateDialog(QDialog):
+    """What evaluating measures, and how long a look to take."""
+
+    def __init__(self, entry, parent_model: Optional[str] = None,
+                 parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.entry = entry
+        self.parent_model = parent_model if parent_model and Path(parent_model).exists() else None
+        self.setWindowTitle(f"Evaluate {Path(entry.path).name}")
+        compared = (f"It is also compared with the model it was made from "
+                    f"({html.escape(Path(self.parent_model).name)}): the KL divergence and how "
+                    f"often both pick the same next word say how much the change cost."
+                    if self.parent_model else
+                    "This model has no recorded parent here, so only its own perplexity is "
+                    "measured (lower is better; compare it with other variants of the same "
+                    "model, not across models).")
+        intro = QLabel(
+            "Evaluating scores how well the model predicts Hearth's bundled evaluation text "
+            f"(perplexity), and measures its speed and memory in a separate process. {compared}")
+        intro.setWordWrap(True)
+        self.depths = QListWidget()
+        self.depths.setAccessibleName("How thorough")
+        for label, windows, _meaning in EVALUATION_DEPTHS:
+            item = QListWidgetItem(f"{label}  —  {windows} passages of {EVAL_CONTEXT} tokens")
+            item.setData(Qt.UserRole, windows)
+            self.depths.addItem(item)
+        self.depths.currentRowChanged.connect(self._update)
+        self.explain = QLabel()
+        self.explain.setObjectName("info")
+        self.explain.setWordWrap(True)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
+        self.buttons.button(QDialogButtonBox.Ok).setText("Evaluate")
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(intro)
+        layout.addWidget(self.depths)
+        layout.addWidget(self.explain)
+        layout.addWidget(self.buttons)
+        self.resize(560, 360)
+        self.depths.setCurrentRow(1)
+
+    @property
+    def max_windows(self) -> int:
+        item = self.depths.currentItem()
+        return int(item.data(Qt.UserRole)) if item else EVALUATION_DEPTHS[1][1]
+
+    def _update(self, row: int) -> None:
+        if row < 0:
+            return
+        label, windows, meaning = EVALUATION_DEPTHS[row]
+        runs = "both models" if self.parent_model else "the model"
+        self.explain.setText(
+            f"<b>{label}</b>: scores {windows * EVAL_CONTEXT:,} tokens with {runs}; "
+            f"{html.escape(meaning)}. The result is kept with the model file and shown in "
+            "the comparison.")
+
+    def values(self) -> dict:
+        return {"max_windows": self.max_windows, "parent": self.parent_model}

@@ -350,11 +350,17 @@ class ModelsPage(QWidget):
         return self.controller.prune(str(entry.path), values["out"], values["remove"])
 
     def evaluate_selected(self):
+        from desktop_app.ui.pages.model_dialogs import EvaluateDialog
+
         entry = self.selected_entry()
         if entry is None or entry.info is None:
             return None
-        parent = (entry.info.lineage or {}).get("parent")
-        return self.controller.evaluate(str(entry.path), parent=parent)
+        dialog = EvaluateDialog(entry, (entry.info.lineage or {}).get("parent"), self)
+        if not dialog.exec():
+            return None
+        values = dialog.values()
+        return self.controller.evaluate(str(entry.path), parent=values["parent"],
+                                        max_windows=values["max_windows"])
 
     def compare_selected(self):
         entry = self.selected_entry()
