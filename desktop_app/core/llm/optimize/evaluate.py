@@ -46,11 +46,12 @@ import time
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence, Union
+from typing import Any, Iterable, Optional, Sequence
 
 import numpy as np
 
 from desktop_app.core.jobs import CancelToken, Progress, RateLimitedReport, Report, ignore_progress
+from desktop_app.core.llm.optimize.texts import TextInput, read_text_input
 from desktop_app.core.paths import RESOURCES_DIR
 
 log = logging.getLogger(__name__)
@@ -63,9 +64,6 @@ DEFAULT_EVAL_TEXT = RESOURCES_DIR / "text" / "eval_kjv_ruth_esther_jonah.txt"
 SCORE_CHUNK = 32
 PROBE_PROMPT_TOKENS = 256
 PROBE_GEN_TOKENS = 32
-
-TextInput = Union[str, os.PathLike, None]
-
 
 class EvaluationError(RuntimeError):
     """An evaluation that cannot be done (text too short, vocabularies differ, bad model)."""
@@ -127,15 +125,7 @@ def evaluation_key(text_sha256: str, n_ctx: int) -> str:
 
 def load_text(text: TextInput) -> tuple[str, str]:
     """(name, content) of the evaluation text: the bundled default, a file, or a string."""
-    if text is None:
-        return DEFAULT_EVAL_TEXT.name, DEFAULT_EVAL_TEXT.read_text(encoding="utf-8")
-    if isinstance(text, os.PathLike):
-        path = Path(text)
-        try:
-            return path.name, path.read_text(encoding="utf-8", errors="replace")
-        except OSError as exc:
-            raise EvaluationError(f"cannot read evaluation text {path}: {exc.strerror or exc}") from exc
-    return "text", str(text)
+    return read_text_input(text, default=DEFAULT_EVAL_TEXT, what="evaluation text", error=EvaluationError)
 
 
 # --- perplexity and KL ---------------------------------------------------------

@@ -50,6 +50,7 @@ import numpy as np
 
 from desktop_app.core.jobs import CancelToken, Progress, RateLimitedReport, Report, ignore_progress
 from desktop_app.core.llm.optimize.ggml_tensor import GGML_TYPE_F32, tensor_at
+from desktop_app.core.llm.optimize.texts import TextInput, read_text_input
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +69,6 @@ SWA_PERIODS: dict[str, tuple[int, bool]] = {
     "llama4": (4, False),
 }
 _BLOCK_RE = re.compile(r"^blk\.(\d+)\.(.+)$")
-
-TextInput = Union[str, os.PathLike, None]
-
 
 class PruneError(RuntimeError):
     """Pruning cannot be done as asked; the message is for the user."""
@@ -200,18 +198,10 @@ class _HiddenStates:
 
 def load_calibration_text(calibration_text: TextInput) -> tuple[str, str]:
     """(name, content): a file, the text itself, or W1's bundled calibration text."""
-    if calibration_text is None:
-        from desktop_app.core.llm.optimize.imatrix import default_calibration_text
+    from desktop_app.core.llm.optimize.imatrix import default_calibration_text
 
-        path = default_calibration_text()
-        return path.name, path.read_text(encoding="utf-8")
-    if isinstance(calibration_text, os.PathLike):
-        path = Path(calibration_text)
-        try:
-            return path.name, path.read_text(encoding="utf-8", errors="replace")
-        except OSError as exc:
-            raise PruneError(f"cannot read calibration text {path}: {exc.strerror or exc}") from exc
-    return "text", str(calibration_text)
+    return read_text_input(calibration_text, default=default_calibration_text(), what="calibration text",
+                           error=PruneError)
 
 
 def rank_layers(model_path: os.PathLike | str, calibration_text: TextInput = None, *, n_ctx: int = 256,
