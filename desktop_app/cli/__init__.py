@@ -14,6 +14,7 @@ import logging
 import signal
 import sys
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator, Optional
 
 from desktop_app import __version__
@@ -134,6 +135,7 @@ class ProgressPrinter:
         self.enabled = self.stream.isatty() if enabled is None else enabled
         self._stage = None
         self._started = 0.0
+        self._first_done = 0   # done count when the stage began (rates count from there)
         self._width = 0
 
     def __call__(self, progress: Progress) -> None:
@@ -145,17 +147,46 @@ class ProgressPrinter:
                 self.stream.write("\n")
             self._stage = progress.stage
             self._started = now
-        line = format_progress(progress, now - self._started)
+            self._first_done = progress.done
+        line = self.format_line(progress, now - self._started)
         pad = max(0, self._width - len(line))
         self._width = len(line)
         self.stream.write("\r" + line + " " * pad)
         self.stream.flush()
+
+    def format_line(self, progress: Progress, elapsed: float) -> str:
+        """The bar's text; a job with richer progress overrides this."""
+        return format_progress(progress, elapsed)
 
     def close(self) -> None:
         if self.enabled and self._stage is not None:
             self.stream.write("\n")
             self.stream.flush()
             self._stage = None
+
+
+@contextmanager
+def progress_job(*errors: type[BaseException],
+                 printer: Optional[ProgressPrinter] = None) -> Iterator[tuple[CancelToken, ProgressPrinter]]:
+    """A token Ctrl-C cancels and a progress bar for one long job. The bar is
+    closed however the job ends; ``errors`` (the job's failures a user can
+    fix, e.g. QuantizeError) become a UserError; Cancelled passes through."""
+    printer = printer or ProgressPrinter()
+    try:
+        with interruptible() as token:
+            yield token, printer
+    except errors as exc:
+        raise UserError(str(exc)) from None
+    finally:
+        printer.close()
+
+
+def output_path(path: Path, force: bool) -> Path:
+    """Where a command writes a new file; an existing one only with --force."""
+    out = Path(path).expanduser()
+    if out.exists() and not force:
+        raise UserError(f"{out} exists; pass --force to replace it")
+    return out
 
 
 def format_progress(progress: Progress, elapsed: float) -> str:

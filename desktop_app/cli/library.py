@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from desktop_app.cli import ProgressPrinter, UserError, interruptible, print_json
+from desktop_app.cli import ProgressPrinter, UserError, print_json, progress_job
 from desktop_app.core.jobs import Progress
 
 log = logging.getLogger(__name__)
@@ -25,22 +25,11 @@ def _say(message: str) -> None:
 class IngestProgressPrinter(ProgressPrinter):
     """The ingest's bar: files done/total, chunks embedded, chunks/s, ETA."""
 
-    def __call__(self, progress: Progress) -> None:
+    def format_line(self, progress: Progress, elapsed: float) -> str:
         chunks = getattr(progress, "chunks", None)
-        if not self.enabled or chunks is None or not progress.total:
-            return super().__call__(progress)
-        now = self._time()
-        if progress.stage != self._stage:
-            if self._stage is not None:
-                self.stream.write("\n")
-            self._stage = progress.stage
-            self._started = now
-            self._first_done = progress.done
-        line = format_ingest(progress, chunks, now - self._started, self._first_done)
-        pad = max(0, self._width - len(line))
-        self._width = len(line)
-        self.stream.write("\r" + line + " " * pad)
-        self.stream.flush()
+        if chunks is None or not progress.total:
+            return super().format_line(progress, elapsed)
+        return format_ingest(progress, chunks, elapsed, self._first_done)
 
 
 def format_ingest(progress: Progress, chunks: int, elapsed: float, first_done: int = 0) -> str:
@@ -62,12 +51,8 @@ def format_ingest(progress: Progress, chunks: int, elapsed: float, first_done: i
 
 def _cmd_add(args, services) -> int:
     paths = [Path(p) for p in args.paths]
-    printer = IngestProgressPrinter()
-    try:
-        with interruptible() as token:
-            report = services.library.add(paths, token=token, report=printer)
-    finally:
-        printer.close()
+    with progress_job(printer=IngestProgressPrinter()) as (token, printer):
+        report = services.library.add(paths, token=token, report=printer)
     if len(report.missing) + len(report.unavailable) == len(paths):
         raise UserError("\n".join([f"not found: {p}" for p in report.missing]
                                   + [f"unavailable: {p}: {r}" for p, r in report.unavailable]))

@@ -12,7 +12,7 @@ import logging
 import sys
 from pathlib import Path
 
-from desktop_app.cli import ProgressPrinter, UserError, interruptible, print_json
+from desktop_app.cli import UserError, output_path, print_json, progress_job
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +56,8 @@ def _format_info_lines(info) -> list[str]:
 # --- list / info / add / remove ---------------------------------------------
 
 def _cmd_list(args, services) -> int:
-    printer = ProgressPrinter()
-    with interruptible() as token:
+    with progress_job() as (token, printer):
         entries = services.catalog.list(token=token, report=printer)
-    printer.close()
     if args.json:
         print_json({"models": [e.to_dict() for e in entries]})
         return 0
@@ -167,7 +165,6 @@ def _register_variants(commands) -> None:
 # --- quantize / dequantize -----------------------------------------------------
 
 def _cmd_quantize(args, services) -> int:
-    from desktop_app.core.jobs import Cancelled
     from desktop_app.core.llm.catalog import GGUFError, describe_size
     from desktop_app.core.llm.optimize import quantize as q
     from desktop_app.core.llm.optimize.imatrix import default_calibration_text
@@ -177,34 +174,30 @@ def _cmd_quantize(args, services) -> int:
         raise UserError(f"unknown type {args.type}; choose one of {', '.join(q.QUANT_TYPES)}")
     if args.imatrix and args.calibration:
         raise UserError("give either --imatrix or --calibration, not both")
-    out = args.output.expanduser()
-    if out.exists() and not args.force:
-        raise UserError(f"{out} exists; pass --force to replace it")
+    out = output_path(args.output, args.force)
     try:
         est = q.estimate(args.src, qtype)
     except GGUFError as exc:
         raise UserError(str(exc)) from None
     _say(f"{args.src.name} -> {qtype}: expected size about {describe_size(est.bytes)} "
          f"({est.bits_per_weight:.2f} bits/weight). {est.quality_note}")
-    printer = ProgressPrinter()
-    try:
-        with interruptible() as token:
-            q.preflight(args.src, out, qtype, allow_requant=args.allow_requant)
-            if args.imatrix is None and not args.no_imatrix and (args.calibration or qtype in q.IMATRIX_DEFAULT_TYPES):
-                text = args.calibration or default_calibration_text()
-                _say(f"calibrating on {text.name} (importance matrix; --no-imatrix skips this)…")
-            result = q.quantize_calibrated(
-                args.src, out, qtype, imatrix=args.imatrix, calibration_text=args.calibration,
-                use_imatrix=False if args.no_imatrix else None, chunks=args.chunks,
-                keep_imatrix=args.keep_imatrix, allow_requant=args.allow_requant, threads=args.threads,
-                token=token, report=printer, catalog=services.catalog)
-    except Cancelled:
-        printer.close()
-        raise
-    except (q.QuantizeError, GGUFError) as exc:
-        printer.close()
-        raise UserError(str(exc)) from None
-    printer.close()
+    with progress_job(q.QuantizeError, GGUFError) as (token, printer):
+        q.preflight(args.src, out, qtype, allow_requant=args.allow_requant)
+        if args.imatrix is None and not args.no_imatrix and (args.calibration or qtype in q.IMATRIX_DEFAULT_TYPES):
+            text = args.calibration or default_calibration_text()
+            _say(f"calibrating on {text.name} (importance matrix; --no-imatrix skips this)…")
+        result = q.quantize_calibrated(
+            args.src, out, qtype, imatrix=args.imatrix, calibration_text=args.calibration,
+            use_imatrix=False if args.no_imatrix else None, chunks=args.chunks,
+            keep_imatrix=args.keep_imatrix, allow_requant=args.allow_requant, threads=args.threads,
+            token=token, report=printer, catalog=services.catalog)
+    return _report_written(args, result)
+
+
+def _report_written(args, result) -> int:
+    """The end of quantize/dequantize: the result as JSON, or where it went."""
+    from desktop_app.core.llm.catalog import describe_size
+
     if args.json:
         print_json(result.to_dict())
     else:
@@ -237,30 +230,14 @@ def _register_quantize(commands) -> None:
 
 
 def _cmd_dequantize(args, services) -> int:
-    from desktop_app.core.jobs import Cancelled
-    from desktop_app.core.llm.catalog import GGUFError, describe_size
+    from desktop_app.core.llm.catalog import GGUFError
     from desktop_app.core.llm.optimize import quantize as q
 
-    out = args.output.expanduser()
-    if out.exists() and not args.force:
-        raise UserError(f"{out} exists; pass --force to replace it")
-    printer = ProgressPrinter()
-    try:
-        with interruptible() as token:
-            result = q.dequantize(args.src, out, to=args.to.upper(), token=token, report=printer,
-                                  catalog=services.catalog)
-    except Cancelled:
-        printer.close()
-        raise
-    except (q.QuantizeError, GGUFError) as exc:
-        printer.close()
-        raise UserError(str(exc)) from None
-    printer.close()
-    if args.json:
-        print_json(result.to_dict())
-    else:
-        _say(f"wrote {result.path} ({describe_size(result.file_size)}, {result.seconds:.1f} s)")
-    return 0
+    out = output_path(args.output, args.force)
+    with progress_job(q.QuantizeError, GGUFError) as (token, printer):
+        result = q.dequantize(args.src, out, to=args.to.upper(), token=token, report=printer,
+                              catalog=services.catalog)
+    return _report_written(args, result)
 
 
 def _register_dequantize(commands) -> None:

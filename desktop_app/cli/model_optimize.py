@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from desktop_app.cli import ProgressPrinter, UserError, interruptible, print_json
+from desktop_app.cli import UserError, output_path, print_json, progress_job
 
 
 def _say(message: str) -> None:
@@ -35,27 +35,15 @@ def _parse_layers(value: str):
 
 
 def _cmd_prune(args, services) -> int:
-    from desktop_app.core.jobs import Cancelled
     from desktop_app.core.llm.catalog import describe_size
     from desktop_app.core.llm.optimize.prune import PruneError, prune
 
-    out = args.output.expanduser()
-    if out.exists() and not args.force:
-        raise UserError(f"{out} exists; pass --force to replace it")
+    out = output_path(args.output, args.force)
     if not args.src.is_file():
         raise UserError(f"no model file at {args.src}")
-    printer = ProgressPrinter()
-    try:
-        with interruptible() as token:
-            result = prune(args.src, out, args.remove_layers, calibration_text=args.calibration,
-                           token=token, report=printer, catalog=services.catalog)
-    except Cancelled:
-        printer.close()
-        raise
-    except PruneError as exc:
-        printer.close()
-        raise UserError(str(exc)) from None
-    printer.close()
+    with progress_job(PruneError) as (token, printer):
+        result = prune(args.src, out, args.remove_layers, calibration_text=args.calibration,
+                       token=token, report=printer, catalog=services.catalog)
     if args.json:
         print_json(result.to_dict())
         return 0
@@ -87,7 +75,6 @@ def register_prune(commands) -> None:
 # --- evaluate ------------------------------------------------------------------------
 
 def _cmd_evaluate(args, services) -> int:
-    from desktop_app.core.jobs import Cancelled
     from desktop_app.core.llm.catalog import read_sidecar
     from desktop_app.core.llm.optimize.evaluate import EvaluationError, compare, evaluate, markdown_table, save_chart
 
@@ -98,28 +85,22 @@ def _cmd_evaluate(args, services) -> int:
         raise UserError(f"no text file at {args.text}")
     results = []
     failures = []
-    printer = ProgressPrinter()
-    try:
-        with interruptible() as token:
-            for path in args.paths:
-                parent = args.parent
-                if parent is None and not args.no_parent:
-                    # A Hearth-made variant is compared with the model it was made from.
-                    recorded = (read_sidecar(path) or {}).get("parent")
-                    if recorded and Path(recorded).is_file():
-                        parent = Path(recorded)
-                try:
-                    results.append(evaluate(path, text=args.text, parent=parent, n_ctx=args.ctx,
-                                            max_windows=args.windows, measure_speed=not args.no_speed,
-                                            token=token, report=printer))
-                except EvaluationError as exc:
-                    printer.close()
-                    _say(f"hearth: {path.name}: {exc}")
-                    failures.append({"path": str(path), "error": str(exc)})
-    except Cancelled:
-        printer.close()
-        raise
-    printer.close()
+    with progress_job() as (token, printer):
+        for path in args.paths:
+            parent = args.parent
+            if parent is None and not args.no_parent:
+                # A Hearth-made variant is compared with the model it was made from.
+                recorded = (read_sidecar(path) or {}).get("parent")
+                if recorded and Path(recorded).is_file():
+                    parent = Path(recorded)
+            try:
+                results.append(evaluate(path, text=args.text, parent=parent, n_ctx=args.ctx,
+                                        max_windows=args.windows, measure_speed=not args.no_speed,
+                                        token=token, report=printer))
+            except EvaluationError as exc:
+                printer.close()
+                _say(f"hearth: {path.name}: {exc}")
+                failures.append({"path": str(path), "error": str(exc)})
     rows = compare([Path(r.model) for r in results], text_sha256=results[0].text_sha256 if results else None,
                    n_ctx=args.ctx)
     if args.chart and rows:
