@@ -83,6 +83,16 @@ def _inside(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
+def _outermost(paths: Iterable[PathLike]) -> list[str]:
+    """The given paths normalized, each once, without those inside another
+    given folder (a folder and a file in it, dropped together, are one
+    source), folders first."""
+    unique = list(dict.fromkeys(_norm(p) for p in paths))
+    folders = [p for p in unique if os.path.isdir(p)]
+    kept = [p for p in unique if not any(f != p and _inside(p, f) for f in folders)]
+    return sorted(kept, key=lambda p: not os.path.isdir(p))
+
+
 def _unavailable_reason(source: SourceRecord) -> Optional[str]:
     """Why a source cannot be scanned now, or None when its root is there.
 
@@ -149,9 +159,8 @@ class Library:
             candidates: list[Candidate] = []
             total = done = 0
             touched: set[int] = set()
-            for raw in paths:
+            for path in _outermost(paths):
                 token.check()
-                path = _norm(raw)
                 if not os.path.exists(path):
                     reason = self._unavailable_near(path)
                     if reason is not None:

@@ -284,3 +284,15 @@ def test_a_known_file_that_vanished_leaves_the_index_when_added_again(make_libra
     report = lib.add([saturn])
     assert report.removed == 1 and report.missing == [str(saturn.resolve())]
     assert lib.search("Titan nitrogen atmosphere", k=3) == []
+
+
+def test_a_folder_and_a_file_inside_it_dropped_together_are_one_source(make_library, facts_dir):
+    """What a user does when they select a folder and one of its files in the
+    file manager and drop both: each file is indexed once, in one source."""
+    lib = make_library()
+    inner = next(p for p in sorted(facts_dir.iterdir()) if p.suffix == ".md")
+    report = lib.add([inner, facts_dir, inner], token=CancelToken())
+    assert report.added == 3 and report.failed == []
+    status = lib.status()
+    assert status["totals"]["files"] == 3
+    assert [f["path"] for f in status["folders"]] == [str(facts_dir.resolve())]
