@@ -113,10 +113,14 @@ class SourcesModel(QAbstractTableModel):
             if column == 3:
                 if path in self.indexing:
                     return self.indexing[path]
+                if folder.get("available") is False:
+                    return "Unavailable (index kept)"
                 return format_when(_first(folder, "last_update", "updated", "last_indexed"))
             if column == 4:
                 return f"{len(failures)} file{'s' if len(failures) != 1 else ''}" if failures else "—"
         if role == Qt.ToolTipRole:
+            if folder.get("available") is False and column in (0, 3):
+                return f"{path}\n{folder.get('unavailable_reason') or 'The folder is not there.'}"
             if column == 0:
                 return path
             if column == 4 and failures:
@@ -126,6 +130,11 @@ class SourcesModel(QAbstractTableModel):
                 return "\n".join(lines)
         if role == Qt.TextAlignmentRole and column in (1, 2):
             return int(Qt.AlignRight | Qt.AlignVCenter)
+        if role == Qt.ForegroundRole and folder.get("available") is False:
+            from PySide6.QtGui import QPalette
+            from PySide6.QtWidgets import QApplication
+
+            return QApplication.palette().color(QPalette.Disabled, QPalette.Text)
         if role == Qt.ForegroundRole and column == 4 and failures:
             from PySide6.QtGui import QColor
             from desktop_app.ui import theme
