@@ -107,6 +107,7 @@ class MainWindow(QMainWindow):
         self.library.start_sync()
         self.models.refresh_catalog()
         self.chat.refresh_conversations()
+        QTimer.singleShot(300, self, self.chat_page.warm_up)
         if autoload_model:
             self.models.load_active()
 

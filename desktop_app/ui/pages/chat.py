@@ -399,6 +399,21 @@ class ChatPage(QWidget):
     def stop(self) -> None:
         self.controller.stop()
 
+    def warm_up(self) -> None:
+        """Build and drop one answer card while the window is idle: the first
+        one costs 15-40 ms (PySide6 creates Python enum types and Qt its
+        styles on first use), which otherwise lands on the first Send, just
+        as the answer job starts."""
+        for widget in (QuestionBubble("…"), self._detached_card()):
+            widget.setParent(self)
+            widget.hide()
+            widget.deleteLater()
+
+    def _detached_card(self) -> "AnswerCard":
+        card = AnswerCard()
+        card.add_status("…")
+        return card
+
     def new_chat(self) -> None:
         self.controller.new_conversation()
         self._clear()
