@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
+from PySide6.QtCore import Qt
+
+from desktop_app.ui.qtmodels.table import ColumnsTableModel
 from PySide6.QtGui import QFont
 
 SOURCE_NAMES = {"default": "Packaged default", "project": "Project models folder",
@@ -32,7 +34,7 @@ def human_count(n: Optional[int]) -> str:
     return str(n)
 
 
-class CatalogModel(QAbstractTableModel):
+class CatalogModel(ColumnsTableModel):
     COLUMNS = ("Model", "Quantization", "Parameters", "Layers", "Size", "Source")
 
     def __init__(self, parent=None) -> None:
@@ -60,16 +62,8 @@ class CatalogModel(QAbstractTableModel):
                 return row
         return None
 
-    def rowCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.entries)
-
-    def columnCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(self, section, orientation, role=Qt.DisplayRole):
-        if orientation == Qt.Horizontal and role == Qt.DisplayRole:
-            return self.COLUMNS[section]
-        return None
+    def rows(self):
+        return self.entries
 
     def data(self, index, role=Qt.DisplayRole):
         if not index.isValid():

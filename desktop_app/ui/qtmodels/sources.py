@@ -7,7 +7,9 @@ import datetime as dt
 from pathlib import Path
 from typing import Any, Optional
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
+from PySide6.QtCore import Qt
+
+from desktop_app.ui.qtmodels.table import ColumnsTableModel
 
 
 def _first(folder: dict, *names, default=None):
@@ -53,7 +55,7 @@ def format_when(value: Any) -> str:
     return f"{when:%Y-%m-%d %H:%M}"
 
 
-class SourcesModel(QAbstractTableModel):
+class SourcesModel(ColumnsTableModel):
     COLUMNS = ("Folder", "Files", "Passages", "Last update", "Problems")
     PathRole = Qt.UserRole + 1
 
@@ -83,16 +85,8 @@ class SourcesModel(QAbstractTableModel):
     def failures(self, row: int) -> list[tuple[str, str]]:
         return failures_of(self.folders[row])
 
-    def rowCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.folders)
-
-    def columnCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(self, section, orientation, role=Qt.DisplayRole):
-        if orientation == Qt.Horizontal and role == Qt.DisplayRole:
-            return self.COLUMNS[section]
-        return None
+    def rows(self):
+        return self.folders
 
     def data(self, index, role=Qt.DisplayRole):
         if not index.isValid():

@@ -1,0 +1,26 @@
+"""What every table model of Hearth shares: fixed named columns over a list
+of rows that is replaced, only in the GUI thread, when new data arrives."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
+
+
+class ColumnsTableModel(QAbstractTableModel):
+    COLUMNS: tuple[str, ...] = ()
+
+    def rows(self) -> Sequence:
+        raise NotImplementedError
+
+    def rowCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.rows())
+
+    def columnCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.COLUMNS)
+
+    def headerData(self, section, orientation, role=Qt.DisplayRole):
+        if orientation == Qt.Horizontal and role == Qt.DisplayRole:
+            return self.COLUMNS[section]
+        return None
