@@ -253,7 +253,7 @@ class ChatEngine:
         else:
             result, sources = self._generate_plain(question, sources, tool_calls, history, token,
                                                    on_event, max_tokens)
-        text, citations = resolve_citations(result.text.strip(), sources)
+        text, citations = resolve_citations(result.text.strip(), sources, self._embed(), question)
         answer = Answer(
             question=question, text=text, citations=citations, tool_calls=tool_calls,
             retrieval_ms=retrieval_ms, first_token_ms=result.first_token_ms,
@@ -268,6 +268,13 @@ class ChatEngine:
                                        stopped=answer.stopped))
         on_event(AnswerFinished(answer))
         return answer
+
+    def _embed(self):
+        """The library's embedder (texts -> unit vectors) for attributing
+        citations by meaning; None without a library (word overlap then)."""
+        if self.library is None or not hasattr(self.library, "embedder"):
+            return None
+        return self.library.embedder.encode
 
     # ------------------------------------------------------------ retrieval
 
