@@ -35,7 +35,7 @@ NUMBER_WORDS = {
 _COMBINE_CUES = re.compile(
     r"\b(total|sum|combined|altogether|in all|together|difference|more than|less than|"
     r"fewer than|longer than|shorter than|heavier than|lighter than|cheaper than|"
-    r"remain(?:s|ing)?|left over|(?:are|is) left|average|mean|times|twice|double|triple|half|"
+    r"remain(?:s|ing)?|left over|(?:are|is) left|average|(?:the|a) mean|times|twice|double|triple|half|"
     r"percent(?:age)?|increase|decrease|discount|ratio|split|divided|multipl\w*|subtract\w*|"
     r"calculate|compute)\b", re.I)
 # A question asking for a quantity; with a number of its own ("three chains")
