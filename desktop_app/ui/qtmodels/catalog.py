@@ -36,6 +36,7 @@ def human_count(n: Optional[int]) -> str:
 
 class CatalogModel(ColumnsTableModel):
     COLUMNS = ("Model", "Quantization", "Parameters", "Layers", "Size", "Source")
+    ROWS_ATTRIBUTE = "entries"
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -61,9 +62,6 @@ class CatalogModel(ColumnsTableModel):
             if Path(entry.path).resolve() == target:
                 return row
         return None
-
-    def rows(self):
-        return self.entries
 
     def data(self, index, role=Qt.DisplayRole):
         if not index.isValid():

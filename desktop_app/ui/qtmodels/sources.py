@@ -57,6 +57,7 @@ def format_when(value: Any) -> str:
 
 class SourcesModel(ColumnsTableModel):
     COLUMNS = ("Folder", "Files", "Passages", "Last update", "Problems")
+    ROWS_ATTRIBUTE = "folders"
     PathRole = Qt.UserRole + 1
 
     def __init__(self, parent=None) -> None:
@@ -84,9 +85,6 @@ class SourcesModel(ColumnsTableModel):
 
     def failures(self, row: int) -> list[tuple[str, str]]:
         return failures_of(self.folders[row])
-
-    def rows(self):
-        return self.folders
 
     def data(self, index, role=Qt.DisplayRole):
         if not index.isValid():

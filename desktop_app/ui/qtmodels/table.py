@@ -9,10 +9,13 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
 
 
 class ColumnsTableModel(QAbstractTableModel):
+    """Subclasses name their columns and the attribute holding their rows."""
+
     COLUMNS: tuple[str, ...] = ()
+    ROWS_ATTRIBUTE = "rows_data"
 
     def rows(self) -> Sequence:
-        raise NotImplementedError
+        return getattr(self, self.ROWS_ATTRIBUTE)
 
     def rowCount(self, parent=QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self.rows())
