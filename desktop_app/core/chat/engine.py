@@ -15,6 +15,7 @@ How a turn goes:
    question is plain arithmetic, which needs no library.
 2. Tools, chosen from the question only (passages are data, see
    ``arithmetic.py``): arithmetic in the question goes to the calculator; a
+   word problem the app can plan (``planner.py``) runs its expression; else a
    question asking for a quantity lets the model write an expression from the
    passages' numbers under the calculator grammar, checked before it runs. At
    most ``MAX_TOOL_CALLS`` calls per turn, each recorded. A model whose chat
@@ -36,7 +37,7 @@ from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
-from desktop_app.core.chat import arithmetic
+from desktop_app.core.chat import arithmetic, planner
 from desktop_app.core.chat.citations import Source, resolve_citations
 from desktop_app.core.chat.conversations import Conversation, Turn
 from desktop_app.core.chat.toolcalls import may_be_call, parse_tool_calls
@@ -155,6 +156,7 @@ PLAIN_HEADER = (
 # The base model's answer is one paragraph; after it, it starts inventing
 # the next source or question (measured: "\n budget_memo.md (Memo: ...").
 PLAIN_STOPS = ("\n",)
+NON_EMPTY_LINE = 'root ::= [^\\n\\t ] [^\\n]*'
 
 EXPRESSION_HEADER = (
     "Write the arithmetic that answers the question, using the numbers in the facts and the "
@@ -340,6 +342,9 @@ class ChatEngine:
         """The app as planner (for models that cannot call tools themselves).
 
         Arithmetic stated in the question goes to the calculator as is. A
+        word problem the planner can read (``planner.py``: the operation
+        from the question's wording, operands from the question or the
+        passages' labelled numbers) runs its expression. Otherwise a
         question asking to compute something gets an expression written by
         the model under the calculator grammar, from the question's own
         numbers and the passages' number sentences; it runs only when it has
@@ -352,6 +357,12 @@ class ChatEngine:
         if expression:
             self._run_tool("calculator", {"expression": expression}, calls, on_event)
             return calls
+        planned = planner.plan(question, [(s.n, s.text) for s in sources])
+        if planned is not None:
+            log.info("planned %s: %s", planned.operation, planned.expression)
+            result = self._run_tool("calculator", {"expression": planned.expression}, calls, on_event)
+            if result.ok:
+                return calls
         if not arithmetic.asks_for_computation(question):
             return calls
         facts = arithmetic.number_sentences([s.text for s in sources], question) if sources else []
@@ -503,6 +514,12 @@ class ChatEngine:
         grammar = result_answer_grammar(results[-1], question) if results else None
         result = self.session.generate(prompt, token=token, on_token=self._stream(on_event),
                                        max_tokens=reserve, stop=PLAIN_STOPS, grammar=grammar)
+        if not result.text.strip() and not result.cancelled and grammar is None:
+            # The base model sometimes ends its answer before writing one
+            # (a newline first): ask again, with a line that must not be empty.
+            log.info("empty answer; asking again for a non-empty line")
+            result = self.session.generate(prompt, token=token, on_token=self._stream(on_event),
+                                           max_tokens=reserve, stop=PLAIN_STOPS, grammar=NON_EMPTY_LINE)
         return result, fitted
 
     def _messages(self, question, sources, history, tool_turns=()) -> list[dict]:

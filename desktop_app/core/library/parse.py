@@ -277,9 +277,29 @@ def _paragraphs(lines: Iterable[str]) -> Iterator[str]:
 
 # ---------------------------------------------------------------- plain text
 
+_COLUMN_GAP = re.compile(r"\s{2,}|\t+")
+
+
+def _aligned_table(para: str) -> Optional[str]:
+    """A paragraph laid out as columns (every line splits on runs of 2+
+    spaces or tabs into the same 3+ cells, some of them numbers) as a pipe
+    table, "| a | b | c | | d | e | f |": collapsing its whitespace would
+    lose which number sits under which heading."""
+    lines = para.split("\n")
+    if len(lines) < 2:
+        return None
+    rows = [[c for c in _COLUMN_GAP.split(line.strip())] for line in lines]
+    width = len(rows[0])
+    if width < 3 or any(len(row) != width for row in rows):
+        return None
+    if not any(re.fullmatch(r"[-+$€£]?[\d,]*\.?\d+%?", cell) for row in rows[1:] for cell in row):
+        return None
+    return " ".join("| " + " | ".join(normalize_space(c) for c in row) + " |" for row in rows)
+
+
 def _parse_plain(lines: Iterable[str]):
     for para in _paragraphs(lines):
-        yield normalize_space(para), None, None
+        yield _aligned_table(para) or normalize_space(para), None, None
 
 
 # ---------------------------------------------------------------- markdown

@@ -444,3 +444,20 @@ def test_one_endless_line_is_cut_into_bounded_blocks(tmp_path):
     assert len(blocks) > 10
     assert max(len(b.text) for b in blocks) <= 64 * 1024
     assert sum(len(b.text.split()) for b in blocks) == 400_000
+
+
+def test_aligned_text_table_keeps_its_columns(tmp_path):
+    """A plain-text report laid out in columns keeps which number is under
+    which heading (as a pipe table); ordinary paragraphs are unchanged."""
+    path = tmp_path / "report.txt"
+    path.write_text(
+        "Results of the well survey.\n\n"
+        "Site   Location          Nitrate (mg/L)   Lead (ug/L)\n"
+        "A      Church Farm well    3.2              1.4\n"
+        "B      Old School bore     4.8              6.9\n\n"
+        "Both sites meet  the limits.\n", encoding="utf-8")
+    texts = [b.text for b in parse_file(path)]
+    assert texts[0] == "Results of the well survey."
+    assert texts[1] == ("| Site | Location | Nitrate (mg/L) | Lead (ug/L) | "
+                        "| A | Church Farm well | 3.2 | 1.4 | | B | Old School bore | 4.8 | 6.9 |")
+    assert texts[2] == "Both sites meet the limits."   # two spaces in prose are not columns
