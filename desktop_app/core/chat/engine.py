@@ -357,7 +357,7 @@ class ChatEngine:
         if expression:
             self._run_tool("calculator", {"expression": expression}, calls, on_event)
             return calls
-        planned = planner.plan(question, [(s.n, s.text) for s in sources])
+        planned = planner.plan(question, planner.joined_passages(sources))
         if planned is not None:
             log.info("planned %s: %s", planned.operation, planned.expression)
             result = self._run_tool("calculator", {"expression": planned.expression}, calls, on_event)

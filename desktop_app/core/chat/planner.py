@@ -737,6 +737,30 @@ class Planner:
         return self._definition(q)
 
 
+def joined_passages(sources) -> list[tuple[int, str]]:
+    """``[(n, text)]`` of retrieved sources (objects with n, path, text,
+    start, end), where overlapping or touching chunks of one document are
+    joined back into one text: a table the chunker cut in two is whole again
+    (chunk text is the document's extracted text from start to end)."""
+    by_path: dict[str, list] = {}
+    for source in sources:
+        by_path.setdefault(source.path, []).append(source)
+    joined = []
+    for group in by_path.values():
+        group.sort(key=lambda s: s.start)
+        n, text, end = group[0].n, group[0].text, group[0].end
+        for source in group[1:]:
+            if source.start <= end + 2 and source.end > end and len(source.text) == source.end - source.start:
+                # touching chunks are one separator apart
+                text += " " + source.text if source.start > end else source.text[end - source.start:]
+                end = source.end
+            elif source.start > end:
+                joined.append((n, text))
+                n, text, end = source.n, source.text, source.end
+        joined.append((n, text))
+    return sorted(joined)
+
+
 def plan(question: str, passages: Sequence[tuple[int, str]] = ()) -> Optional[Plan]:
     """A calculator expression for ``question`` over the numbered passages
     ``[(n, text), ...]``, or None when the wording or operands are unclear."""

@@ -113,3 +113,24 @@ def test_identifiers_and_articles():
     assert {"B", "site"} <= words_of("the lead at site B")
     assert "A" in words_of("compare site A with site C")
     assert "A" not in words_of("A pizza costs $12")
+
+
+def test_a_table_cut_between_two_chunks_is_joined_again(tmp_path):
+    """The chunker cuts a long table; the planner sees the retrieved chunks
+    of one document joined back together, so no row is missing."""
+    from desktop_app.core.chat.citations import Source
+    from desktop_app.core.chat.planner import joined_passages
+    from desktop_app.core.library.chunk import chunk_blocks
+
+    rows = "\n".join(f"Day {i:02d}    Depot run {i}    {10 + i}.5" for i in range(1, 25))
+    path = tmp_path / "fuel.txt"
+    path.write_text("Date    Route    Fuel filled (litres)\n" + rows + "\n", encoding="utf-8")
+    chunks = list(chunk_blocks(parse_file(path), lambda text: len(text.split()), max_tokens=60,
+                               overlap_tokens=10))
+    assert len(chunks) >= 3
+    sources = [Source(n=i + 1, path=str(path), text=c.text, start=c.start, end=c.end)
+               for i, c in enumerate(chunks)][::-1]     # retrieval order is not document order
+    question = "How many litres of fuel were filled in total over the 24 days?"
+    assert value_of(plan(question, joined_passages(sources))) == pytest.approx(sum(10.5 + i for i in range(1, 25)))
+    assert plan(question, [(s.n, s.text) for s in sources]) is None or \
+        value_of(plan(question, [(s.n, s.text) for s in sources])) != pytest.approx(sum(10.5 + i for i in range(1, 25)))
