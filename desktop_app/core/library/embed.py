@@ -3,10 +3,13 @@
 Two backends of the same all-MiniLM-L6-v2:
 
 - ``torch``: sentence-transformers on PyTorch, fp32, CPU.
-- ``onnx-int8``: sentence-transformers' ONNX backend with optimum's int8
-  dynamic quantization. The quantized model is exported once into
-  ``cache_dir`` (into a temporary folder renamed into place, so an
-  interrupted export never leaves a half model) and loaded from there after.
+- ``onnx-int8``: the model exported to ONNX with optimum's int8 dynamic
+  quantization, run by ``onnx_encoder`` with onnxruntime + tokenizers only
+  (no torch, transformers or sentence-transformers imported: the packaged app
+  leaves them out). The packaged app ships the export; elsewhere it is made
+  once with sentence-transformers into ``cache_dir`` (into a temporary folder
+  renamed into place, so an interrupted export never leaves a half model) and
+  loaded from there after.
 
 Vectors are float32 and L2-normalized, so inner product is cosine.
 """
@@ -24,6 +27,7 @@ from typing import Optional
 import numpy as np
 
 from desktop_app.core.defaults import DEFAULT_EMBEDDER_NAME, default_embedder_dir
+from desktop_app.core.library.onnx_encoder import EncoderConfigError, OnnxSentenceEncoder, cpu_cores
 
 log = logging.getLogger(__name__)
 
@@ -60,34 +64,52 @@ def quantization_config_name(flags: Optional[set[str]] = None) -> str:
     return "avx2"
 
 
-class Embedder:
-    """A loaded sentence-transformers model: ``encode`` is thread-safe."""
+class _SentenceTransformerEncoder:
+    """The torch backend behind the encoder interface ``Embedder`` uses
+    (the one ``OnnxSentenceEncoder`` has): dim, max_seq_length,
+    counting_tokenizer(), encode(texts, batch_size)."""
 
-    def __init__(self, model, name: str, backend: str, source_dir: Path) -> None:
-        self._model = model
+    def __init__(self, model) -> None:
+        self.model = model
+        self.dim = int(model.get_embedding_dimension())
+        self.max_seq_length = int(model.max_seq_length)
+
+    def counting_tokenizer(self):
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_str(self.model.tokenizer.backend_tokenizer.to_str())
+        tokenizer.no_truncation()
+        tokenizer.no_padding()
+        return tokenizer
+
+    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        return self.model.encode(texts, batch_size=batch_size, convert_to_numpy=True,
+                                 normalize_embeddings=True, show_progress_bar=False)
+
+
+class Embedder:
+    """A loaded embedding model: ``encode`` is thread-safe."""
+
+    def __init__(self, encoder, name: str, backend: str, source_dir: Path) -> None:
+        self._encoder = encoder
         self.source_dir = Path(source_dir)  # the folder the model was loaded from
         self._lock = threading.Lock()
         self.name = name
         self.backend = backend
-        self.dim = int(model.get_embedding_dimension())
-        self.max_tokens = int(model.max_seq_length)
+        self.dim = int(encoder.dim)
+        self.max_tokens = int(encoder.max_seq_length)
         # Chunking counts tokens on the ingest's parser thread while encode
-        # tokenizes here: a private copy of the fast (Rust) tokenizer with
-        # truncation and padding off, because encode() toggles those settings
-        # on its own and a shared Rust tokenizer fails with "Already borrowed".
-        from tokenizers import Tokenizer
-
-        self._counter = Tokenizer.from_str(model.tokenizer.backend_tokenizer.to_str())
-        self._counter.no_truncation()
-        self._counter.no_padding()
+        # tokenizes on another: a private copy of the fast (Rust) tokenizer
+        # with truncation and padding off, because encoding sets those on its
+        # own and a shared Rust tokenizer fails with "Already borrowed".
+        self._counter = encoder.counting_tokenizer()
 
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        # One encode at a time: each already uses every core.
         with self._lock:
-            vectors = self._model.encode(
-                list(texts), batch_size=batch_size, convert_to_numpy=True,
-                normalize_embeddings=True, show_progress_bar=False)
+            vectors = self._encoder.encode(list(texts), batch_size=batch_size)
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def count_tokens(self, text: str) -> int:
@@ -95,8 +117,10 @@ class Embedder:
 
     @property
     def model(self):
-        """The underlying SentenceTransformer (benchmarks compare against it)."""
-        return self._model
+        """The raw encoder, without this class's lock and copies (benchmarks
+        compare against it): ``model.encode(texts, batch_size=32)`` gives the
+        same vectors as ``encode``."""
+        return self._encoder
 
     def __repr__(self) -> str:
         return f"Embedder({self.name!r}, backend={self.backend!r}, dim={self.dim})"
@@ -106,10 +130,10 @@ def _set_torch_threads() -> None:
     import torch
 
     # All cores for the matrix work; inter-op parallelism only adds contention
-    # on the small machines Hearth targets.
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    # on the small machines Hearth targets (the ONNX runtime is set the same).
+    cores = cpu_cores()
     if torch.get_num_threads() != cores:
-        torch.set_num_threads(max(1, cores))
+        torch.set_num_threads(cores)
     try:
         torch.set_num_interop_threads(1)
     except RuntimeError:  # already set once in this process
@@ -120,7 +144,8 @@ def _load_torch(model_dir: Path):
     from sentence_transformers import SentenceTransformer
 
     _set_torch_threads()
-    return model_dir, SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
+    model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
+    return model_dir, _SentenceTransformerEncoder(model)
 
 
 def _onnx_file_name(config_name: str) -> str:
@@ -133,8 +158,14 @@ def _onnx_file_name(config_name: str) -> str:
 
 def _export_onnx_int8(model_dir: Path, target: Path, config_name: str) -> None:
     """Export the fp32 model to ONNX, quantize it to int8, and move the
-    folder into ``target`` in one rename."""
-    from sentence_transformers import SentenceTransformer, export_dynamic_quantized_onnx_model
+    folder into ``target`` in one rename. The only step of the onnx-int8
+    backend that needs sentence-transformers (and torch, optimum)."""
+    try:
+        from sentence_transformers import SentenceTransformer, export_dynamic_quantized_onnx_model
+    except ImportError as exc:  # the packaged app ships the export and not the exporter
+        raise EmbedderError(
+            f"no ONNX int8 export of {model_dir.name} ({config_name}) was found, and making one needs "
+            f"sentence-transformers, which is not installed ({exc})") from exc
 
     target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent))
@@ -192,8 +223,6 @@ def _remove_abandoned_exports(cache_dir: Path, older_than: float = 3600.0) -> No
 
 
 def _load_onnx_int8(model_dir: Path, cache_dir: Path):
-    from sentence_transformers import SentenceTransformer
-
     config_name = quantization_config_name()
     target = Path(cache_dir) / f"{model_dir.name}-onnx-qint8-{config_name}"
     _remove_abandoned_exports(Path(cache_dir))
@@ -204,9 +233,10 @@ def _load_onnx_int8(model_dir: Path, cache_dir: Path):
         if target.exists():  # a folder from an older, broken layout
             shutil.rmtree(target, ignore_errors=True)
         _export_onnx_int8(model_dir, target, config_name)
-    return target, SentenceTransformer(
-        str(target), device="cpu", backend="onnx", local_files_only=True,
-        model_kwargs={"file_name": _onnx_file_name(config_name), "provider": "CPUExecutionProvider"})
+    try:
+        return target, OnnxSentenceEncoder(target, _onnx_file_name(config_name))
+    except EncoderConfigError as exc:
+        raise EmbedderError(f"cannot load the ONNX int8 embedder: {exc}") from exc
 
 
 def load_embedder(backend: str, cache_dir: Path, model_dir: Optional[Path] = None) -> Embedder:
@@ -220,8 +250,8 @@ def load_embedder(backend: str, cache_dir: Path, model_dir: Optional[Path] = Non
     model_dir = Path(model_dir) if model_dir is not None else default_embedder_dir()
     name = DEFAULT_EMBEDDER_NAME if model_dir == default_embedder_dir() else model_dir.name
     if backend == "torch":
-        source, model = _load_torch(model_dir)
+        source, encoder = _load_torch(model_dir)
     else:
         Path(cache_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
-        source, model = _load_onnx_int8(model_dir, Path(cache_dir))
-    return Embedder(model, name=name, backend=backend, source_dir=source)
+        source, encoder = _load_onnx_int8(model_dir, Path(cache_dir))
+    return Embedder(encoder, name=name, backend=backend, source_dir=source)
