@@ -18,6 +18,7 @@ shown to the system.
 
     .venv/bin/python bench/tools.py                 # all 40 questions, both variants
     .venv/bin/python bench/tools.py --only-tool -v  # print each answer
+    .venv/bin/python bench/tools.py --heldout       # the held-out set (see bench/data/README.md)
 
 Target (issue 3): >= 0.9 with the tool.
 """
@@ -46,6 +47,8 @@ from desktop_app.core.settings import Settings  # noqa: E402
 HERE = Path(__file__).resolve().parent
 QUESTIONS = HERE / "data" / "arithmetic_questions.jsonl"
 DOCS = HERE / "data" / "arith_docs"
+HELDOUT = HERE / "data" / "arithmetic_heldout.jsonl"
+HELDOUT_DOCS = HERE / "data" / "arith_docs_heldout"
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
 
 
@@ -91,6 +94,11 @@ def main(argv=None) -> int:
     parser.add_argument("--model", type=Path, default=None)
     parser.add_argument("--only-tool", action="store_true", help="skip the run without the tool")
     parser.add_argument("--limit", type=int, default=0, help="first N questions only")
+    parser.add_argument("--heldout", action="store_true",
+                        help="the held-out set (arithmetic_heldout.jsonl over arith_docs_heldout/), "
+                             "written blind after the planner was built")
+    parser.add_argument("--kind", choices=("expression", "word", "library"), default=None,
+                        help="only the questions of this kind")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -101,7 +109,10 @@ def main(argv=None) -> int:
     from desktop_app.core.llm.session import LlmSession
     from desktop_app.core.tools.registry import default_registry
 
-    questions = [json.loads(l) for l in QUESTIONS.read_text(encoding="utf-8").splitlines() if l.strip()]
+    question_file, docs = (HELDOUT, HELDOUT_DOCS) if args.heldout else (QUESTIONS, DOCS)
+    questions = [json.loads(l) for l in question_file.read_text(encoding="utf-8").splitlines() if l.strip()]
+    if args.kind:
+        questions = [q for q in questions if q["kind"] == args.kind]
     if args.limit:
         questions = questions[: args.limit]
     settings = Settings(context_length=2048, temperature=0.0, max_tokens=64)
@@ -115,7 +126,7 @@ def main(argv=None) -> int:
             model = default_llm_path(AppPaths.default().models_dir)
         embedder = load_embedder(settings.embedder_backend, cache_dir=Path(tmp) / "embedder")
         library = Library(paths.library_dir, embedder_factory=lambda: embedder, settings=settings)
-        library.add([DOCS])
+        library.add([docs])
         session = LlmSession(paths, settings)
         session.load(model)
         scores = {}
@@ -142,7 +153,7 @@ def main(argv=None) -> int:
         finally:
             session.close()
             library.close()
-    print(f"model: {Path(model).name}   {len(questions)} questions")
+    print(f"model: {Path(model).name}   {len(questions)} questions from {question_file.name}")
     for name, (by_kind, total, seconds) in scores.items():
         kinds = "  ".join(f"{k} {v[0]}/{v[1]}" for k, v in sorted(by_kind.items()))
         print(f"  {name:13s} {total[0] / total[1]:.3f} correct ({total[0]}/{total[1]})   {kinds}   {seconds:.0f} s")

@@ -30,10 +30,12 @@ numbers only: nothing in a document chooses the operation.
 
 from __future__ import annotations
 
-import math
+import logging
 import re
 from dataclasses import dataclass, field
 from typing import Iterable, Optional, Sequence
+
+log = logging.getLogger(__name__)
 
 # --------------------------------------------------------------- words
 
@@ -249,6 +251,8 @@ def find_tables(text: str, source: int, first_index: int = 0) -> tuple[list[Tabl
             row = cells[i: i + width]
             if len(row) == width and not all(re.fullmatch(r":?-+:?", c) for c in row if c):
                 rows.append(row)
+            if i + width < len(cells) and cells[i + width] != "":
+                break   # no "| |" between rows: what follows is not this table
             i += width + 1
         if len(rows) < 2:
             continue
@@ -312,18 +316,48 @@ def _money(q: Quantity, question: str) -> bool:
 
 _MONEY_UNIT = re.compile(r"^(?:usd|eur|gbp|euros?|dollars?|pounds?|chf)\b")
 
-_UNITS = {  # unit -> (base unit, factor)
-    "ml": ("ml", 1), "millilitre": ("ml", 1), "milliliter": ("ml", 1), "cl": ("ml", 10),
-    "l": ("ml", 1000), "litre": ("ml", 1000), "liter": ("ml", 1000),
-    "g": ("g", 1), "gram": ("g", 1), "kg": ("g", 1000), "kilogram": ("g", 1000),
-    "mm": ("mm", 1), "cm": ("mm", 10), "m": ("mm", 1000), "metre": ("mm", 1000), "meter": ("mm", 1000),
-    "km": ("mm", 10 ** 6), "second": ("s", 1), "minute": ("s", 60), "hour": ("s", 3600),
-    "day": ("s", 86400),
+# unit -> (dimension, size in the dimension's base unit)
+_UNITS = {
+    "ml": ("volume", 1), "millilitre": ("volume", 1), "milliliter": ("volume", 1), "cl": ("volume", 10),
+    "l": ("volume", 1000), "litre": ("volume", 1000), "liter": ("volume", 1000),
+    "gallon": ("volume", 3785.411784), "gal": ("volume", 3785.411784),
+    "g": ("mass", 1), "gram": ("mass", 1), "kg": ("mass", 1000), "kilo": ("mass", 1000),
+    "kilogram": ("mass", 1000), "tonne": ("mass", 10 ** 6), "lb": ("mass", 453.59237),
+    "pound": ("mass", 453.59237), "oz": ("mass", 28.349523125), "ounce": ("mass", 28.349523125),
+    "mm": ("length", 1), "cm": ("length", 10), "m": ("length", 1000), "metre": ("length", 1000),
+    "meter": ("length", 1000), "km": ("length", 10 ** 6), "kilometre": ("length", 10 ** 6),
+    "kilometer": ("length", 10 ** 6), "inch": ("length", 25.4), "foot": ("length", 304.8),
+    "feet": ("length", 304.8), "ft": ("length", 304.8), "yard": ("length", 914.4),
+    "mile": ("length", 1609344), "mi": ("length", 1609344),
+    "second": ("time", 1), "sec": ("time", 1), "s": ("time", 1), "minute": ("time", 60),
+    "min": ("time", 60), "hour": ("time", 3600), "hr": ("time", 3600), "h": ("time", 3600),
+    "day": ("time", 86400), "week": ("time", 604800),
+    # calendar units: a year is 12 months or 52 weeks (pay and rent are counted so)
+    "month": ("calendar", 1), "year": ("calendar", 12), "annum": ("calendar", 12),
 }
+_COMPOUND_RATES = {"km/h": ("km", "hour"), "kmh": ("km", "hour"), "kph": ("km", "hour"),
+                   "mph": ("mile", "hour"), "mpg": ("mile", "gallon"), "m/s": ("m", "second")}
+_TEMPERATURES = {"c": "C", "celsius": "C", "centigrade": "C", "f": "F", "fahrenheit": "F",
+                 "k": "K", "kelvin": "K"}
 
 
-def _unit(word: str) -> Optional[tuple[str, int]]:
-    return _UNITS.get(stem(word)) or _UNITS.get(word.lower())
+def _unit(word: str) -> Optional[tuple[str, float]]:
+    if not word:
+        return None
+    return _UNITS.get(word.lower()) or _UNITS.get(stem(word))
+
+
+def _factor(a: float, b: float) -> str:
+    """``a / b`` written for the calculator, exact where possible."""
+    if a == b:
+        return ""
+    ratio = a / b
+    if ratio == int(ratio):
+        return f" * {_clean(ratio)}"
+    inverse = b / a
+    if abs(inverse - round(inverse)) < 1e-12:
+        return f" / {_clean(round(inverse))}"
+    return f" * {_clean(a)} / {_clean(b)}"
 
 
 class Planner:
@@ -352,7 +386,9 @@ class Planner:
     def _plain(self) -> list[Quantity]:
         return [n for n in self.numbers if not n.percent]
 
-    def _use(self, q: Quantity) -> str:
+    def _use(self, q: Optional[Quantity]) -> str:
+        if q is None:
+            raise _NoPlan("a cell the plan needs is empty")
         if q.source:
             self.used_sources.add(q.source)
         return q.text
@@ -385,6 +421,21 @@ class Planner:
                if row and (row[0] in words or (len(row[0]) > 1 and stem(row[0]) in words))]
         if ids:
             return ids
+        # A cell written out in the question ("N. Adebayo", "Old School borehole")
+        verbatim = [r for r, row in enumerate(table.rows)
+                    if any(len(cell) > 2 and re.search(r"[A-Za-z]", cell) and
+                           re.search(rf"(?<!\w){re.escape(cell.lower())}(?!\w)", self.q) for cell in row)]
+        if verbatim:
+            return verbatim
+        # "the 28-day cubes": rows whose "Age (days)" cell is 28
+        for m in re.finditer(r"(\d+(?:\.\d+)?)-([a-z]+)", self.q):
+            value, word = _value(m.group(1)), stem(m.group(2))
+            for c, header in enumerate(table.headers):
+                if word in words_of(header):
+                    rows = [r for r, row in enumerate(table.rows)
+                            if c < len(row) and re.fullmatch(r"\s*[\d.]+\s*", row[c]) and _value(row[c]) == value]
+                    if rows:
+                        return rows
         labels = [words_of(table.row_label(r)) for r in range(len(table.rows))]
         common = set.intersection(*labels) if labels else set()
         named = []
@@ -480,8 +531,13 @@ class Planner:
     # ------------------------------------------------------------ frames
 
     def plan(self) -> Optional[Plan]:
-        for name in ("percent_ratio", "percent_change", "percent", "proportion", "fit", "rate",
-                     "share", "items", "mean", "difference", "total", "product", "defined"):
+        asks_percent = self._has(r"\bwhat (?:percent(?:age)?|share|proportion)\b|\bby what percent|\bin percent\b|"
+                                 r"\bhow many percent")
+        for name in ("convert", "percent_ratio", "percent_change", "change", "fill", "percent", "proportion",
+                     "fit", "per_unit", "rate", "share", "items", "mean", "difference", "total", "product",
+                     "defined"):
+            if asks_percent and name not in ("percent_ratio", "percent_change", "percent", "convert"):
+                break   # a percentage is asked: no other frame answers with one
             try:
                 expression = getattr(self, "_frame_" + name)()
             except _NoPlan:
@@ -492,11 +548,10 @@ class Planner:
         return None
 
     def _frame_percent_ratio(self) -> Optional[str]:
-        m = re.search(r"what (?:percent(?:age)?|share|fraction|proportion) of (.+?) (?:is|are|was|were) (.+)",
-                      self.q)
+        m = re.search(r"what (?:percent(?:age)?|share|fraction|proportion) of (.+?) "
+                      r"(?:is|are|was|were|has|had|have|did|does|do) (.+)", self.q)
         if not m:
             return None
-        whole, part = m.group(1), m.group(2)
         whole_q = self.resolve(self.question[m.start(1): m.end(1)])
         part_q = self.resolve(self.question[m.start(2): m.end(2)])
         if whole_q == part_q:
@@ -506,10 +561,12 @@ class Planner:
     def _frame_percent_change(self) -> Optional[str]:
         if not self._has(r"\b(by )?what percent(age)?\b|\bpercent(age)? (increase|decrease|change|rise|drop)"):
             return None
-        m = re.search(r"from\s+\S*?(\d[\d,.]*)\s*\S*\s+to\s+\S*?(\d[\d,.]*)", self.question)
-        if not m:
-            return None
-        old, new = _clean(_value(m.group(1).rstrip("."))), _clean(_value(m.group(2).rstrip(".")))
+        m = re.search(r"from\s+\S*?(\d[\d,.]*)\s*(\S*)\s+to\s+\S*?(\d[\d,.]*)\s*(\w*)", self.question)
+        if not m or any(_unit(u) and _unit(u)[0] in ("time", "calendar") for u in (m.group(2), m.group(4))):
+            return None   # "from 7 days to 28 days": points in time, not the amounts
+        old, new = _clean(_value(m.group(1).rstrip("."))), _clean(_value(m.group(3).rstrip(".")))
+        if self._has(r"\b(drop|fell|fall|decreas|discount|reduc|cheaper|lower|cut|less|lost|down)"):
+            return f"({old} - {new}) / {old} * 100"   # asked as a size of a fall: positive
         return f"({new} - {old}) / {old} * 100"
 
     def _frame_percent(self) -> Optional[str]:
@@ -575,10 +632,127 @@ class Planner:
         if len(plain) != 2:
             return None
         small, big = plain  # "how many 250 ml glasses ... from a 2 litre bottle"
-        us, ub = _unit(small.unit or ""), _unit(big.unit or "")
+        us, ub = _unit(small.unit), _unit(big.unit)
         if not us or not ub or us[0] != ub[0]:
             return None
-        return f"{_clean(big.value * ub[1])} / {_clean(small.value * us[1])}"
+        return f"{_clean(big.value)}{_factor(ub[1], us[1])} / {_clean(small.value)}"
+
+    def _frame_convert(self) -> Optional[str]:
+        """"Convert 68 degrees Fahrenheit to Celsius", "how many km is 26.2 miles"."""
+        unit = r"([a-z]+(?:/[a-z]+)?)"
+        m = (re.search(rf"\bconvert\s+(-?\d[\d,.]*)\s*(?:degrees?\s+)?{unit}\s+(?:to|into|in)\s+(?:degrees?\s+)?{unit}", self.q)
+             or re.search(rf"\bhow many\s+{unit}\s+(?:is|are|in|make|equals?)\s+(-?\d[\d,.]*)\s*{unit}", self.q)
+             or re.search(rf"\b(?:what is|what's|how much is)\s+(-?\d[\d,.]*)\s*(?:degrees?\s+)?{unit}\s+"
+                          rf"(?:in|to|into)\s+(?:degrees?\s+)?{unit}\b", self.q))
+        if not m:
+            return None
+        if m.re.pattern.startswith("\\bhow many"):
+            to, raw, frm = m.group(1), m.group(2), m.group(3)
+        else:
+            raw, frm, to = m.group(1), m.group(2), m.group(3)
+        value = _clean(_value(raw.rstrip(".,")))
+        tf, tt = _TEMPERATURES.get(frm), _TEMPERATURES.get(to)
+        if tf and tt:
+            to_c = {"C": value, "F": f"({value} - 32) * 5 / 9", "K": f"({value} - 273.15)"}[tf]
+            return {"C": to_c, "F": f"{to_c} * 9 / 5 + 32", "K": f"{to_c} + 273.15"}[tt] if tt != tf else None
+        uf, ut = _unit(frm), _unit(to)
+        if not uf or not ut or uf[0] != ut[0] or uf == ut:
+            return None
+        return f"{value}{_factor(uf[1], ut[1])}"
+
+    def _asked_rate(self) -> Optional[tuple[Optional[str], str]]:
+        """The units of the rate asked for: "in miles per gallon" -> (mile, gallon),
+        "what is that per kilogram" -> (None, kilogram), "km/h" -> (km, hour)."""
+        for abbreviation, pair in _COMPOUND_RATES.items():
+            if re.search(rf"(?<![\w/]){re.escape(abbreviation)}(?![\w/])", self.q):
+                return pair
+        matches = list(re.finditer(r"(?:\b([a-z]+)\s+)?(?:per|a|an|each)\s+([a-z]+)\s*[?.]?\s*$|"
+                                   r"(?:\b([a-z]+)\s+)?per\s+([a-z]+)", self.q))
+        for m in reversed(matches):
+            numerator = m.group(1) or m.group(3)
+            denominator = m.group(2) or m.group(4)
+            if _unit(denominator):
+                return (numerator if _unit(numerator or "") else None), denominator
+        return None
+
+    def _time_quantity(self, n: Quantity) -> str:
+        """"27 minutes 30 seconds" read as one time, in ``n``'s unit."""
+        rest = self.question[n.start:]
+        m = re.match(r"(\d[\d.]*)\s*([a-z]+)\s*(?:and\s+)?(\d[\d.]*)\s*([a-z]+)", rest)
+        if m and _unit(m.group(2)) and _unit(m.group(4)) and _unit(m.group(2))[0] == _unit(m.group(4))[0] == "time" \
+                and _unit(m.group(2))[1] > _unit(m.group(4))[1]:
+            big, small = _unit(m.group(2))[1], _unit(m.group(4))[1]
+            return f"({_clean(n.value)} + {_clean(_value(m.group(3)))}{_factor(small, big)})"
+        return _clean(n.value)
+
+    def _frame_per_unit(self) -> Optional[str]:
+        """A rate asked per some unit: the quantity measured in that unit is
+        the divisor (converted), the other one the dividend."""
+        asked = self._asked_rate()
+        if asked is None:
+            return None
+        numerator_unit, denominator_unit = asked
+        den_dim = _unit(denominator_unit)
+        plain = self._plain()
+        # "54,600 a year ... per month": a rate given per another calendar unit
+        for n in plain:
+            after = self.question[n.start:].split(None, 1)[-1] if " " in self.question[n.start:] else ""
+            m = re.match(r"(?:[$€£]\s*)?(?:a|an|per|each)\s+([a-z]+)", after.lower())
+            if m and _unit(m.group(1)) and _unit(m.group(1))[0] == den_dim[0] and len(plain) == 1:
+                return f"{self._use(n)}{_factor(den_dim[1], _unit(m.group(1))[1])}"
+        measured = [n for n in plain if _unit(n.unit) and _unit(n.unit)[0] == den_dim[0]]
+        # skip the second part of a compound time ("27 minutes 30 seconds")
+        if len(measured) != 1:
+            return None
+        divisor = measured[0]
+        others = [n for n in plain if n is not divisor and not self._is_time_tail(n)]
+        if numerator_unit:
+            num_dim = _unit(numerator_unit)
+            others = [n for n in others if _unit(n.unit) and _unit(n.unit)[0] == num_dim[0]]
+        if len(others) != 1:
+            return None
+        dividend = others[0]
+        top = self._time_quantity(dividend) if _unit(dividend.unit) and _unit(dividend.unit)[0] == "time" \
+            else _clean(dividend.value)
+        if numerator_unit and _unit(dividend.unit):
+            top += _factor(_unit(dividend.unit)[1], _unit(numerator_unit)[1])
+        bottom = _clean(divisor.value) + _factor(_unit(divisor.unit)[1], den_dim[1])
+        self._use(dividend), self._use(divisor)
+        return f"{top} / ({bottom})" if " " in bottom else f"{top} / {bottom}"
+
+    def _is_time_tail(self, n: Quantity) -> bool:
+        before = self.question[: n.start]
+        return bool(re.search(r"\d[\d.]*\s*(?:hours?|minutes?|mins?|h)\s*(?:and\s+)?$", before)) and \
+            bool(_unit(n.unit)) and _unit(n.unit)[0] == "time"
+
+    def _frame_change(self) -> Optional[str]:
+        """"... at 2.36 a kilo and pay with a 20 note, how much change?"."""
+        if not self._has(r"\bchange\b") or not self._has(r"\b(?:pay|paid|hand|give|gave)\b[^.?]*\bwith\b"):
+            return None
+        m = re.search(r"\bwith\s+(?:a|an|one)?\s*[$€£]?(\d[\d,.]*)", self.question, re.I)
+        if not m:
+            return None
+        paid = _value(m.group(1).rstrip(".,"))
+        others = [n for n in self._plain() if n.start != m.start(1)]
+        if len(others) == 2:
+            cost = f"{_clean(others[0].value)} * {_clean(others[1].value)}"
+        elif len(others) == 1:
+            cost = _clean(others[0].value)
+        else:
+            return None
+        return f"{_clean(paid)} - {cost}"
+
+    def _frame_fill(self) -> Optional[str]:
+        """"holds 60 litres and it's 3/8 full: how much to fill it?"."""
+        m = re.search(r"(\d+)\s*/\s*(\d+)\s+full|(\d[\d.]*)\s*%\s+full", self.q)
+        if not m or not self._has(r"\b(fill|top up|add|needed|need|left|empty|room)\b"):
+            return None
+        share = f"{m.group(1)} / {m.group(2)}" if m.group(1) else f"{m.group(3)} / 100"
+        capacity = [n for n in self._plain() if not (m.start() <= n.start < m.end())]
+        if len(capacity) != 1:
+            return None
+        c = self._use(capacity[0])
+        return f"{c} - {c} * {share}"
 
     def _frame_rate(self) -> Optional[str]:
         if not self._has(r"\b(speed|km/h|mph|per (hour|minute|second|day)|an hour|rate)\b"):
@@ -588,7 +762,7 @@ class Planner:
         plain = self._plain()
         if len(plain) != 2:
             return None
-        times = [n for n in plain if _unit(n.unit or "") and _unit(n.unit)[0] == "s"]
+        times = [n for n in plain if _unit(n.unit) and _unit(n.unit)[0] == "time"]
         if len(times) != 1:
             return None
         other = plain[0] if plain[1] is times[0] else plain[1]
@@ -626,8 +800,11 @@ class Planner:
         if not self._has(r"\b(average|mean)\b") or self._has(r"\bper\b"):
             return None
         plain = self._plain()
-        if len(plain) >= 2:
+        listed = re.search(r"\d[\d,.]*(?:\s*,\s*\d[\d,.]*)*,?\s+and\s+\d", self.question)
+        if len(plain) >= 2 and listed:
             values = [self._use(n) for n in plain]
+        elif len(plain) >= 2 and not self.facts.tables:
+            return None
         else:
             found = self.column_values(self.words)
             if not found:
@@ -669,7 +846,20 @@ class Planner:
 
     def _frame_total(self) -> Optional[str]:
         if not self._sum_cue(self.q) and not self._has(r"\bcost together\b|\band\b.*\btogether"):
-            return None
+            # "How many hours did N. Adebayo bill?": the rows of one name, added up
+            if not self._has(r"^(?:in total,? )?how (?:many|much)\b") or self._plain():
+                return None
+            found = self.column_values(self.words)
+            if not found:
+                return None
+            table, c, rows = found
+            named = self._rows_named(table, self.words)
+            labels = {table.row_label(r) for r in named}
+            if len(named) < 2 or len(named) == len(table.rows) or not re.search(
+                    r"\b(hours?|days?|items?|units?|litres?|liters?|km|miles?|kg|sessions?|visits?|calls?)\b",
+                    table.headers[c].lower() + " " + self.q):
+                return None
+            return "(" + " + ".join(self._use(self._cell(table, r, c)) for r in named) + ")"
         plain = self._plain()
         if len(plain) >= 2 and not self._has(r"\beach\b|\bper\b|\bevery\b"):
             money = [_money(n, self.question) for n in plain]
@@ -708,10 +898,17 @@ class Planner:
 
     def _frame_product(self) -> Optional[str]:
         plain = self._plain()
-        if len(plain) == 2 and self._has(r"\b(each|per|every|an hour|a day|a week|in total|how much do|"
-                                          r"how many \w+ (?:do|did|does)|earn|cost)\b"):
+        if len(plain) == 2:
             a, b = plain
-            return f"{self._use(a)} * {self._use(b)}"
+            nouns = {stem(a.unit), stem(b.unit)} - {""}
+            # "24 eggs in each box", "$18.75 an hour ... 32 hours": a per-item link
+            linked = any(stem(w) in nouns for w in re.findall(r"\b(?:each|per|every|an?)\s+(\w+)", self.q))
+            priced = sum(_money(n, self.question) for n in plain) == 1 and \
+                self._has(r"\bhow much (?:do|does|did|would|will)\b|\bcosts?\b|\bearn")
+            grouped = self._has(r"\bin total\b|\baltogether\b|\bin all\b") and len(nouns) == 2
+            if linked or priced or grouped:
+                return f"{self._use(a)} * {self._use(b)}"
+            return None
         if len(plain) == 1 and self._has(r"\b(cost|pay|price)\b"):
             # "20 chairs at the quoted unit price": a count times a price from the passages.
             rest = self.question[: plain[0].start] + self.question[plain[0].start + len(plain[0].text):]
@@ -767,4 +964,7 @@ def plan(question: str, passages: Sequence[tuple[int, str]] = ()) -> Optional[Pl
     try:
         return Planner(question, passages).plan()
     except _NoPlan:
+        return None
+    except Exception:  # a planner bug must not cost the user the answer
+        log.exception("the planner failed on %r; the model plans instead", question[:200])
         return None

@@ -164,6 +164,8 @@ _REWRITES = [
     (re.compile(rf"\btriple\s+({_NUM})"), lambda m: f"(3 * {m.group(1)})"),
     (re.compile(rf"\b(?:the\s+)?square\s+of\s+({_NUM})"), lambda m: f"({m.group(1)}^2)"),
     (re.compile(rf"\b(?:the\s+)?cube\s+of\s+({_NUM})"), lambda m: f"({m.group(1)}^3)"),
+    # "raised to the 5th power", "to the 3rd power"
+    (re.compile(r"\b(?:raised\s+)?to\s+the\s+(\d+)(?:st|nd|rd|th)\s+power\b"), lambda m: f" ^ {m.group(1)}"),
     (re.compile(rf"\bfactorial\s+of\s+({_NUM})"), lambda m: f"factorial({m.group(1)})"),
     (re.compile(rf"({_NUM})\s+factorial\b"), lambda m: f"{m.group(1)}!"),
 ]

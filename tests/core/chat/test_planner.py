@@ -70,6 +70,15 @@ def value_of(planned) -> float:
     ("The price went from $80 to $92. By what percent did it increase?", 15),
     ("How many 330 ml cans can I fill from a 1.65 litre jug?", 5),
     ("I bought 2 shirts at $14.50 each and a tie for $9. How much did I spend in total?", 38),
+    ("Convert 100 degrees Celsius to Fahrenheit", 212),
+    ("how many km is 26.2 miles", 26.2 * 1.609344),
+    ("Our van covered 630 km on 45 litres of diesel. What is that in km per litre?", 14),
+    ("Rent is 1,150 a month. How much is that per year?", 13800),
+    ("A 400 g jar of honey costs $6. What does it cost per kg?", 15),
+    ("I swam 1.5 km in 36 minutes. What was my pace in minutes per km?", 24),
+    ("I buy 3 coffees at 2.80 each and pay with a 10 note. How much change do I get?", 1.6),
+    ("The 80 litre tank is 1/4 full. How many litres do I need to add to fill it?", 60),
+    ("A coat fell from 250 to 200 pounds in the sale. What percentage discount is that?", 20),
 ])
 def test_word_problems_with_their_own_numbers(question, answer):
     assert value_of(plan(question)) == pytest.approx(answer)
@@ -84,6 +93,7 @@ def test_word_problems_with_their_own_numbers(question, answer):
     ("By how many degrees does the bearing temp on the Late shift exceed the Night shift?", 6, 2),
     ("What percentage of the alarm threshold for radial vibration is the Late shift's radial reading?",
      4.1 / 7.1 * 100, 2),
+    ("What is the mean bearing temp of the shifts K. Osei worked?", (61 + 58) / 2, 2),
 ])
 def test_word_problems_over_document_numbers(passages, question, answer, source):
     planned = plan(question, passages)
@@ -99,6 +109,8 @@ def test_word_problems_over_document_numbers(passages, question, answer, source)
     "In which Python version was the walrus operator added?",
     "How many shifts were logged for unit T4?",
     "What is the VAT rate?",
+    "By what percentage did the radial vibration change from the 2 early shifts to the 3 late ones?",
+    "We stayed 3 nights and got 4 days of per diem. What did the trip cost?",
 ])
 def test_lookups_and_conceptual_questions_are_not_planned(passages, question):
     assert plan(question, passages) is None

@@ -33,6 +33,8 @@ BENCH = Path(__file__).resolve().parents[3] / "bench" / "data" / "arithmetic_que
     ("the cube root of 27 plus 1", "4"),
     ("What is 2 to the power of 16?", "65536"),
     ("3 raised to the power of 4", "81"),
+    ("How much is 1.08 raised to the 5th power?", "1.4693280768"),
+    ("what is 2 to the 3rd power", "8"),
     ("15 squared plus 10", "235"),
     ("two cubed", "8"),
     ("what is 7 factorial", "5040"),
