@@ -575,21 +575,28 @@ class ChatEngine:
 
 def result_answer_grammar(result: str, wording: str = "") -> str:
     """GBNF for a one-sentence answer that states the calculator's result:
-    words without digits, the result, up to four words taken from
-    ``wording`` (the question: its units and nouns), an optional citation,
-    a full stop. The weak default model otherwise garbles numbers it copies
+    words without digits, the result, optionally a unit the question uses
+    and "in total" / "each" / "per <unit>", an optional citation, a full
+    stop. The weak default model otherwise garbles numbers it copies
     ("3 * 24 = 108" right after the calculator said 72); this way the
     wording is the model's and the number is the calculator's."""
     import json as _json
 
-    words = sorted({w.lower() for w in re.findall(r"[A-Za-z]{2,20}", wording)} | {"in", "total", "each", "per"})
-    word_rule = " | ".join(_json.dumps(w) for w in words)
-    return (
-        'root ::= " "? lead ' + _json.dumps(result) + " end\n"
-        "lead ::= [A-Za-z$€£ ,']{0,100}\n"
-        'end ::= "%"? (" " word){0,4} (" [" [1-9] "]")? "."\n'
-        f"word ::= {word_rule}\n"
-    )
+    # Units the question uses: the word right after one of its numbers
+    # ("4 pizzas", "180 km"), or what it asks the answer "in" ("in euros").
+    skip = {"and", "or", "of", "to", "in", "is", "are", "the", "a", "an", "at", "for", "by", "on", "with",
+            "each", "per", "what", "how", "minus", "plus", "times", "divided", "percent", "total"}
+    units = {m.group(1).lower() for m in re.finditer(r"(?<![A-Za-z\d-])\d[\d,.]*\s*%?\s*([A-Za-z]{2,20})\b",
+                                                    wording)}
+    units |= {m.group(1).lower() for m in re.finditer(r"\bin ([A-Za-z]{2,20})\s*[?.]?\s*$", wording)}
+    units -= skip
+    grammar = ('root ::= " "? lead ' + _json.dumps(result) + " end\n"
+               "lead ::= [A-Za-z$€£ ,']{0,100}\n")
+    if not units:
+        return grammar + 'end ::= "%"? (" in total" | " each")? (" [" [1-9] "]")? "."\n'
+    return grammar + (
+        'end ::= "%"? (" " unit)? (" in total" | " each" | " per " unit)? (" [" [1-9] "]")? "."\n'
+        "unit ::= " + " | ".join(_json.dumps(u) for u in sorted(units)) + "\n")
 
 
 def native_call_grammar(template: Optional[str]) -> str:
