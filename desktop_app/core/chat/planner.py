@@ -142,7 +142,7 @@ class Quantity:
     row: int = -1
     column: str = ""
     start: int = 0                    # offset in its text (question order)
-    field: bool = False               # the value of a "Key: value" line
+    keyed: bool = False               # the value of a "Key: value" line
 
     @property
     def text(self) -> str:
@@ -183,7 +183,7 @@ def numbers_in_text(text: str, source: int = 0) -> list[Quantity]:
             value=_value(m.group(1)), percent=bool(m.group(2)),
             words=frozenset(words_of(" ".join(near))), context=frozenset(words_of(text)),
             unit=(unit_match.group(1).lower() if unit_match and not m.group(2) else ""),
-            source=source, start=m.start(), field=bool(re.search(r"\w\s*:\s*[$€£]?\s*$", left))))
+            source=source, start=m.start(), keyed=bool(re.search(r"\w\s*:\s*[$€£]?\s*$", left))))
     return out
 
 
@@ -478,7 +478,7 @@ class Planner:
             if any(q is e or (q.value == e.value and q.source == e.source) for e in exclude):
                 continue
             score = 2 * overlap(words, q.words) + 0.5 * overlap(words, q.context - q.words)
-            if q.field and overlap(words, q.words):
+            if q.keyed and overlap(words, q.words):
                 score += 1
             if self.wants_money:
                 score *= 1.5 if _MONEY_UNIT.search(q.unit) else 0.5
@@ -854,7 +854,6 @@ class Planner:
                 return None
             table, c, rows = found
             named = self._rows_named(table, self.words)
-            labels = {table.row_label(r) for r in named}
             if len(named) < 2 or len(named) == len(table.rows) or not re.search(
                     r"\b(hours?|days?|items?|units?|litres?|liters?|km|miles?|kg|sessions?|visits?|calls?)\b",
                     table.headers[c].lower() + " " + self.q):
