@@ -53,6 +53,7 @@ _SCALARS = {
     6: ("<f", 4), 7: ("<?", 1), 10: ("<Q", 8), 11: ("<q", 8), 12: ("<d", 8),
 }
 _STRING, _ARRAY = 8, 9
+_U64 = struct.Struct("<Q")
 
 
 def _quant_tables():
@@ -131,13 +132,18 @@ class _Cursor:
         self.pos += n
 
     def _skip_strings(self, count: int, what: str) -> None:
-        # The hot loop of a header read (a 262k-token vocabulary): kept lean.
-        unpack, buf, pos, size = struct.unpack_from, self.buf, self.pos, self.size
-        for _ in range(count):
-            if pos + 8 > size:
-                self.pos = pos
-                self.need(8, what)
-            pos += 8 + unpack("<Q", buf, pos)[0]
+        # The hot loop of a header read (a 262k-token vocabulary, 4 MB of
+        # strings): it holds the GIL, which the UI thread needs too, so it is
+        # kept to one call per string; unpack_from's own bounds check stands
+        # in for a comparison per string (33 ms instead of 56 ms for Gemma 3).
+        unpack, buf, pos = _U64.unpack_from, self.buf, self.pos
+        try:
+            for _ in range(count):
+                pos += 8 + unpack(buf, pos)[0]
+        except struct.error:   # a length field past the end of the file
+            self.pos = pos
+            self.need(8, what)
+            raise
         self.pos = pos
         self.need(0, what)
 

@@ -269,7 +269,7 @@ def quantize(src: os.PathLike | str, out: os.PathLike | str, qtype: str, *,
     report = RateLimitedReport(report)
     src, out = Path(src).expanduser().resolve(), Path(out).expanduser().absolute()
     qt = _quant_type(qtype)
-    info = preflight(src, out, qt.name, allow_requant=allow_requant)
+    info = preflight(src, out, qt.name, allow_requant=allow_requant, catalog=catalog)
     requant = info.is_quantized
     if imatrix is not None:
         imatrix = Path(imatrix).expanduser().resolve()
@@ -317,12 +317,14 @@ def quantize(src: os.PathLike | str, out: os.PathLike | str, qtype: str, *,
 
 
 def preflight(src: os.PathLike | str, out: os.PathLike | str, qtype: str, *,
-              allow_requant: bool = False) -> ModelInfo:
+              allow_requant: bool = False, catalog=None) -> ModelInfo:
     """Every check that can fail before any work starts (readable source,
-    requantizing refused unless allowed, output folder, disk space)."""
+    requantizing refused unless allowed, output folder, disk space).
+    With a ``catalog``, the source's header comes from its cache (a
+    vocabulary's header read is tens of ms of GIL-holding Python)."""
     src, out = Path(src).expanduser().resolve(), Path(out).expanduser().absolute()
     qt = _quant_type(qtype)
-    info = read_gguf_info(src, with_lineage=False)
+    info = catalog.info(src) if catalog is not None else read_gguf_info(src, with_lineage=False)
     if info.is_quantized and not allow_requant:
         raise QuantizeError(
             f"{src.name} is already quantized ({info.quantization}); quantizing it again compounds the "
@@ -352,7 +354,7 @@ def quantize_calibrated(src: os.PathLike | str, out: os.PathLike | str, qtype: s
     token = token or CancelToken()
     qt = _quant_type(qtype)
     out = Path(out).expanduser().absolute()
-    preflight(src, out, qt.name, allow_requant=allow_requant)
+    preflight(src, out, qt.name, allow_requant=allow_requant, catalog=catalog)
     if imatrix is not None:
         return quantize(src, out, qt.name, imatrix=imatrix, allow_requant=allow_requant, threads=threads,
                         token=token, report=report, catalog=catalog)
