@@ -108,8 +108,16 @@ class MainWindow(QMainWindow):
         self.models.refresh_catalog()
         self.chat.refresh_conversations()
         QTimer.singleShot(300, self, self.chat_page.warm_up)
+        self._preload_job_modules()
         if autoload_model:
             self.models.load_active()
+
+    def _preload_job_modules(self) -> None:
+        # The first ingest/answer/quantize would otherwise import these while
+        # the other jobs run, holding the GIL the UI thread needs (core/preload.py).
+        from desktop_app.core.preload import preload_job_modules
+
+        self.jobs.start("Preparing jobs", preload_job_modules, lane="work", kind="warm-up", quiet=True)
 
     # -- menus and shortcuts -----------------------------------------------
     def _build_menus(self) -> None:
