@@ -32,35 +32,148 @@ log = logging.getLogger(__name__)
 
 LANES = {"llm": 1, "library": 1, "search": 1, "work": 2}
 
-# How much lower than the UI thread a job thread runs (a Linux nice value).
-# Measured with ``bench/ui_stall.py --trace``: with indexing, an answer and a
-# quantize running on 2 cores, the GUI thread's 100-300 ms stalls were time
-# it sat runnable but off the CPU (the onnxruntime, llama.cpp and quantize
-# threads at the same priority), not time it spent working or holding a lock.
+# How much lower than the UI thread the jobs' *native* threads run (a Linux
+# nice value): the onnxruntime and OpenMP (llama.cpp) pools and the quantize
+# child process. Measured with ``bench/ui_stall.py --trace``: at the UI's
+# priority they kept the GUI thread runnable but off the CPU for 100-300 ms.
+#
+# The jobs' *Python* threads stay at the UI's priority. They hold the GIL in
+# turns with the GUI thread, and a GIL holder at nice +10 (or +19, as the
+# threads it started inherited +10 again) that another program's process
+# pushes off the CPU keeps the GIL, and so the UI, waiting until it runs
+# again: 100-230 ms stalls (bench/stall_watch.py; a spinning nice +10 Python
+# thread next to two busy processes stalls a 5 ms timer by up to 136 ms, at
+# nice 0 by 24 ms).
 BACKGROUND_NICE = 10
 
+# A job thread's OS name, inherited by every thread it starts (Linux copies
+# the name on clone): how a native pool's threads are told apart from Qt's
+# own threads, which must keep the UI's priority.
+JOB_THREAD_NAME = b"hearth-job"
+_RENICE_EVERY_S = 0.5
+_MIN_AGE_S = 0.2
+
 _thread_state = threading.local()
+# Native ids of the threads that run jobs (Python threads: never lowered).
+# Process-wide like the OS threads it names; changed under the GIL only.
+_job_threads: set[int] = set()
+
+
+def name_job_thread() -> None:
+    """Give the calling job thread the OS name native threads inherit."""
+    # Known by id, not through threading.enumerate(): a Qt pool thread is a
+    # "dummy" thread there, and a new pool thread that reuses a dead one's
+    # ident is handed the dead one's entry, with its old native id.
+    _job_threads.add(threading.get_native_id())
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(15, ctypes.c_char_p(JOB_THREAD_NAME), 0, 0, 0)  # PR_SET_NAME
+    except (OSError, AttributeError) as exc:
+        log.debug("could not name a job thread: %s", exc)
+
+
+def lower_native_job_threads() -> int:
+    """Lower the CPU priority of the native threads the jobs started (in
+    this process: threads named after a job thread that Python does not
+    know, i.e. not running Python) and of every thread of every child
+    process. Returns how many threads were lowered. Linux only; elsewhere
+    job threads ask Qt for a low priority instead (see ``yield_cpu_to_ui``)."""
+    if not sys.platform.startswith("linux"):
+        return 0
+    target = min(19, os.getpriority(os.PRIO_PROCESS, os.getpid()) + BACKGROUND_NICE)
+    tasks = _task_ids(os.getpid())
+    _job_threads.intersection_update(tasks)   # forget ended ones
+    python_threads = {t.native_id for t in threading.enumerate()} | _job_threads
+    lowered = 0
+    for tid in tasks:
+        if tid in python_threads or _thread_name(os.getpid(), tid) != JOB_THREAD_NAME:
+            continue
+        # A thread this young may be a Python or Qt thread that has not yet
+        # registered or taken its own name: left for the next sweep.
+        if _age_s(os.getpid(), tid) < _MIN_AGE_S:
+            continue
+        lowered += _lower(tid, target)
+    try:
+        import psutil
+
+        children = psutil.Process().children(recursive=True)
+    except Exception:  # noqa: BLE001 - best effort: a child may just have ended
+        children = []
+    for child in children:
+        for tid in _task_ids(child.pid):
+            lowered += _lower(tid, target)
+    return lowered
+
+
+def _task_ids(pid: int) -> list[int]:
+    try:
+        return [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+    except OSError:
+        return []
+
+
+def _thread_name(pid: int, tid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/task/{tid}/comm", "rb") as f:
+            return f.read().strip()
+    except OSError:
+        return b""
+
+
+def _age_s(pid: int, tid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/task/{tid}/stat", "rb") as f:
+            started = int(f.read().rsplit(b")", 1)[1].split()[19])  # field 22: start time
+        with open("/proc/uptime", "rb") as f:
+            uptime = float(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return uptime - started / os.sysconf("SC_CLK_TCK")
+
+
+def _lower(tid: int, target: int) -> int:
+    try:
+        if os.getpriority(os.PRIO_PROCESS, tid) >= target:
+            return 0
+        os.setpriority(os.PRIO_PROCESS, tid, target)  # per thread on Linux
+        return 1
+    except OSError:  # ended meanwhile, or not ours to change
+        return 0
 
 
 def yield_cpu_to_ui() -> None:
-    """Lower the calling job thread's CPU priority, once per thread.
-
-    Threads and child processes started from it afterwards inherit it on
-    Linux (the onnxruntime pool, llama.cpp's threads, the llama-quantize
-    child), so the UI thread gets a CPU as soon as it wakes up. Work still
-    runs at full speed when the UI is idle: nice shares the CPU, it does not
-    cap it."""
-    if getattr(_thread_state, "lowered", False):
+    """Prepare the calling job thread: on Linux, name it so the native
+    threads it starts can be lowered (``lower_native_job_threads``) while it
+    keeps the UI's priority; elsewhere, ask Qt to lower the thread itself
+    (Windows and macOS map Qt's priorities onto their own)."""
+    if getattr(_thread_state, "prepared", False):
         return
-    _thread_state.lowered = True
+    _thread_state.prepared = True
     if sys.platform.startswith("linux"):
-        try:  # per-thread on Linux: the pid argument is the thread id
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(),
-                           min(19, os.getpriority(os.PRIO_PROCESS, 0) + BACKGROUND_NICE))
-        except OSError as exc:
-            log.debug("could not lower a job thread's priority: %s", exc)
-    else:  # Windows and macOS map Qt's priorities onto their own
+        name_job_thread()
+    else:
         QThread.currentThread().setPriority(QThread.Priority.LowPriority)
+
+
+class _RenicingReport:
+    """A job's report callable that also lowers newly started native threads,
+    at most every ``_RENICE_EVERY_S`` (a model's threads start inside a
+    load, a quantize child inside its job)."""
+
+    def __init__(self, report: Callable[[Progress], None]) -> None:
+        self._report = report
+        self._next = 0.0
+
+    def __call__(self, progress: Progress) -> None:
+        now = time.monotonic()
+        if now >= self._next:
+            self._next = now + _RENICE_EVERY_S
+            lower_native_job_threads()
+        self._report(progress)
 
 
 def user_message(exc: BaseException) -> str:
@@ -219,7 +332,7 @@ class _JobRunnable(QRunnable):
 
     def run(self) -> None:  # pool thread
         yield_cpu_to_ui()
-        report = RateLimitedReport(self._progress.emit, per_second=10.0)
+        report = _RenicingReport(RateLimitedReport(self._progress.emit, per_second=10.0))
         try:
             self._token.check()
             value = self._fn(token=self._token, report=report)
@@ -231,6 +344,9 @@ class _JobRunnable(QRunnable):
             outcome = ("failed", user_message(exc))
         else:
             outcome = ("finished", value)
+        # Whatever native threads the job started and keeps (a model's or
+        # the embedder's pools) run below the UI from now on.
+        lower_native_job_threads()
         # Recorded for JobManager.wait(): at teardown the GUI thread blocks on
         # the pool, so the queued signal below is delivered only afterwards.
         self._job._outcome = outcome
