@@ -8,13 +8,20 @@ time the UI could not respond. Baseline: the same probe in the same window
 with no job running, measured first. Target: longest gap under 100 ms.
 Default folder: Debian's python3.11-doc HTML if installed, else N generated
 text files.
+
+--trace samples the GUI thread from inside; it cannot sample while another
+thread holds the GIL. bench/stall_watch.py names the GIL holder from
+outside (py-spy), using two hooks: HEARTH_TICK_FILE (the probe's last tick,
+shared) and HEARTH_STALL_LOG (wall-clock ends of stalls over 50 ms).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
+import struct
 import sys
 import tempfile
 import time
@@ -51,6 +58,17 @@ class Probe:
         self.describe = lambda: ""
         self._last = 0.0
         self.last_tick = time.monotonic()
+        # HEARTH_TICK_FILE: the time of the last tick, shared with an outside
+        # watcher (bench/stall_watch.py) that dumps every thread's stack with
+        # py-spy while the GUI thread is stalled.
+        self.tick_file = None
+        if os.environ.get("HEARTH_TICK_FILE"):
+            import mmap
+
+            with open(os.environ["HEARTH_TICK_FILE"], "wb+") as f:
+                f.write(b"\0" * 8)
+                f.flush()
+                self.tick_file = mmap.mmap(f.fileno(), 8)
 
     def start(self) -> None:
         self.gaps = []
@@ -58,6 +76,9 @@ class Probe:
         self.clock.start()
         self._last = 0.0
         self.last_tick = time.monotonic()
+        if os.environ.get("HEARTH_STALL_LOG"):
+            with open(os.environ["HEARTH_STALL_LOG"], "a") as log:
+                log.write(f"{time.time():.4f} start\n")
         self.timer.start()
 
     def stop(self) -> None:
@@ -65,11 +86,17 @@ class Probe:
 
     def _tick(self) -> None:
         self.last_tick = time.monotonic()
+        if self.tick_file is not None:
+            self.tick_file[:8] = struct.pack("d", time.time())
         now = self.clock.nsecsElapsed() / 1e6
         gap = now - self._last
         self.gaps.append(gap)
         if gap > 100:
             self.long.append((now / 1000, gap, self.describe()))
+        if gap > 50 and os.environ.get("HEARTH_STALL_LOG"):
+            # Wall-clock ends of stalls, for bench/stall_watch.py.
+            with open(os.environ["HEARTH_STALL_LOG"], "a") as log:
+                log.write(f"{time.time():.4f} {gap:.1f}\n")
         self._last = now
 
     def summary(self) -> str:
@@ -245,6 +272,7 @@ def main() -> int:
     ingest_progress = ingest.progress
     gui.jobs.cancel_all()
     gui.shutdown()
+    shutil.rmtree(work, ignore_errors=True)   # a copy of the model and a library: 0.5 GB a run
 
     if tracer:
         tracer.stop()
