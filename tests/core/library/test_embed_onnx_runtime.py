@@ -139,3 +139,10 @@ def test_corrupt_export_is_a_clear_error(tmp_path, embedder):
     onnx.write_bytes(onnx.read_bytes()[: onnx.stat().st_size // 3])  # a download/disk cut short
     with pytest.raises(EmbedderError, match="cannot load the ONNX int8 embedder"):
         load_embedder("onnx-int8", cache_dir=cache)
+
+
+def test_torch_backend_without_torch_installed_is_a_clear_error(tmp_path, monkeypatch):
+    """A settings file asking for the torch backend, in the packaged app."""
+    monkeypatch.setitem(sys.modules, "sentence_transformers", None)  # makes its import fail
+    with pytest.raises(EmbedderError, match="torch embedder backend needs sentence-transformers.*onnx-int8"):
+        load_embedder("torch", cache_dir=tmp_path / "cache")
