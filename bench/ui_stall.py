@@ -230,6 +230,11 @@ def main() -> int:
     # separately.
     probe.start()
     run_loop_until(lambda: not gui.jobs.running(), 600)
+    # A few notes already in the library, so that the question below is
+    # answered by the model from retrieved passages (an empty library gets
+    # a canned reply, and nothing would be generated).
+    window.library.add([str(generated_folder(work / "seed", 12))])
+    run_loop_until(lambda: not gui.jobs.running(), 600)
     run_loop_until(lambda: False, 1.0)
     probe.stop()
     warm_up = probe.summary()
@@ -250,7 +255,7 @@ def main() -> int:
     t = time.perf_counter()
     ingest = window.library.add([str(folder)])
     t_ingest = time.perf_counter() - t
-    window.chat_page.input.setPlainText("Summarise what these documents are about.")
+    window.chat_page.input.setPlainText("What do the notes say about the river and the harbour?")
     t = time.perf_counter()
     window.chat_page.send()
     t_send = time.perf_counter() - t
@@ -260,6 +265,9 @@ def main() -> int:
     quant = window.models.quantize(str(default.path), str(out), "Q8_0", allow_requant=True)
     t_quant = time.perf_counter() - t
     jobs = [j for j in (ingest, ask, quant) if j is not None]
+    ended: dict[str, float] = {}
+    for j in jobs:
+        j.ended.connect(lambda j=j: ended.setdefault(j.kind, time.monotonic() - started))
     probe.describe = lambda: "; ".join(
         f"{j.kind}: {j.progress.stage if j.progress else 'starting'}" for j in jobs if j.running)
     # Measure while all three overlap; stop the ingest once the others end
@@ -284,6 +292,7 @@ def main() -> int:
           f"send {t_send * 1000:.0f} ms, quantize {t_quant * 1000:.0f} ms")
     print(f"folder: {folder}")
     print(f"jobs: {states}")
+    print("job durations: " + ", ".join(f"{kind} {secs:.1f} s" for kind, secs in ended.items()))
     if ingest_progress is not None:
         print(f"indexing progress when measured: {ingest_progress.done}/{ingest_progress.total} files")
     print(f"startup (model + embedder loading on workers after first paint): {warm_up}")
