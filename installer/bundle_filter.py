@@ -64,6 +64,11 @@ EXPORT_ONLY_MODULES = [
     "torch", "transformers", "sentence_transformers", "optimum", "onnx", "onnxscript",
     "datasets", "scipy", "sklearn", "pandas", "pyarrow", "safetensors", "accelerate",
     "sympy", "networkx", "mpmath",
+    # ... and what those pull in (checked: every desktop_app module imports and
+    # the self-test passes with all of these blocked by an import hook).
+    "huggingface_hub", "fsspec", "dill", "multiprocess", "xxhash", "aiohttp", "google.protobuf",
+    "coloredlogs", "humanfriendly", "flatbuffers",
+    "onnxruntime.quantization", "onnxruntime.transformers", "onnxruntime.tools",
 ]
 
 # Destination paths inside the bundle (forward slashes), fnmatch patterns.

@@ -132,27 +132,35 @@ OnEvent = Callable[[Event], None]
 # than instructions, so the prompt shows one answered question in exactly
 # the shape it must continue.
 
-PLAIN_HEADER = (
+_PLAIN_INSTRUCTION = (
     "Answer each question from its sources only, in one or two sentences, and cite the "
-    "source number in brackets. If a calculator result is given, use it.\n\n"
+    "source number in brackets. If a calculator result is given, use it.\n\n")
+_SOURCE_EXAMPLE = (
     "Sources:\n"
     "[1] bikes.md (Repairs)\n"
     "The shop fixes flat tyres in 20 minutes. A new chain costs 35 euros.\n"
     "[2] opening.md\n"
     "The shop is open Monday to Saturday from 9 to 18.\n"
     "Question: How long does fixing a flat tyre take?\n"
-    "Answer: Fixing a flat tyre takes 20 minutes [1].\n\n"
+    "Answer: Fixing a flat tyre takes 20 minutes [1].\n\n")
+_CALCULATOR_EXAMPLES = (
+    "Sources: none\n"
+    "Calculator: 17 * 23 = 391\n"
+    "Question: What is 17 times 23?\n"
+    "Answer: 17 times 23 is 391.\n\n"
     "Sources:\n"
     "[1] bikes.md (Repairs)\n"
     "The shop fixes flat tyres in 20 minutes. A new chain costs 35 euros.\n"
     "Calculator: 3 * 35 = 105\n"
     "Question: How much do three new chains cost?\n"
-    "Answer: Three new chains cost 105 euros [1].\n\n"
-    "Sources: none\n"
-    "Calculator: 17 * 23 = 391\n"
-    "Question: What is 17 times 23?\n"
-    "Answer: 17 times 23 is 391.\n\n"
-)
+    "Answer: Three new chains cost 105 euros [1].\n\n")
+# The base model copies whatever example looks closest: with the calculator
+# examples in every prompt it answered "which exception is raised when
+# dividing by zero" with "17 * 23 = 391" (grounding bench). So a prompt shows
+# them only when it carries a calculator result, and a plain source example
+# comes last in both.
+PLAIN_HEADER = _PLAIN_INSTRUCTION + _SOURCE_EXAMPLE
+PLAIN_HEADER_WITH_CALCULATOR = _PLAIN_INSTRUCTION + _CALCULATOR_EXAMPLES + _SOURCE_EXAMPLE
 # The base model's answer is one paragraph; after it, it starts inventing
 # the next source or question (measured: "\n budget_memo.md (Memo: ...").
 PLAIN_STOPS = ("\n",)
@@ -456,7 +464,7 @@ class ChatEngine:
         return "".join(f"Calculator: {c['input']} = {c['output']}\n" for c in tool_calls if c.get("ok"))
 
     def _plain_prompt(self, question: str, sources: Sequence[Source], tool_calls, history) -> str:
-        parts = [PLAIN_HEADER]
+        parts = [PLAIN_HEADER_WITH_CALCULATOR if self._calculator_lines(tool_calls) else PLAIN_HEADER]
         for turn in history:
             parts.append(f"Question: {_one_line(turn.question)}\nAnswer: {_one_line(turn.answer)}\n\n")
         if sources:
@@ -592,10 +600,13 @@ def result_answer_grammar(result: str, wording: str = "") -> str:
     units -= skip
     grammar = ('root ::= " "? lead ' + _json.dumps(result) + " end\n"
                "lead ::= [A-Za-z$€£ ,']{0,100}\n")
+    # "%" only when a percentage is asked for ("17.5% of 2340" is not one).
+    percent = '"%"? ' if re.search(r"\bwhat percent|\bpercentage\b|\bby what percent|\bhow many percent|"
+                                   r"\bin percent", wording, re.I) else ""
     if not units:
-        return grammar + 'end ::= "%"? (" in total" | " each")? (" [" [1-9] "]")? "."\n'
+        return grammar + f'end ::= {percent}(" in total" | " each")? (" [" [1-9] "]")? "."\n'
     return grammar + (
-        'end ::= "%"? (" " unit)? (" in total" | " each" | " per " unit)? (" [" [1-9] "]")? "."\n'
+        f'end ::= {percent}(" " unit)? (" in total" | " each" | " per " unit)? (" [" [1-9] "]")? "."\n'
         "unit ::= " + " | ".join(_json.dumps(u) for u in sorted(units)) + "\n")
 
 
