@@ -234,6 +234,10 @@ def main() -> int:
     # answered by the model from retrieved passages (an empty library gets
     # a canned reply, and nothing would be generated).
     window.library.add([str(generated_folder(work / "seed", 12))])
+    # The first start in a fresh data dir assembles the default model twice
+    # (the catalog listing and the model load race), so the listing's cached
+    # header is stale; any later start lists the finished file. List again.
+    window.models.refresh_catalog()
     run_loop_until(lambda: not gui.jobs.running(), 600)
     run_loop_until(lambda: False, 1.0)
     probe.stop()
