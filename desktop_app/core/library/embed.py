@@ -82,7 +82,18 @@ class _SentenceTransformerEncoder:
         tokenizer.no_padding()
         return tokenizer
 
-    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+    def encode(self, texts: list[str], batch_size: int = 32, check=None) -> np.ndarray:
+        if check is None:
+            return self._encode(texts, batch_size)
+        # sentence-transformers has no hook between its batches: slices.
+        step = batch_size * 4
+        parts = []
+        for start in range(0, len(texts), step):
+            check()
+            parts.append(self._encode(texts[start:start + step], batch_size))
+        return np.concatenate(parts) if parts else np.zeros((0, self.dim), dtype=np.float32)
+
+    def _encode(self, texts: list[str], batch_size: int) -> np.ndarray:
         return self.model.encode(texts, batch_size=batch_size, convert_to_numpy=True,
                                  normalize_embeddings=True, show_progress_bar=False)
 
@@ -104,12 +115,17 @@ class Embedder:
         # own and a shared Rust tokenizer fails with "Already borrowed".
         self._counter = encoder.counting_tokenizer()
 
-    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+    def encode(self, texts: list[str], batch_size: int = 32, check=None) -> np.ndarray:
+        """Unit vectors of ``texts``. ``check`` (e.g. a CancelToken's) is
+        called between batches, so cancelling a big encode takes one batch."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         # One encode at a time: each already uses every core.
         with self._lock:
-            vectors = self._encoder.encode(list(texts), batch_size=batch_size)
+            if check is None:
+                vectors = self._encoder.encode(list(texts), batch_size=batch_size)
+            else:
+                vectors = self._encoder.encode(list(texts), batch_size=batch_size, check=check)
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def count_tokens(self, text: str) -> int:

@@ -278,7 +278,7 @@ def run_ingest(store: Store, embedder, candidates: list[Candidate], *, total_fil
         if not pending_ops:
             return
         token.check()
-        vectors = embedder.encode(pending_texts) if pending_texts else None
+        vectors = embedder.encode(pending_texts, check=token.check) if pending_texts else None
         token.check()
         store.write_batch(pending_ops, vectors)
         result.chunks += len(pending_texts)

@@ -30,7 +30,7 @@ import logging
 import os
 import threading
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
@@ -216,8 +216,11 @@ class OnnxSentenceEncoder:
             tokenizer.no_truncation()
         return tokenizer
 
-    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
-        """float32 (len(texts), dim), in the order of ``texts``."""
+    def encode(self, texts: Sequence[str], batch_size: int = 32,
+               check: Optional[Callable[[], None]] = None) -> np.ndarray:
+        """float32 (len(texts), dim), in the order of ``texts``. ``check`` is
+        called before each batch (a cancel token's ``check``: a big encode
+        stops within one batch)."""
         texts = [str(t) for t in texts]
         if self.config.lowercase:
             texts = [t.lower() for t in texts]
@@ -228,6 +231,8 @@ class OnnxSentenceEncoder:
         order = np.argsort([-len(t) for t in texts])
         batch_size = max(1, int(batch_size))
         for start in range(0, len(texts), batch_size):
+            if check is not None:
+                check()
             rows = order[start:start + batch_size]
             with self._tokenizer_lock:
                 encodings = self._tokenizer.encode_batch([texts[i] for i in rows])

@@ -146,3 +146,25 @@ def test_torch_backend_without_torch_installed_is_a_clear_error(tmp_path, monkey
     monkeypatch.setitem(sys.modules, "sentence_transformers", None)  # makes its import fail
     with pytest.raises(EmbedderError, match="torch embedder backend needs sentence-transformers.*onnx-int8"):
         load_embedder("torch", cache_dir=tmp_path / "cache")
+
+
+def test_a_big_encode_stops_within_one_batch_when_cancelled(embedder):
+    """Ingest embeds up to 256 chunks per call (seconds on a loaded laptop):
+    a cancel is seen between the encoder's batches of 32, not after the call."""
+    from desktop_app.core.jobs import CancelToken, Cancelled
+
+    texts = [f"passage {i} about lighthouses, harbours and tides" for i in range(256)]
+    token = CancelToken()
+    calls = []
+
+    def check():
+        calls.append(1)
+        if len(calls) == 3:
+            token.cancel()
+        token.check()
+
+    with pytest.raises(Cancelled):
+        embedder.encode(texts, check=check)
+    assert len(calls) == 3, "cancel took effect at the next batch"
+    # the embedder is usable afterwards (its lock was released)
+    assert embedder.encode(texts[:2]).shape == (2, embedder.dim)
