@@ -75,7 +75,12 @@ class SettingsDialog(QDialog):
         params = _closure(f.metadata.get("check"))
         if "options" in params:
             box = QComboBox()
-            for option in params["options"]:
+            options = params["options"]
+            if f.name == "embedder_backend":   # not offered where it cannot run (the bundle has no torch)
+                from desktop_app.core.library.embed import available_backends
+
+                options = [o for o in options if o in available_backends() or o == value]
+            for option in options:
                 box.addItem(str(option), option)
             box.setCurrentIndex(max(0, box.findData(value)))
             return box

@@ -50,6 +50,24 @@ def test_settings_are_saved_and_the_theme_applies(qtbot, window):
     assert dialog.values()["retrieval_k"] == 3
 
 
+def test_settings_offer_only_the_embedder_backends_that_can_run(qtbot, window, monkeypatch):
+    """A source checkout has torch and onnxruntime; the packaged app only
+    onnxruntime (torch hidden here the way it is absent there)."""
+    import sys
+
+    from desktop_app.ui.settings_dialog import SettingsDialog
+
+    def backends():
+        dialog = SettingsDialog(window.services.settings, window)
+        qtbot.addWidget(dialog)
+        box = dialog.editors["embedder_backend"]
+        return [box.itemData(i) for i in range(box.count())]
+
+    assert backends() == ["torch", "onnx-int8"]
+    monkeypatch.setitem(sys.modules, "torch", None)
+    assert backends() == ["onnx-int8"]
+
+
 def test_closing_during_a_job_asks_then_cancels_cleanly(qtbot, window, tmp_path):
     folder = write_docs(tmp_path / "many", count=120)
     asked = []

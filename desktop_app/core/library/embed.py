@@ -34,6 +34,22 @@ log = logging.getLogger(__name__)
 BACKENDS = ("torch", "onnx-int8")
 
 
+def available_backends() -> tuple[str, ...]:
+    """The backends this installation can run: the packaged app ships
+    onnxruntime only (no torch), a source checkout has both. Looks the
+    packages up without importing them."""
+    import importlib.util
+
+    def present(name: str) -> bool:
+        try:
+            return importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):
+            return False
+
+    torch = present("torch") and present("sentence_transformers")
+    return tuple(b for b in BACKENDS if b != "torch" or torch)
+
+
 class EmbedderError(RuntimeError):
     pass
 
