@@ -110,7 +110,8 @@ _NUMBER = re.compile(
     r"(?<![\w.,/-])(-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|-?\.\d+)"
     r"(\s*(?:%|per\s*cent\b|percent\b))?(?![\w/-]|[.,]\d)")
 _MONTHS = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*"
-_DATE_NEAR = re.compile(rf"^\s*{_MONTHS}\b|\b{_MONTHS}\s*$", re.I)
+_MONTH_BEFORE = re.compile(rf"\b{_MONTHS}\.?\s*$", re.I)   # "November 3"
+_MONTH_AFTER = re.compile(rf"^\s*{_MONTHS}\b", re.I)       # "3 November"
 
 NUMBER_WORDS = {
     "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
@@ -164,7 +165,7 @@ def _is_identifier_or_date(text: str, match: re.Match) -> bool:
         return False
     if value == int(value) and 1900 <= value <= 2100:
         return True   # a year
-    return bool(_DATE_NEAR.search(before) or _DATE_NEAR.search(after[:12]) or _LABEL_BEFORE.search(before)
+    return bool(_MONTH_BEFORE.search(before) or _MONTH_AFTER.search(after[:12]) or _LABEL_BEFORE.search(before)
                 or _ADDRESS_AFTER.match(after))
 
 

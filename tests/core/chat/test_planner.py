@@ -146,3 +146,14 @@ def test_a_table_cut_between_two_chunks_is_joined_again(tmp_path):
     assert value_of(plan(question, joined_passages(sources))) == pytest.approx(sum(10.5 + i for i in range(1, 25)))
     assert plan(question, [(s.n, s.text) for s in sources]) is None or \
         value_of(plan(question, [(s.n, s.text) for s in sources])) != pytest.approx(sum(10.5 + i for i in range(1, 25)))
+
+
+def test_a_month_before_an_amount_does_not_make_it_a_date():
+    """'By the end of October EUR 11,960 had been spent': an amount; '3
+    November' and 'November 3' are dates."""
+    memo = ("The travel budget for 2026 is EUR 9,000. By the end of June EUR 3,600 had been spent. "
+            "The next review is on 3 November and the audit on November 14.")
+    planned = plan("What percentage of the travel budget had been spent by the end of June?", [(1, memo)])
+    assert value_of(planned) == pytest.approx(40)
+    from desktop_app.core.chat.planner import numbers_in_text
+    assert sorted(q.value for q in numbers_in_text(memo)) == [3600, 9000]
