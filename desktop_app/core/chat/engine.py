@@ -598,8 +598,16 @@ def result_answer_grammar(result: str, wording: str = "") -> str:
                                                     wording)}
     units |= {m.group(1).lower() for m in re.finditer(r"\bin ([A-Za-z]{2,20})\s*[?.]?\s*$", wording)}
     units -= skip
-    grammar = ('root ::= " "? lead ' + _json.dumps(result) + " end\n"
-               "lead ::= [A-Za-z$€£ ,']{0,100}\n")
+    asked = re.search(r"\bhow many ([A-Za-z]{2,20})\b", wording, re.I)
+    if asked and asked.group(1).lower() not in skip:
+        units = {asked.group(1).lower()}   # "how many eggs ...?": the answer counts eggs
+    # Digits in the lead only right after a letter ("FY2027", "A5"): a number
+    # the model writes itself is where it garbles.
+    # The result never runs on from a word ("FY202723100"): a space or a
+    # currency sign comes first.
+    grammar = ('root ::= " "? (lead " ")? [$€£]? ' + _json.dumps(result) + " end\n"
+               "lead ::= piece{1,100}\n"
+               "piece ::= [A-Za-z] [0-9]{0,4} | [$€£ ,']\n")
     # "%" only when a percentage is asked for ("17.5% of 2340" is not one).
     percent = '"%"? ' if re.search(r"\bwhat percent|\bpercentage\b|\bby what percent|\bhow many percent|"
                                    r"\bin percent", wording, re.I) else ""
