@@ -14,7 +14,7 @@ in two explicit steps, and only when both succeed:
    unit conversion), "3 at $2.40 each and one for $1.15" (items), "total",
    "how much more" / "exceed", "average".
 2. **The operands** are the question's own numbers, else labelled
-   quantities read from the retrieved passages: table cells (named by their
+   quantities read from the retrieved passages (``quantities.py``): table cells (named by their
    row and column: "Marketing, FY2027 proposed"), "Key: value" fields and
    numbers in sentences (named by the words around them). A reference in the
    question ("the lead result at site B", "the desk lamps", "the
@@ -32,21 +32,16 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
-from typing import Iterable, Optional, Sequence
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+from desktop_app.core.chat.quantities import (
+    COMPOUND_RATES, MONEY_UNIT, TEMPERATURES, Facts, Quantity, Table, calc_number, conversion, is_money,
+    joined_passages, overlap, parse_number, question_quantities, stem, unit_of, words_of)
 
 log = logging.getLogger(__name__)
 
-# --------------------------------------------------------------- words
-
-_STOP = frozenset("""
-a an the of in on at to for from by with and or is are was were be been being do does did
-what whats how much many which who whom whose this that these those it its i my me we our you
-your they their there here as if would could should can will shall may might must than then
-into per each one ones some any all about after before over under up down out off not no
-""".split())
-
-_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:['’][a-z]+)?|\d+[A-Za-z][A-Za-z0-9]*")
+__all__ = ["Plan", "Planner", "joined_passages", "plan"]
 
 # Words that name the same amount in quotes, invoices and budgets.
 _SYNONYMS = {
@@ -55,238 +50,6 @@ _SYNONYMS = {
     "invoice": {"subtotal", "total"}, "bill": {"total", "amount"}, "budget": {"proposed"},
     "limit": {"regulatory", "maximum"}, "site": {"location"},
 }
-
-
-def stem(word: str) -> str:
-    w = word.lower().replace("’", "'")
-    w = re.sub(r"'s$|'$", "", w)
-    if len(w) > 4 and w.endswith("ies"):
-        return w[:-3] + "y"
-    if len(w) > 4 and re.search(r"(ss|x|ch|sh)es$", w):
-        return w[:-2]
-    if len(w) > 3 and w.endswith("s") and not w.endswith("ss"):
-        w = w[:-1]
-    for suffix in ("ing", "ed"):
-        if len(w) > len(suffix) + 3 and w.endswith(suffix):
-            return w[: -len(suffix)]
-    return w
-
-
-def words_of(text: str, keep_letters: bool = True) -> set[str]:
-    """Content-word stems of ``text``. A capital single letter ("site B")
-    is kept as an identifier; "a" and "I" are not."""
-    out = set()
-    previous = ""
-    for match in _WORD.finditer(text):
-        token, before, previous = match.group(0), previous, match.group(0)
-        if len(token) == 1:
-            # "site B", "plan A": an identifier after a word; "A pizza": an article.
-            if keep_letters and token.isupper() and (token not in ("A", "I") or before.islower()):
-                out.add(token)
-            continue
-        s = stem(token)
-        if s not in _STOP:
-            out.add(s)
-    return out
-
-
-def _match(a: str, b: str) -> bool:
-    if a == b:
-        return True
-    if len(a) == 1 or len(b) == 1:
-        return False
-    short, long_ = sorted((a, b), key=len)
-    return len(short) >= 5 and (long_.endswith(short) or long_.startswith(short))
-
-
-def overlap(query: set[str], named: Iterable[str]) -> int:
-    named = list(named)
-    return sum(1 for q in query if any(_match(q, n) for n in named))
-
-
-# -------------------------------------------------------------- numbers
-
-_NUMBER = re.compile(
-    r"(?<![\w.,/-])(-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|-?\.\d+)"
-    r"(\s*(?:%|per\s*cent\b|percent\b))?(?![\w/-]|[.,]\d)")
-_MONTHS = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*"
-_MONTH_BEFORE = re.compile(rf"\b{_MONTHS}\.?\s*$", re.I)   # "November 3"
-_MONTH_AFTER = re.compile(rf"^\s*{_MONTHS}\b", re.I)       # "3 November"
-
-NUMBER_WORDS = {
-    "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
-    "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20, "dozen": 12,
-}
-
-
-def _value(raw: str) -> float:
-    return float(raw.replace(",", ""))
-
-
-def _clean(value: float) -> str:
-    """A number as the calculator reads it (no grouping commas)."""
-    if value == int(value) and abs(value) < 1e15:
-        return str(int(value))
-    return repr(value)
-
-
-@dataclass(frozen=True)
-class Quantity:
-    """A number in the question or a passage, with the words that name it."""
-    value: float
-    percent: bool
-    words: frozenset                  # what names it (row + column, or nearby words)
-    context: frozenset = frozenset()  # its sentence / table headers
-    unit: str = ""                    # word right after it ("km", "litre", "people")
-    source: int = 0                   # passage number, 0 for the question
-    table: int = -1
-    row: int = -1
-    column: str = ""
-    start: int = 0                    # offset in its text (question order)
-    keyed: bool = False               # the value of a "Key: value" line
-
-    @property
-    def text(self) -> str:
-        return _clean(self.value) + ("%" if self.percent else "")
-
-
-_LABEL_BEFORE = re.compile(
-    r"\b(?:week|day|page|p\.|chapter|section|room|no\.|number|#|year|version|step|line|model|"
-    r"item|floor|article|clause|figure|table|unit|route|report)\s*$", re.I)
-_ADDRESS_AFTER = re.compile(r"^\s+(?:[A-Z][a-z]+\s+){1,3}(?:Lane|Street|St|Road|Rd|Avenue|Ave|Way|Drive|"
-                            r"Place|Square|Court|Boulevard)\b")
-
-
-def _is_identifier_or_date(text: str, match: re.Match) -> bool:
-    """Years, dates, "week 46", "page 3", "14 Mill Lane": labels, not amounts."""
-    before, after = text[max(0, match.start() - 12): match.start()], text[match.end(): match.end() + 30]
-    value = _value(match.group(1))
-    if match.group(2):
-        return False
-    if value == int(value) and 1900 <= value <= 2100:
-        return True   # a year
-    return bool(_MONTH_BEFORE.search(before) or _MONTH_AFTER.search(after[:12]) or _LABEL_BEFORE.search(before)
-                or _ADDRESS_AFTER.match(after))
-
-
-def numbers_in_text(text: str, source: int = 0) -> list[Quantity]:
-    """Every number in a sentence, named by the words around it."""
-    out = []
-    for m in _NUMBER.finditer(text):
-        if _is_identifier_or_date(text, m):
-            continue
-        # Words of its own clause name it ("nitrate 50 mg/L; lead 10 ug/L").
-        left = re.split(r"[;,()]", text[max(0, m.start() - 60): m.start()])[-1]
-        right = re.split(r"[;,()]", text[m.end(): m.end() + 30])[0]
-        near = list(_WORD.findall(left))[-5:] + list(_WORD.findall(right))[:3]
-        unit_match = re.match(r"\s*([A-Za-z]+(?:/[A-Za-z]+)?)", right)
-        out.append(Quantity(
-            value=_value(m.group(1)), percent=bool(m.group(2)),
-            words=frozenset(words_of(" ".join(near))), context=frozenset(words_of(text)),
-            unit=(unit_match.group(1).lower() if unit_match and not m.group(2) else ""),
-            source=source, start=m.start(), keyed=bool(re.search(r"\w\s*:\s*[$€£]?\s*$", left))))
-    return out
-
-
-def question_quantities(question: str) -> list[Quantity]:
-    found = numbers_in_text(question)
-    for m in re.finditer(r"\b(" + "|".join(NUMBER_WORDS) + r")\b", question, re.I):
-        right = question[m.end(): m.end() + 30]
-        unit_match = re.match(r"\s*([A-Za-z]+)", right)
-        found.append(Quantity(value=float(NUMBER_WORDS[m.group(1).lower()]), percent=False,
-                              words=frozenset(words_of(right)), unit=(unit_match.group(1).lower()
-                                                                      if unit_match else ""),
-                              start=m.start()))
-    return sorted(found, key=lambda q: q.start)
-
-
-# --------------------------------------------------------------- tables
-
-@dataclass
-class Table:
-    headers: list[str]
-    rows: list[list[str]]
-    source: int
-    index: int
-
-    def row_label(self, r: int) -> str:
-        return " ".join(c for c in self.rows[r] if re.search(r"[A-Za-z]", c))
-
-    def cells(self) -> list[Quantity]:
-        out = []
-        context = frozenset(words_of(" ".join(self.headers)))
-        for r, row in enumerate(self.rows):
-            label = words_of(self.row_label(r))
-            for c, cell in enumerate(row):
-                m = re.fullmatch(r"\s*[$€£]?\s*(-?[\d,]*\.?\d+)\s*(%?)\s*", cell)
-                if not m or c >= len(self.headers):
-                    continue
-                try:
-                    value = _value(m.group(1))
-                except ValueError:
-                    continue
-                header = self.headers[c]
-                unit = re.search(r"\(([^)]+)\)", header)
-                out.append(Quantity(value=value, percent=bool(m.group(2)),
-                                    words=frozenset(label | words_of(header)), context=context,
-                                    unit=unit.group(1).lower() if unit else "", source=self.source,
-                                    table=self.index, row=r, column=header))
-        return out
-
-
-_PIPE_RUN = re.compile(r"\|(?:[^|\n]*\|){2,}")
-
-
-def find_tables(text: str, source: int, first_index: int = 0) -> tuple[list[Table], str]:
-    """Pipe tables ("| a | b | | c | d |", as Hearth's parsers write
-    Markdown, DOCX and aligned plain-text tables), and the text left over."""
-    tables = []
-    rest = text
-    for m in _PIPE_RUN.finditer(text):
-        cells = [c.strip() for c in m.group(0).strip()[1:-1].split("|")]
-        width = cells.index("") if "" in cells else len(cells)
-        if width < 2:
-            continue
-        rows, i = [], 0
-        while i < len(cells):
-            row = cells[i: i + width]
-            if len(row) == width and not all(re.fullmatch(r":?-+:?", c) for c in row if c):
-                rows.append(row)
-            if i + width < len(cells) and cells[i + width] != "":
-                break   # no "| |" between rows: what follows is not this table
-            i += width + 1
-        if len(rows) < 2:
-            continue
-        tables.append(Table(headers=rows[0], rows=rows[1:], source=source,
-                            index=first_index + len(tables)))
-        rest = rest.replace(m.group(0), " ")
-    return tables, rest
-
-
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9-])|\s+-\s+|\n+")
-
-
-@dataclass
-class Facts:
-    """Everything numeric the passages say, labelled."""
-    quantities: list[Quantity] = field(default_factory=list)
-    tables: list[Table] = field(default_factory=list)
-    sentences: list[tuple[int, str]] = field(default_factory=list)
-
-    @classmethod
-    def read(cls, passages: Sequence[tuple[int, str]]) -> "Facts":
-        facts = cls()
-        for n, text in passages:
-            tables, rest = find_tables(text, n, len(facts.tables))
-            facts.tables.extend(tables)
-            for table in tables:
-                facts.quantities.extend(table.cells())
-            for sentence in _SENTENCE.split(rest):
-                sentence = sentence.strip()
-                if sentence:
-                    facts.sentences.append((n, sentence))
-                    facts.quantities.extend(numbers_in_text(sentence, n))
-        return facts
 
 
 # ----------------------------------------------------------------- plan
@@ -309,57 +72,6 @@ def _expand(words: set[str]) -> set[str]:
     return out
 
 
-def _money(q: Quantity, question: str) -> bool:
-    before = question[max(0, q.start - 2): q.start]
-    return "$" in before or "€" in before or "£" in before or q.unit in ("usd", "eur", "euro", "dollar",
-                                                                          "pound", "gbp")
-
-
-_MONEY_UNIT = re.compile(r"^(?:usd|eur|gbp|euros?|dollars?|pounds?|chf)\b")
-
-# unit -> (dimension, size in the dimension's base unit)
-_UNITS = {
-    "ml": ("volume", 1), "millilitre": ("volume", 1), "milliliter": ("volume", 1), "cl": ("volume", 10),
-    "l": ("volume", 1000), "litre": ("volume", 1000), "liter": ("volume", 1000),
-    "gallon": ("volume", 3785.411784), "gal": ("volume", 3785.411784),
-    "g": ("mass", 1), "gram": ("mass", 1), "kg": ("mass", 1000), "kilo": ("mass", 1000),
-    "kilogram": ("mass", 1000), "tonne": ("mass", 10 ** 6), "lb": ("mass", 453.59237),
-    "pound": ("mass", 453.59237), "oz": ("mass", 28.349523125), "ounce": ("mass", 28.349523125),
-    "mm": ("length", 1), "cm": ("length", 10), "m": ("length", 1000), "metre": ("length", 1000),
-    "meter": ("length", 1000), "km": ("length", 10 ** 6), "kilometre": ("length", 10 ** 6),
-    "kilometer": ("length", 10 ** 6), "inch": ("length", 25.4), "foot": ("length", 304.8),
-    "feet": ("length", 304.8), "ft": ("length", 304.8), "yard": ("length", 914.4),
-    "mile": ("length", 1609344), "mi": ("length", 1609344),
-    "second": ("time", 1), "sec": ("time", 1), "s": ("time", 1), "minute": ("time", 60),
-    "min": ("time", 60), "hour": ("time", 3600), "hr": ("time", 3600), "h": ("time", 3600),
-    "day": ("time", 86400), "week": ("time", 604800),
-    # calendar units: a year is 12 months or 52 weeks (pay and rent are counted so)
-    "month": ("calendar", 1), "year": ("calendar", 12), "annum": ("calendar", 12),
-}
-_COMPOUND_RATES = {"km/h": ("km", "hour"), "kmh": ("km", "hour"), "kph": ("km", "hour"),
-                   "mph": ("mile", "hour"), "mpg": ("mile", "gallon"), "m/s": ("m", "second")}
-_TEMPERATURES = {"c": "C", "celsius": "C", "centigrade": "C", "f": "F", "fahrenheit": "F",
-                 "k": "K", "kelvin": "K"}
-
-
-def _unit(word: str) -> Optional[tuple[str, float]]:
-    if not word:
-        return None
-    return _UNITS.get(word.lower()) or _UNITS.get(stem(word))
-
-
-def _factor(a: float, b: float) -> str:
-    """``a / b`` written for the calculator, exact where possible."""
-    if a == b:
-        return ""
-    ratio = a / b
-    if ratio == int(ratio):
-        return f" * {_clean(ratio)}"
-    inverse = b / a
-    if abs(inverse - round(inverse)) < 1e-12:
-        return f" / {_clean(round(inverse))}"
-    return f" * {_clean(a)} / {_clean(b)}"
-
 
 class Planner:
     """One question, its facts, and the rules above."""
@@ -374,6 +86,7 @@ class Planner:
                         if not re.search(r"instead\s+of\s*$", self.question[:n.start])]
         self.facts = Facts.read(passages)
         self.used_sources: set[int] = set()
+        self._named: dict = {}   # (table, words) -> rows, see _rows_named
         self.wants_money = self._has(r"\b(pay|paid|cost|costs|price|spend|spent|budget|euros?|dollars?|usd|eur)\b")
 
     # ------------------------------------------------------------ helpers
@@ -413,7 +126,14 @@ class Planner:
     def _rows_named(self, table: Table, words: set[str]) -> list[int]:
         """Rows the words name: by their identifier ("site B", "Marketing"),
         else by a distinctive word of their label; none when the question
-        counts them all ("the four sites")."""
+        counts them all ("the four sites"). Asked once per table and words:
+        scoring every cell asks it again."""
+        key = (table.index, frozenset(words))
+        if key not in self._named:
+            self._named[key] = self._find_rows_named(table, words)
+        return self._named[key]
+
+    def _find_rows_named(self, table: Table, words: set[str]) -> list[int]:
         if any(n.value == len(table.rows) and not n.percent for n in self.numbers) and \
                 re.search(r"\b(?:the|all|of)\s+(?:\w+\s+)?(?:two|three|four|five|six|seven|eight|nine|ten|\d+)\s+\w+",
                           self.q):
@@ -430,26 +150,20 @@ class Planner:
             return verbatim
         # "the 28-day cubes": rows whose "Age (days)" cell is 28
         for m in re.finditer(r"(\d+(?:\.\d+)?)-([a-z]+)", self.q):
-            value, word = _value(m.group(1)), stem(m.group(2))
+            value, word = parse_number(m.group(1)), stem(m.group(2))
             for c, header in enumerate(table.headers):
                 if word in words_of(header):
                     rows = [r for r, row in enumerate(table.rows)
-                            if c < len(row) and re.fullmatch(r"\s*[\d.]+\s*", row[c]) and _value(row[c]) == value]
+                            if c < len(row) and re.fullmatch(r"\s*[\d.]+\s*", row[c]) and parse_number(row[c]) == value]
                     if rows:
                         return rows
-        labels = [words_of(table.row_label(r)) for r in range(len(table.rows))]
+        labels = table.label_words
         common = set.intersection(*labels) if labels else set()
         named = []
         for r, label in enumerate(labels):
             if overlap(words, label - common) > 0:
                 named.append(r)
         return named
-
-    def _cell(self, table: Table, r: int, c: int) -> Optional[Quantity]:
-        for q in table.cells():
-            if q.row == r and q.column == table.headers[c]:
-                return q
-        return None
 
     def column_values(self, words: set[str]) -> Optional[tuple[Table, int, list[int]]]:
         """The best table column for ``words`` and the rows the words name
@@ -482,7 +196,7 @@ class Planner:
             if q.keyed and overlap(words, q.words):
                 score += 1
             if self.wants_money:
-                score *= 1.5 if _MONEY_UNIT.search(q.unit) else 0.5
+                score *= 1.5 if MONEY_UNIT.search(q.unit) else 0.5
             if q.table >= 0:
                 table = self.facts.tables[q.table]
                 if q.row not in self._rows_named(table, words):
@@ -499,7 +213,7 @@ class Planner:
             found = self.column_values(words)
             if found:
                 table, c, rows = found
-                return "(" + " + ".join(self._use(self._cell(table, r, c)) for r in rows) + ")"
+                return "(" + " + ".join(self._use(table.cell(r, c)) for r in rows) + ")"
         q = self.best_quantity(words, percent=percent)
         if q is None:
             raise _NoPlan(f"nothing in the passages matches {phrase!r}")
@@ -517,7 +231,7 @@ class Planner:
         for n, sentence in self.facts.sentences:
             if n != q.source:
                 continue
-            m = re.search(rf"(?<![\d.]){re.escape(_clean(q.value))}\s*%\s+of\s+(?:the\s+)?([^.;,]+)",
+            m = re.search(rf"(?<![\d.]){re.escape(calc_number(q.value))}\s*%\s+of\s+(?:the\s+)?([^.;,]+)",
                           sentence.replace(",", ""))
             if m:
                 base = self.resolve("total " + m.group(1) if "total" not in m.group(1) else m.group(1),
@@ -563,9 +277,9 @@ class Planner:
         if not self._has(r"\b(by )?what percent(age)?\b|\bpercent(age)? (increase|decrease|change|rise|drop)"):
             return None
         m = re.search(r"from\s+\S*?(\d[\d,.]*)\s*(\S*)\s+to\s+\S*?(\d[\d,.]*)\s*(\w*)", self.question)
-        if not m or any(_unit(u) and _unit(u)[0] in ("time", "calendar") for u in (m.group(2), m.group(4))):
+        if not m or any(unit_of(u) and unit_of(u)[0] in ("time", "calendar") for u in (m.group(2), m.group(4))):
             return None   # "from 7 days to 28 days": points in time, not the amounts
-        old, new = _clean(_value(m.group(1).rstrip("."))), _clean(_value(m.group(3).rstrip(".")))
+        old, new = calc_number(parse_number(m.group(1).rstrip("."))), calc_number(parse_number(m.group(3).rstrip(".")))
         if self._has(r"\b(drop|fell|fall|decreas|discount|reduc|cheaper|lower|cut|less|lost|down)"):
             return f"({old} - {new}) / {old} * 100"   # asked as a size of a fall: positive
         return f"({new} - {old}) / {old} * 100"
@@ -623,7 +337,7 @@ class Planner:
                   if not (first.start(1) <= n.start < first.end(1) or second.start(1) <= n.start < second.end(1))]
         if len(others) != 1:
             return None
-        b, c = (_clean(_value(m.group(1).rstrip(".,"))) for m in (first, second))
+        b, c = (calc_number(parse_number(m.group(1).rstrip(".,"))) for m in (first, second))
         return f"{self._use(others[0])} / {b} * {c}"
 
     def _frame_fit(self) -> Optional[str]:
@@ -633,10 +347,10 @@ class Planner:
         if len(plain) != 2:
             return None
         small, big = plain  # "how many 250 ml glasses ... from a 2 litre bottle"
-        us, ub = _unit(small.unit), _unit(big.unit)
+        us, ub = unit_of(small.unit), unit_of(big.unit)
         if not us or not ub or us[0] != ub[0]:
             return None
-        return f"{_clean(big.value)}{_factor(ub[1], us[1])} / {_clean(small.value)}"
+        return f"{calc_number(big.value)}{conversion(ub[1], us[1])} / {calc_number(small.value)}"
 
     def _frame_convert(self) -> Optional[str]:
         """"Convert 68 degrees Fahrenheit to Celsius", "how many km is 26.2 miles"."""
@@ -651,20 +365,20 @@ class Planner:
             to, raw, frm = m.group(1), m.group(2), m.group(3)
         else:
             raw, frm, to = m.group(1), m.group(2), m.group(3)
-        value = _clean(_value(raw.rstrip(".,")))
-        tf, tt = _TEMPERATURES.get(frm), _TEMPERATURES.get(to)
+        value = calc_number(parse_number(raw.rstrip(".,")))
+        tf, tt = TEMPERATURES.get(frm), TEMPERATURES.get(to)
         if tf and tt:
             to_c = {"C": value, "F": f"({value} - 32) * 5 / 9", "K": f"({value} - 273.15)"}[tf]
             return {"C": to_c, "F": f"{to_c} * 9 / 5 + 32", "K": f"{to_c} + 273.15"}[tt] if tt != tf else None
-        uf, ut = _unit(frm), _unit(to)
+        uf, ut = unit_of(frm), unit_of(to)
         if not uf or not ut or uf[0] != ut[0] or uf == ut:
             return None
-        return f"{value}{_factor(uf[1], ut[1])}"
+        return f"{value}{conversion(uf[1], ut[1])}"
 
     def _asked_rate(self) -> Optional[tuple[Optional[str], str]]:
         """The units of the rate asked for: "in miles per gallon" -> (mile, gallon),
         "what is that per kilogram" -> (None, kilogram), "km/h" -> (km, hour)."""
-        for abbreviation, pair in _COMPOUND_RATES.items():
+        for abbreviation, pair in COMPOUND_RATES.items():
             if re.search(rf"(?<![\w/]){re.escape(abbreviation)}(?![\w/])", self.q):
                 return pair
         matches = list(re.finditer(r"(?:\b([a-z]+)\s+)?(?:per|a|an|each)\s+([a-z]+)\s*[?.]?\s*$|"
@@ -672,19 +386,19 @@ class Planner:
         for m in reversed(matches):
             numerator = m.group(1) or m.group(3)
             denominator = m.group(2) or m.group(4)
-            if _unit(denominator):
-                return (numerator if _unit(numerator or "") else None), denominator
+            if unit_of(denominator):
+                return (numerator if unit_of(numerator or "") else None), denominator
         return None
 
     def _time_quantity(self, n: Quantity) -> str:
         """"27 minutes 30 seconds" read as one time, in ``n``'s unit."""
         rest = self.question[n.start:]
         m = re.match(r"(\d[\d.]*)\s*([a-z]+)\s*(?:and\s+)?(\d[\d.]*)\s*([a-z]+)", rest)
-        if m and _unit(m.group(2)) and _unit(m.group(4)) and _unit(m.group(2))[0] == _unit(m.group(4))[0] == "time" \
-                and _unit(m.group(2))[1] > _unit(m.group(4))[1]:
-            big, small = _unit(m.group(2))[1], _unit(m.group(4))[1]
-            return f"({_clean(n.value)} + {_clean(_value(m.group(3)))}{_factor(small, big)})"
-        return _clean(n.value)
+        if m and unit_of(m.group(2)) and unit_of(m.group(4)) and unit_of(m.group(2))[0] == unit_of(m.group(4))[0] == "time" \
+                and unit_of(m.group(2))[1] > unit_of(m.group(4))[1]:
+            big, small = unit_of(m.group(2))[1], unit_of(m.group(4))[1]
+            return f"({calc_number(n.value)} + {calc_number(parse_number(m.group(3)))}{conversion(small, big)})"
+        return calc_number(n.value)
 
     def _frame_per_unit(self) -> Optional[str]:
         """A rate asked per some unit: the quantity measured in that unit is
@@ -693,38 +407,38 @@ class Planner:
         if asked is None:
             return None
         numerator_unit, denominator_unit = asked
-        den_dim = _unit(denominator_unit)
+        den_dim = unit_of(denominator_unit)
         plain = self._plain()
         # "54,600 a year ... per month": a rate given per another calendar unit
         for n in plain:
             after = self.question[n.start:].split(None, 1)[-1] if " " in self.question[n.start:] else ""
             m = re.match(r"(?:[$€£]\s*)?(?:a|an|per|each)\s+([a-z]+)", after.lower())
-            if m and _unit(m.group(1)) and _unit(m.group(1))[0] == den_dim[0] and len(plain) == 1:
-                return f"{self._use(n)}{_factor(den_dim[1], _unit(m.group(1))[1])}"
-        measured = [n for n in plain if _unit(n.unit) and _unit(n.unit)[0] == den_dim[0]]
+            if m and unit_of(m.group(1)) and unit_of(m.group(1))[0] == den_dim[0] and len(plain) == 1:
+                return f"{self._use(n)}{conversion(den_dim[1], unit_of(m.group(1))[1])}"
+        measured = [n for n in plain if unit_of(n.unit) and unit_of(n.unit)[0] == den_dim[0]]
         # skip the second part of a compound time ("27 minutes 30 seconds")
         if len(measured) != 1:
             return None
         divisor = measured[0]
         others = [n for n in plain if n is not divisor and not self._is_time_tail(n)]
         if numerator_unit:
-            num_dim = _unit(numerator_unit)
-            others = [n for n in others if _unit(n.unit) and _unit(n.unit)[0] == num_dim[0]]
+            num_dim = unit_of(numerator_unit)
+            others = [n for n in others if unit_of(n.unit) and unit_of(n.unit)[0] == num_dim[0]]
         if len(others) != 1:
             return None
         dividend = others[0]
-        top = self._time_quantity(dividend) if _unit(dividend.unit) and _unit(dividend.unit)[0] == "time" \
-            else _clean(dividend.value)
-        if numerator_unit and _unit(dividend.unit):
-            top += _factor(_unit(dividend.unit)[1], _unit(numerator_unit)[1])
-        bottom = _clean(divisor.value) + _factor(_unit(divisor.unit)[1], den_dim[1])
+        top = self._time_quantity(dividend) if unit_of(dividend.unit) and unit_of(dividend.unit)[0] == "time" \
+            else calc_number(dividend.value)
+        if numerator_unit and unit_of(dividend.unit):
+            top += conversion(unit_of(dividend.unit)[1], unit_of(numerator_unit)[1])
+        bottom = calc_number(divisor.value) + conversion(unit_of(divisor.unit)[1], den_dim[1])
         self._use(dividend), self._use(divisor)
         return f"{top} / ({bottom})" if " " in bottom else f"{top} / {bottom}"
 
     def _is_time_tail(self, n: Quantity) -> bool:
         before = self.question[: n.start]
         return bool(re.search(r"\d[\d.]*\s*(?:hours?|minutes?|mins?|h)\s*(?:and\s+)?$", before)) and \
-            bool(_unit(n.unit)) and _unit(n.unit)[0] == "time"
+            bool(unit_of(n.unit)) and unit_of(n.unit)[0] == "time"
 
     def _frame_change(self) -> Optional[str]:
         """"... at 2.36 a kilo and pay with a 20 note, how much change?"."""
@@ -733,15 +447,15 @@ class Planner:
         m = re.search(r"\bwith\s+(?:a|an|one)?\s*[$€£]?(\d[\d,.]*)", self.question, re.I)
         if not m:
             return None
-        paid = _value(m.group(1).rstrip(".,"))
+        paid = parse_number(m.group(1).rstrip(".,"))
         others = [n for n in self._plain() if n.start != m.start(1)]
         if len(others) == 2:
-            cost = f"{_clean(others[0].value)} * {_clean(others[1].value)}"
+            cost = f"{calc_number(others[0].value)} * {calc_number(others[1].value)}"
         elif len(others) == 1:
-            cost = _clean(others[0].value)
+            cost = calc_number(others[0].value)
         else:
             return None
-        return f"{_clean(paid)} - {cost}"
+        return f"{calc_number(paid)} - {cost}"
 
     def _frame_fill(self) -> Optional[str]:
         """"holds 60 litres and it's 3/8 full: how much to fill it?"."""
@@ -763,7 +477,7 @@ class Planner:
         plain = self._plain()
         if len(plain) != 2:
             return None
-        times = [n for n in plain if _unit(n.unit) and _unit(n.unit)[0] == "time"]
+        times = [n for n in plain if unit_of(n.unit) and unit_of(n.unit)[0] == "time"]
         if len(times) != 1:
             return None
         other = plain[0] if plain[1] is times[0] else plain[1]
@@ -777,7 +491,7 @@ class Planner:
         plain = self._plain()
         if len(plain) != 2:
             return None
-        money = [n for n in plain if _money(n, self.question)]
+        money = [n for n in plain if is_money(n, self.question)]
         total = money[0] if len(money) == 1 else max(plain, key=lambda n: n.value)
         count = plain[0] if plain[1] is total else plain[1]
         return f"{self._use(total)} / {self._use(count)}"
@@ -788,11 +502,11 @@ class Planner:
         for m in re.finditer(r"(\d[\d,]*|\b(?:a|an|one)\b)\s+[\w -]{1,30}?\s+(?:at|for|costing)\s+[$€£]?"
                              r"(\d[\d,]*(?:\.\d+)?)(\s+each|\s+apiece|\s+a piece)?", self.question):
             count = m.group(1)
-            price = _clean(_value(m.group(2)))
+            price = calc_number(parse_number(m.group(2)))
             if count.isalpha():
                 terms.append(price)
             else:
-                terms.append(f"{_clean(_value(count))} * {price}")
+                terms.append(f"{calc_number(parse_number(count))} * {price}")
         if len(terms) < 2 or not self._has(r"\b(how much|total|spend|spent|pay|cost)\b"):
             return None
         return " + ".join(terms)
@@ -811,7 +525,7 @@ class Planner:
             if not found:
                 return None
             table, c, rows = found
-            values = [self._use(self._cell(table, r, c)) for r in rows]
+            values = [self._use(table.cell(r, c)) for r in rows]
         if len(values) < 2:
             return None
         return f"({' + '.join(values)}) / {len(values)}"
@@ -823,12 +537,12 @@ class Planner:
         plain = self._plain()
         if len(plain) == 2:
             a, b = plain
-            return f"{_clean(max(a.value, b.value))} - {_clean(min(a.value, b.value))}"
+            return f"{calc_number(max(a.value, b.value))} - {calc_number(min(a.value, b.value))}"
         found = self.column_values(self.words)
         if found:
             table, c, rows = found
             if len(rows) == 2:
-                a, b = (self._cell(table, r, c) for r in rows)
+                a, b = (table.cell(r, c) for r in rows)
                 if a and b:
                     big, small = (a, b) if a.value >= b.value else (b, a)
                     return f"{self._use(big)} - {self._use(small)}"
@@ -859,10 +573,10 @@ class Planner:
                     r"\b(hours?|days?|items?|units?|litres?|liters?|km|miles?|kg|sessions?|visits?|calls?)\b",
                     table.headers[c].lower() + " " + self.q):
                 return None
-            return "(" + " + ".join(self._use(self._cell(table, r, c)) for r in named) + ")"
+            return "(" + " + ".join(self._use(table.cell(r, c)) for r in named) + ")"
         plain = self._plain()
         if len(plain) >= 2 and not self._has(r"\beach\b|\bper\b|\bevery\b"):
-            money = [_money(n, self.question) for n in plain]
+            money = [is_money(n, self.question) for n in plain]
             units = {stem(n.unit) for n in plain}
             if not all(money) and len(units) > 1:
                 return None   # "18 bottles ... 5 crates in total": not a sum
@@ -873,7 +587,7 @@ class Planner:
         if not found:
             return None
         table, c, rows = found
-        cells = [self._cell(table, r, c) for r in rows]
+        cells = [table.cell(r, c) for r in rows]
         if any(cell is None for cell in cells) or len(cells) < 2:
             return None
         expression = "(" + " + ".join(self._use(cell) for cell in cells) + ")"
@@ -893,7 +607,7 @@ class Planner:
             for m in re.finditer(r"(\d[\d,]*(?:\.\d+)?)\s*(?:[A-Z]{3}|euros?|dollars?|pounds?|[$€£])?\s*(?:per|/|a)\s+(\w+)",
                                  sentence):
                 if stem(m.group(2)) == unit_stem:
-                    return Quantity(value=_value(m.group(1)), percent=False, words=frozenset(), source=n)
+                    return Quantity(value=parse_number(m.group(1)), percent=False, words=frozenset(), source=n)
         return None
 
     def _frame_product(self) -> Optional[str]:
@@ -903,7 +617,7 @@ class Planner:
             nouns = {stem(a.unit), stem(b.unit)} - {""}
             # "24 eggs in each box", "$18.75 an hour ... 32 hours": a per-item link
             linked = any(stem(w) in nouns for w in re.findall(r"\b(?:each|per|every|an?)\s+(\w+)", self.q))
-            priced = sum(_money(n, self.question) for n in plain) == 1 and \
+            priced = sum(is_money(n, self.question) for n in plain) == 1 and \
                 self._has(r"\bhow much (?:do|does|did|would|will)\b|\bcosts?\b|\bearn")
             grouped = self._has(r"\bin total\b|\baltogether\b|\bin all\b") and len(nouns) == 2
             if linked or priced or grouped:
@@ -918,7 +632,7 @@ class Planner:
                 table, c, rows = found
                 named = self._rows_named(table, words)
                 if len(named) == 1:
-                    cell = self._cell(table, named[0], c)
+                    cell = table.cell(named[0], c)
                     if cell is not None:
                         return f"{self._use(plain[0])} * {self._use(cell)}"
         return None
@@ -932,30 +646,6 @@ class Planner:
         if q is None:
             return None
         return self._definition(q)
-
-
-def joined_passages(sources) -> list[tuple[int, str]]:
-    """``[(n, text)]`` of retrieved sources (objects with n, path, text,
-    start, end), where overlapping or touching chunks of one document are
-    joined back into one text: a table the chunker cut in two is whole again
-    (chunk text is the document's extracted text from start to end)."""
-    by_path: dict[str, list] = {}
-    for source in sources:
-        by_path.setdefault(source.path, []).append(source)
-    joined = []
-    for group in by_path.values():
-        group.sort(key=lambda s: s.start)
-        n, text, end = group[0].n, group[0].text, group[0].end
-        for source in group[1:]:
-            if source.start <= end + 2 and source.end > end and len(source.text) == source.end - source.start:
-                # touching chunks are one separator apart
-                text += " " + source.text if source.start > end else source.text[end - source.start:]
-                end = source.end
-            elif source.start > end:
-                joined.append((n, text))
-                n, text, end = source.n, source.text, source.end
-        joined.append((n, text))
-    return sorted(joined)
 
 
 def plan(question: str, passages: Sequence[tuple[int, str]] = ()) -> Optional[Plan]:

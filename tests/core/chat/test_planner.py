@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from desktop_app.core.chat.planner import plan, words_of
+from desktop_app.core.chat.planner import plan
+from desktop_app.core.chat.quantities import words_of
 from desktop_app.core.library.parse import parse_file
 from desktop_app.core.tools.calculator import evaluate
 
@@ -131,7 +132,7 @@ def test_a_table_cut_between_two_chunks_is_joined_again(tmp_path):
     """The chunker cuts a long table; the planner sees the retrieved chunks
     of one document joined back together, so no row is missing."""
     from desktop_app.core.chat.citations import Source
-    from desktop_app.core.chat.planner import joined_passages
+    from desktop_app.core.chat.quantities import joined_passages
     from desktop_app.core.library.chunk import chunk_blocks
 
     rows = "\n".join(f"Day {i:02d}    Depot run {i}    {10 + i}.5" for i in range(1, 25))
@@ -155,5 +156,5 @@ def test_a_month_before_an_amount_does_not_make_it_a_date():
             "The next review is on 3 November and the audit on November 14.")
     planned = plan("What percentage of the travel budget had been spent by the end of June?", [(1, memo)])
     assert value_of(planned) == pytest.approx(40)
-    from desktop_app.core.chat.planner import numbers_in_text
+    from desktop_app.core.chat.quantities import numbers_in_text
     assert sorted(q.value for q in numbers_in_text(memo)) == [3600, 9000]
