@@ -39,8 +39,17 @@ def _choice(*options):
     return check
 
 
-def _setting(default, check=None, help=""):
-    return field(default=default, metadata={"check": check, "help": help})
+def _setting(default, check=None, help="", offered=None):
+    """``offered``: for a choice, a function giving the options this
+    installation can use (an editor shows only those; a stored value stays
+    valid by ``check``)."""
+    return field(default=default, metadata={"check": check, "help": help, "offered": offered})
+
+
+def _runnable_embedder_backends():
+    from desktop_app.core.library.embed import available_backends
+
+    return available_backends()   # the packaged app has no torch
 
 
 @dataclass
@@ -52,7 +61,8 @@ class Settings:
     max_tokens: int = _setting(384, _range(16, 8192), "longest answer in tokens")
     threads: int = _setting(0, _range(0, 256), "CPU threads for generation (0 = all cores)")
     # Library
-    embedder_backend: str = _setting("onnx-int8", _choice("torch", "onnx-int8"), "embedding backend")
+    embedder_backend: str = _setting("onnx-int8", _choice("torch", "onnx-int8"), "embedding backend",
+                                     offered=_runnable_embedder_backends)
     chunk_tokens: int = _setting(200, _range(32, 512), "chunk size in embedder tokens")
     chunk_overlap: int = _setting(40, _range(0, 256), "overlap between chunks in tokens")
     retrieval_k: int = _setting(5, _range(1, 20), "passages given to the model")

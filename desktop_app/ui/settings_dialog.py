@@ -76,10 +76,10 @@ class SettingsDialog(QDialog):
         if "options" in params:
             box = QComboBox()
             options = params["options"]
-            if f.name == "embedder_backend":   # not offered where it cannot run (the bundle has no torch)
-                from desktop_app.core.library.embed import available_backends
-
-                options = [o for o in options if o in available_backends() or o == value]
+            offered = f.metadata.get("offered")
+            if offered is not None:   # only what this installation can run (the current value stays)
+                runnable = offered()
+                options = [o for o in options if o in runnable or o == value]
             for option in options:
                 box.addItem(str(option), option)
             box.setCurrentIndex(max(0, box.findData(value)))
