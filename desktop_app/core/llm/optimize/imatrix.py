@@ -94,36 +94,31 @@ class ImatrixCollector:
         self.sums: dict[str, np.ndarray] = {}
         self.counts: dict[str, int] = {}
         self.error: Optional[BaseException] = None
-        self.callback = self._make_callback()
 
-    def _make_callback(self):
-        from llama_cpp import llama_cpp as ll
-
-        def cb(tensor_ptr, ask, user_data):
-            try:
-                if self.token.cancelled:
-                    return False  # aborts the graph; the caller raises Cancelled
-                t = tensor_at(tensor_ptr)
-                if t.op != self._mul_mat:
-                    return not ask  # ask: "not interested"; otherwise keep computing
-                src0, src1 = t.src[0], t.src[1]
-                if not src0 or not src1:
-                    return not ask
-                w, x = src0.contents, src1.contents
-                name = _weight_name(w.name)
-                rows = x.ne[1] * x.ne[2] * x.ne[3]
-                wanted = (name.startswith("blk.") and x.type == GGML_TYPE_F32 and x.ne[1] >= _MIN_ROWS
-                          and w.ne[2] * w.ne[3] == 1)
-                if ask:
-                    return bool(wanted)
-                if wanted:
-                    self._accumulate(name, x, rows)
-                return True
-            except BaseException as exc:  # noqa: BLE001 - a C callback must not raise
-                self.error = exc
-                return False
-
-        return ll.ggml_backend_sched_eval_callback(cb)
+    def observe(self, tensor_ptr, ask, user_data) -> bool:
+        """The ``cb_eval`` graph callback (``ModelRunner`` wraps it for C)."""
+        try:
+            if self.token.cancelled:
+                return False  # aborts the graph; the caller raises Cancelled
+            t = tensor_at(tensor_ptr)
+            if t.op != self._mul_mat:
+                return not ask  # ask: "not interested"; otherwise keep computing
+            src0, src1 = t.src[0], t.src[1]
+            if not src0 or not src1:
+                return not ask
+            w, x = src0.contents, src1.contents
+            name = _weight_name(w.name)
+            rows = x.ne[1] * x.ne[2] * x.ne[3]
+            wanted = (name.startswith("blk.") and x.type == GGML_TYPE_F32 and x.ne[1] >= _MIN_ROWS
+                      and w.ne[2] * w.ne[3] == 1)
+            if ask:
+                return bool(wanted)
+            if wanted:
+                self._accumulate(name, x, rows)
+            return True
+        except BaseException as exc:  # noqa: BLE001 - a C callback must not raise
+            self.error = exc
+            return False
 
     def _accumulate(self, name: str, x: GgmlTensor, rows: int) -> None:
         ne0 = x.ne[0]
@@ -166,8 +161,7 @@ def compute_imatrix(model_path: os.PathLike | str, calibration_text: str, out_pa
     """Run the model over ``calibration_text`` in windows of ``n_ctx`` tokens
     (at most ``chunks`` windows, default 32) and write the importance matrix
     to ``out_path`` (llama.cpp GGUF imatrix format, written atomically)."""
-    from llama_cpp import _internals
-    from llama_cpp import llama_cpp as ll
+    from desktop_app.core.llm.optimize.runtime import ModelRunner
 
     token = token or CancelToken()
     report = RateLimitedReport(report)
@@ -176,18 +170,13 @@ def compute_imatrix(model_path: os.PathLike | str, calibration_text: str, out_pa
         raise ImatrixError("the calibration text is empty")
     threads = threads or max(1, min(4, os.cpu_count() or 1))
     collector = ImatrixCollector(token)
-    ll.llama_backend_init()
-    from llama_cpp._logger import set_verbose
-
-    set_verbose(False)  # what Llama(verbose=False) does: llama.cpp errors only, not its load chatter
     report(Progress("loading model", 0, None, model_path.name))
-    mparams = ll.llama_model_default_params()
     try:
-        model = _internals.LlamaModel(path_model=str(model_path), params=mparams, verbose=False)
-    except (ValueError, RuntimeError) as exc:
+        runner = ModelRunner(model_path, n_ctx=n_ctx, n_batch=n_ctx, n_threads=threads, cb_eval=collector.observe)
+    except (ValueError, RuntimeError, OSError) as exc:
         raise ImatrixError(f"cannot load {model_path.name} for calibration: {exc}") from None
-    try:
-        tokens = model.tokenize(calibration_text.encode("utf-8"), add_bos=False, special=False)
+    with runner:
+        tokens = runner.model.tokenize(calibration_text.encode("utf-8"), add_bos=False, special=False)
         available = len(tokens) // n_ctx
         if available == 0:
             if len(tokens) < 4 * _MIN_ROWS:
@@ -196,52 +185,27 @@ def compute_imatrix(model_path: os.PathLike | str, calibration_text: str, out_pa
             n_ctx = len(tokens)  # one shorter window is still useful
             available = 1
         n_chunks = min(available, chunks or DEFAULT_MAX_CHUNKS)
-        cparams = ll.llama_context_default_params()
-        cparams.n_ctx = n_ctx
-        cparams.n_batch = n_ctx
-        cparams.n_ubatch = n_ctx
-        cparams.n_seq_max = 1
-        cparams.n_threads = threads
-        cparams.n_threads_batch = threads
-        cparams.cb_eval = collector.callback
-        cparams.cb_eval_user_data = None
-        ctx = _internals.LlamaContext(model=model, params=cparams, verbose=False)
-        batch = _internals.LlamaBatch(n_tokens=n_ctx, embd=0, n_seq_max=1, verbose=False)
-        bos = model.token_bos()
-        add_bos = model.add_bos_token() and bos >= 0
-        try:
-            for i in range(n_chunks):
-                token.check()
-                window = list(tokens[i * n_ctx:(i + 1) * n_ctx])
-                if add_bos:
-                    window[0] = bos  # as imatrix.cpp: every window starts like a document
-                ctx.kv_cache_clear()
-                b = batch.batch
-                b.n_tokens = len(window)
-                for j, tok in enumerate(window):
-                    b.token[j] = tok
-                    b.pos[j] = j
-                    b.n_seq_id[j] = 1
-                    b.seq_id[j][0] = 0
-                    # llama.cpp skips rows without outputs in the last block: ask for
-                    # enough output rows that its FFN inputs are measured too.
-                    b.logits[j] = j >= len(window) - _LAST_LAYER_ROWS
-                try:
-                    ctx.decode(batch)
-                except RuntimeError as exc:
-                    if token.cancelled:
-                        raise Cancelled() from None
-                    if collector.error is not None:
-                        raise ImatrixError(f"calibration failed: {collector.error}") from collector.error
-                    raise ImatrixError(f"calibration failed: {exc}") from None
+        add_bos = runner.add_bos and runner.bos >= 0
+        for i in range(n_chunks):
+            token.check()
+            window = list(tokens[i * n_ctx:(i + 1) * n_ctx])
+            if add_bos:
+                window[0] = runner.bos  # as imatrix.cpp: every window starts like a document
+            runner.clear()
+            # llama.cpp skips rows without outputs in the last block: ask for
+            # enough output rows that its FFN inputs are measured too.
+            outputs = [j >= len(window) - _LAST_LAYER_ROWS for j in range(len(window))]
+            try:
+                runner.decode(window, 0, outputs)
+            except RuntimeError as exc:
+                if token.cancelled:
+                    raise Cancelled() from None
                 if collector.error is not None:
                     raise ImatrixError(f"calibration failed: {collector.error}") from collector.error
-                report(Progress("calibrating", i + 1, n_chunks, f"{(i + 1) * n_ctx} tokens"))
-        finally:
-            batch.close()
-            ctx.close()
-    finally:
-        model.close()
+                raise ImatrixError(f"calibration failed: {exc}") from None
+            if collector.error is not None:
+                raise ImatrixError(f"calibration failed: {collector.error}") from collector.error
+            report(Progress("calibrating", i + 1, n_chunks, f"{(i + 1) * n_ctx} tokens"))
     if not collector.sums:
         raise ImatrixError("no matrix multiplications were observed; this model type is not supported")
     _write_imatrix(out_path, collector, dataset_name, n_chunks, n_ctx)
