@@ -36,6 +36,23 @@ def _cancel_from_panel(qtbot, window, job, *, after_progress: bool = True,
     assert not row.cancel_button.isEnabled()
 
 
+def _click_and_accept(qtbot, button, title: str, fill) -> None:
+    """Click ``button``, which opens a modal dialog titled ``title...``; let
+    ``fill(dialog)`` choose, then press OK."""
+    opened = []
+
+    def accept():
+        dialog = QApplication.activeModalWidget()
+        assert dialog is not None and dialog.windowTitle().startswith(title)
+        fill(dialog)
+        opened.append(dialog)
+        qtbot.mouseClick(dialog.buttons.button(QDialogButtonBox.Ok), Qt.LeftButton)
+
+    QTimer.singleShot(200, accept)
+    qtbot.mouseClick(button, Qt.LeftButton)
+    assert opened, f"no {title} dialog opened"
+
+
 def test_cancelling_a_model_load_leaves_no_model_loaded(qtbot, window):
     page, entry = _select_default(qtbot, window)
     job = window.models.load_active(str(entry.path))
@@ -52,15 +69,11 @@ def test_prune_button_starts_the_chosen_prune_and_cancel_stops_it(qtbot, window)
     before = sorted(p.name for p in models_dir.iterdir())
     chosen = []
 
-    def accept_dialog():
-        dialog = QApplication.activeModalWidget()
-        assert dialog is not None and dialog.windowTitle().startswith("Prune")
+    def two_blocks(dialog):
         dialog.count.setValue(2)
         chosen.append(dialog.output.text())
-        qtbot.mouseClick(dialog.buttons.button(QDialogButtonBox.Ok), Qt.LeftButton)
 
-    QTimer.singleShot(200, accept_dialog)
-    qtbot.mouseClick(page.prune_button, Qt.LeftButton)
+    _click_and_accept(qtbot, page.prune_button, "Prune", two_blocks)
     assert chosen and chosen[0].endswith("-pruned2.gguf")
     [job] = window.jobs.running("prune")
     _cancel_from_panel(qtbot, window, job)  # while it ranks the blocks
@@ -91,15 +104,11 @@ def test_evaluate_button_asks_how_thorough_and_cancel_stores_nothing(qtbot, wind
     before = sorted(p.name for p in models_dir.iterdir())
     shown = []
 
-    def choose_quick():
-        dialog = QApplication.activeModalWidget()
-        assert dialog is not None and dialog.windowTitle().startswith("Evaluate")
+    def quick(dialog):
         dialog.depths.setCurrentRow(0)
         shown.append(dialog.explain.text())
-        qtbot.mouseClick(dialog.buttons.button(QDialogButtonBox.Ok), Qt.LeftButton)
 
-    QTimer.singleShot(200, choose_quick)
-    qtbot.mouseClick(page.evaluate_button, Qt.LeftButton)
+    _click_and_accept(qtbot, page.evaluate_button, "Evaluate", quick)
     assert shown and "Quick" in shown[0] and "2,048 tokens" in shown[0]
     [job] = window.jobs.running("evaluate")
     _cancel_from_panel(qtbot, window, job)
