@@ -1,6 +1,6 @@
 """The data that flows through the library: parsed blocks, chunks, hits.
 
-These are the contracts between parsing (``parse.py``), chunking
+These are the contracts between parsing (``parse/``), chunking
 (``chunk.py``), the store and search, and everything that cites a source.
 """
 

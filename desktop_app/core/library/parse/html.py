@@ -1,0 +1,151 @@
+"""HTML (Sphinx, MkDocs, CMS pages): main content only, headings as sections."""
+
+from __future__ import annotations
+
+import re
+from typing import Optional
+
+from desktop_app.core.library.parse.common import _Sections, normalize_space
+
+# ---------------------------------------------------------------- HTML
+
+# Navigation and page furniture, including what Sphinx, MkDocs and common CMS themes add.
+_HTML_DROP = ", ".join([
+    "script", "style", "noscript", "template", "nav", "header", "footer", "aside", "form", "button",
+    "input", "select", "textarea", "svg", "iframe", "object", "head",
+    "[role=navigation]", "[role=search]", "[role=banner]", "[role=contentinfo]", "[aria-hidden=true]",
+    "div.sphinxsidebar", "div.related", "div.footer", "div.mobile-nav", "div.menu-wrapper",
+    "div.inline-search", "a.headerlink", "div.breadcrumbs", "div.breadcrumb", "ul.breadcrumb",
+    "ol.breadcrumb", ".breadcrumbs", ".breadcrumb", "div.sidebar", "#sidebar", ".sidebar-nav",
+    "div.toctree-wrapper", "nav.contents", "div.contents.topic", "div.rst-footer-buttons",
+    ".skip-link", ".cookie-banner", "#cookie-banner", ".related-posts", ".share-buttons",
+])
+_HTML_MAIN = ("[role=main]", "main", "article", "div.body", "div#content", "div.content")
+_HTML_BLOCK = frozenset({
+    "p", "div", "section", "article", "main", "li", "ul", "ol", "dl", "dt", "dd", "blockquote",
+    "figure", "figcaption", "caption", "table", "thead", "tbody", "tfoot", "address", "details",
+    "summary", "hr", "body", "center", "fieldset", "legend",
+})
+_HTML_HEADINGS = {f"h{i}": i for i in range(1, 7)}
+
+
+def _parse_html(html: str):
+    from selectolax.lexbor import LexborHTMLParser
+
+    tree = LexborHTMLParser(html)
+    for node in tree.css(_HTML_DROP):
+        node.decompose()
+    root = None
+    for selector in _HTML_MAIN:
+        root = tree.css_first(selector)
+        if root is not None:
+            break
+    if root is None:
+        root = tree.body or tree.root
+    if root is None:
+        return
+    yield from _html_walk(root)
+
+
+_DOTTED_NAME = re.compile(r"[A-Za-z_][\w.]*$")
+
+
+def _api_name(dt) -> Optional[str]:
+    """"shutil.copytree" from its anchor; the entry's own text ("-O", "PYTHONPATH")
+    when the anchor is not a dotted name ("cmdoption-O")."""
+    anchor = dt.attributes.get("id") or ""
+    if _DOTTED_NAME.match(anchor):
+        return anchor
+    text = normalize_space(dt.text(deep=True, separator=""))
+    return text[:80] or None
+
+
+def _html_walk(root):
+    sections = _Sections()
+    inline: list[str] = []
+    # API entries (Sphinx/Doxygen-like <dl><dt id="shutil.copytree" class="sig ...">) are
+    # sub-sections: a citation names the function, and chunks split between entries.
+    api: list[Optional[str]] = []
+
+    def where() -> Optional[str]:
+        name = next((a for a in reversed(api) if a), None)
+        if name is None:
+            return sections.path
+        return f"{sections.path} > {name}" if sections.path else name
+
+    def flush():
+        text = normalize_space("".join(inline))
+        inline.clear()
+        return text
+
+    # Iterative walk: ("enter", node) / ("leave", tag); deep pages must not hit the recursion limit.
+    stack: list = [("enter", root)]
+    while stack:
+        action, node = stack.pop()
+        if action == "leave":
+            text = flush()
+            if text:
+                yield text, None, where()
+            if node == "dl":
+                api.pop()
+            continue
+        tag = node.tag
+        if tag == "-text":
+            inline.append(node.text_content or "")
+            continue
+        if tag in ("-comment", "-doctype") or tag is None:
+            continue
+        if tag in _HTML_HEADINGS:
+            text = flush()
+            if text:
+                yield text, None, where()
+            title = normalize_space(node.text(deep=True, separator=" "))
+            if title:
+                sections.set(_HTML_HEADINGS[tag], title)
+                yield title, None, where()
+            continue
+        if tag == "pre":
+            text = flush()
+            if text:
+                yield text, None, where()
+            code = node.text(deep=True, separator="").strip("\n")
+            if code.strip():
+                yield "\n".join(l.rstrip() for l in code.split("\n")), None, where()
+            continue
+        if tag == "tr":
+            text = flush()
+            if text:
+                yield text, None, where()
+            cells = [normalize_space(c.text(deep=True, separator=" ")) for c in node.iter() if c.tag in ("td", "th")]
+            row = " | ".join(c for c in cells if c)
+            if row:
+                yield row, None, where()
+            continue
+        if tag == "br":
+            inline.append(" ")
+            continue
+        if tag == "img":
+            alt = node.attributes.get("alt")
+            if alt:
+                inline.append(f" {alt} ")
+            continue
+        block = tag in _HTML_BLOCK
+        if block:
+            text = flush()
+            if text:
+                yield text, None, where()
+            stack.append(("leave", tag))
+            if tag == "dl":
+                api.append(None)
+            elif tag == "dt" and api and "sig" in (node.attributes.get("class") or "").split():
+                api[-1] = _api_name(node) or api[-1]
+        children = list(node.iter(include_text=True))
+        for child in reversed(children):
+            stack.append(("enter", child))
+        if not block and tag not in ("span", "a", "code", "em", "strong", "b", "i", "sub", "sup", "tt",
+                                     "kbd", "var", "samp", "abbr", "cite", "q", "small", "mark", "u", "s"):
+            # unknown inline-ish elements: keep words apart
+            inline.append(" ")
+    text = flush()
+    if text:
+        yield text, None, where()
