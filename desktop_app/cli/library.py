@@ -22,8 +22,22 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr)
 
 
+def _tell_waiting(progress: Progress) -> bool:
+    """Say (always, bar or not) that another process holds the library."""
+    from desktop_app.core.library.library import WAITING
+
+    if progress.stage != WAITING:
+        return False
+    _say(f"hearth: {progress.detail} (Ctrl-C to stop waiting)")
+    return True
+
+
 class IngestProgressPrinter(ProgressPrinter):
     """The ingest's bar: files done/total, chunks embedded, chunks/s, ETA."""
+
+    def __call__(self, progress: Progress) -> None:
+        if not _tell_waiting(progress):
+            super().__call__(progress)
 
     def format_line(self, progress: Progress, elapsed: float) -> str:
         chunks = getattr(progress, "chunks", None)
@@ -79,7 +93,8 @@ def _register_add(commands) -> None:
 # --- remove -------------------------------------------------------------------
 
 def _cmd_remove(args, services) -> int:
-    removed = services.library.remove(Path(args.path))
+    with progress_job() as (token, _printer):
+        removed = services.library.remove(Path(args.path), token=token, report=_tell_waiting)
     if args.json:
         print_json({"path": str(Path(args.path).expanduser().resolve()), "removed_files": removed})
         return 0

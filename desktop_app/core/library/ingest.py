@@ -13,10 +13,12 @@ cancel or a crash has no hash and is redone by the next add.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
 import queue
+import stat as stat_mode
 import threading
 import time
 from dataclasses import dataclass, field
@@ -27,6 +29,7 @@ import numpy as np
 
 from desktop_app.core.jobs import Cancelled, CancelToken, Progress, RateLimitedReport, Report
 from desktop_app.core.library.documents import Chunk, ParseError
+from desktop_app.core.library.fsnames import to_fs
 from desktop_app.core.library.store import (
     ChunkOp, FileDone, FileFailed, FileRecord, FileStart, FileUnchanged, Store, WriteOp)
 
@@ -93,9 +96,46 @@ def is_hidden(name: str) -> bool:
     return name.startswith(".")
 
 
-def walk_files(root: Path, is_supported: Callable[[Path], bool], excluded: set[str]) -> Iterator[os.DirEntry | Path]:
-    """Supported, non-hidden files under ``root`` (symlinked folders are not
-    followed, so a link loop cannot trap the walk), in a stable order."""
+_SPECIAL_KINDS = ((stat_mode.S_ISFIFO, "a named pipe"), (stat_mode.S_ISSOCK, "a socket"),
+                  (stat_mode.S_ISCHR, "a character device"), (stat_mode.S_ISBLK, "a block device"))
+
+
+def not_regular_reason(st: os.stat_result) -> Optional[str]:
+    """Why a file with this stat is not read, or None for a regular file.
+    Reading a named pipe blocks for ever, a device may never end."""
+    if stat_mode.S_ISREG(st.st_mode):
+        return None
+    for test, what in _SPECIAL_KINDS:
+        if test(st.st_mode):
+            return f"skipped: {what}, not a regular file"
+    if stat_mode.S_ISDIR(st.st_mode):
+        return "skipped: a folder"
+    return "skipped: not a regular file"
+
+
+def _inside_any(path: str, roots: tuple[str, ...]) -> bool:
+    return any(path == r or path.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
+
+
+Skip = Callable[[str, str], None]
+
+
+def walk_files(root: Path, is_supported: Callable[[Path], bool], excluded: set[str],
+               on_skip: Optional[Skip] = None, allowed_roots: tuple[str, ...] = ()) -> Iterator[os.DirEntry]:
+    """Supported, non-hidden regular files under ``root``, in a stable order.
+
+    Symlinked folders are not followed (a link loop cannot trap the walk). A
+    symlinked file is followed only when its target lies inside ``root`` or
+    one of ``allowed_roots`` (the folders the user added): a link must not
+    pull ``/etc/shadow`` into a library. What is passed over for a reason the
+    user should know (a folder that cannot be listed, a link out, a broken
+    link, a named pipe or device) is told to ``on_skip(path, reason)``;
+    ``excluded`` holds text-form paths (``fsnames``).
+    """
+    from desktop_app.core.library.fsnames import ReservedName, to_text
+
+    skip = on_skip or (lambda path, reason: None)
+    roots = tuple(os.path.realpath(r) for r in (str(root), *allowed_roots))
     stack = [str(root)]
     while stack:
         folder = stack.pop()
@@ -104,24 +144,64 @@ def walk_files(root: Path, is_supported: Callable[[Path], bool], excluded: set[s
                 entries = sorted(it, key=lambda e: e.name)
         except OSError as exc:
             log.warning("cannot list %s: %s", folder, exc)
+            skip(folder, f"folder unreadable: {exc.strerror or exc}")
             continue
         subdirs = []
         for entry in entries:
-            if is_hidden(entry.name) or entry.path in excluded:
+            if is_hidden(entry.name):
                 continue
+            try:
+                if to_text(entry.path) in excluded:
+                    continue
+            except ReservedName:
+                pass
             try:
                 if entry.is_dir(follow_symlinks=False):
                     subdirs.append(entry.path)
-                elif entry.is_file() and is_supported(Path(entry.name)):
-                    yield entry
-            except OSError:
+                    continue
+                if entry.is_symlink():
+                    if not is_supported(Path(entry.name)) or entry.is_dir():
+                        continue
+                    target = os.path.realpath(entry.path)
+                    if not os.path.exists(target):
+                        skip(entry.path, "skipped: broken link")
+                        continue
+                    if not _inside_any(target, roots):
+                        skip(entry.path, f"skipped: link to a file outside the added folders ({target}); "
+                                         "add that file itself to index it")
+                        continue
+                if entry.is_file():
+                    if is_supported(Path(entry.name)):
+                        yield entry
+                    continue
+                reason = not_regular_reason(entry.stat())
+                if reason is not None and not stat_mode.S_ISDIR(entry.stat().st_mode):
+                    skip(entry.path, reason)
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    skip(entry.path, "skipped: symbolic link loop")
                 continue
         stack.extend(reversed(subdirs))
 
 
+class NotRegularFile(OSError):
+    """A path that is (now) a pipe, socket or device: never read."""
+
+
 def sha256_file(path: str, token: Optional[CancelToken] = None) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    # O_NONBLOCK: opening a named pipe without a writer would block for ever;
+    # the check on the opened descriptor closes the race with a swapped file.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        reason = not_regular_reason(os.fstat(fd))
+        if reason is not None:
+            raise NotRegularFile(reason)
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    with open(fd, "rb") as handle:
         while block := handle.read(1 << 20):
             if token is not None and token.cancelled:
                 raise Cancelled()
@@ -132,6 +212,8 @@ def sha256_file(path: str, token: Optional[CancelToken] = None) -> str:
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, ParseError):
         return exc.reason
+    if isinstance(exc, NotRegularFile):
+        return str(exc)
     if isinstance(exc, FileNotFoundError):
         return "file vanished"
     if isinstance(exc, PermissionError):
@@ -215,9 +297,10 @@ class _Producer(threading.Thread):
             self._put(_END)
 
     def _one(self, cand: Candidate) -> bool:
+        fs_path = to_fs(cand.path)   # the library keeps text-form paths (fsnames)
         try:
-            st = os.stat(cand.path)
-            sha = sha256_file(cand.path)
+            st = os.stat(fs_path)
+            sha = sha256_file(fs_path)
         except OSError as exc:
             return self._put(_Failed(cand, _reason(exc)))
         known = cand.known
@@ -227,7 +310,7 @@ class _Producer(threading.Thread):
         count = 0
         group: list[Chunk] = []
         try:
-            for chunk in self.chunker(self.parse(Path(cand.path))):
+            for chunk in self.chunker(self.parse(Path(fs_path))):
                 if not started:
                     if not self._put(_Start(cand)):
                         return False

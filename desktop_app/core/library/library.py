@@ -2,30 +2,38 @@
 
 ``Library`` ties the store (SQLite + HNSW), the embedder and the ingest
 pipeline together. It is the one writer of its library dir: add, remove and
-refresh are serialized; searches run between ingest batches.
+refresh are serialized, within the process by a lock and across processes
+by the store's writer lock (a second window or a CLI run waits, told who
+holds it); searches run between ingest batches and never wait for a writer.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import stat as stat_mode
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Optional, Union
+from typing import Callable, Iterable, Iterator, Optional, Union
 
 import numpy as np
 
 from desktop_app.core.jobs import CancelToken, Progress, Report, ignore_progress
 from desktop_app.core.library.documents import Hit
-from desktop_app.core.library.ingest import Candidate, IngestReport, run_ingest, walk_files
-from desktop_app.core.library.store import SourceRecord, Store
+from desktop_app.core.library.fsnames import ReservedName, display, to_fs, to_text
+from desktop_app.core.library.ingest import Candidate, IngestReport, not_regular_reason, run_ingest, walk_files
+from desktop_app.core.library.store import FileFailed, SourceRecord, Store
 from desktop_app.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
 SEARCH_MODES = ("hybrid", "vector", "bm25")
+# Progress stage while another process holds the library (detail: who).
+WAITING = "waiting"
 RRF_K = 60                 # the usual reciprocal-rank-fusion constant
 BM25_WEIGHT = 1.0          # weight of the BM25 ranking in the fusion (vectors: 1)
 MIN_CANDIDATES = 50        # per ranked list fed to the fusion
@@ -75,8 +83,17 @@ def _summary(self: IngestReport) -> str:
 IngestReport.summary = _summary
 
 
+# A name whose characters Hearth uses for undecodable bytes (fsnames).
+RESERVED_NAME = "file name uses characters Hearth reserves for undecodable bytes"
+
+
 def _norm(path: PathLike) -> str:
-    return str(Path(path).expanduser().resolve())
+    """An absolute, link-free path (file-system form). A symlink loop is kept
+    as given: the add reports it."""
+    try:
+        return str(Path(path).expanduser().resolve())
+    except (RuntimeError, OSError):
+        return os.path.abspath(os.path.expanduser(path))
 
 
 def _inside(path: str, folder: str) -> bool:
@@ -102,7 +119,7 @@ def _unavailable_reason(source: SourceRecord) -> Optional[str]:
     so its files stay in the index until it is back or the user removes it.
     """
     root = source.path if source.kind == "folder" else os.path.dirname(source.path)
-    if os.path.isdir(root):
+    if os.path.isdir(to_fs(root)):
         return None
     what = "folder" if source.kind == "folder" else "folder holding this file"
     return (f"the {what} is not there ({root}): is its drive unplugged or its share unmounted? "
@@ -139,6 +156,19 @@ class Library:
 
     # ---------------------------------------------------------------- ingest
 
+    @contextmanager
+    def _writing(self, token: Optional[CancelToken], report: Report) -> Iterator[None]:
+        """Be the only writer of the library dir (this thread among ours, this
+        process among all), with the in-memory index caught up with whatever
+        another process committed before."""
+        def on_wait(message: str) -> None:
+            report(Progress(WAITING, 0, None, message))
+
+        with self._write_lock:
+            with self.store.writer.hold(token, on_wait):
+                self.store.sync()
+                yield
+
     def add(self, paths: Iterable[PathLike], *, token: Optional[CancelToken] = None,
             report: Report = ignore_progress) -> IngestReport:
         """Index folders (recursively) and files; incremental by content hash.
@@ -150,7 +180,7 @@ class Library:
 
         token = token or CancelToken()
         result = IngestReport()
-        with self._write_lock:
+        with self._writing(token, report):
             t0 = time.monotonic()
             report(Progress("scanning", 0, None, ""))
             embedder = self.embedder
@@ -159,9 +189,23 @@ class Library:
             candidates: list[Candidate] = []
             total = done = 0
             touched: set[int] = set()
-            for path in _outermost(paths):
+            for fs_path in _outermost(paths):
                 token.check()
-                if not os.path.exists(path):
+                try:
+                    path = to_text(fs_path)
+                    st = os.stat(fs_path)
+                except ReservedName:
+                    result.failed.append((display(fs_path), RESERVED_NAME))
+                    continue
+                except OSError as exc:
+                    if exc.errno == errno.ELOOP:
+                        result.failed.append((path, "symbolic link loop"))
+                        continue
+                    if exc.errno not in (errno.ENOENT, errno.ENOTDIR):
+                        result.failed.append((path, f"unreadable: {exc.strerror or exc}"))
+                        continue
+                    st = None
+                if st is None:
                     reason = self._unavailable_near(path)
                     if reason is not None:
                         result.unavailable.append((path, reason))
@@ -172,7 +216,11 @@ class Library:
                     if gone:
                         result.removed += self.store.delete_files(r.id for r in gone.values())
                     continue
-                is_dir = os.path.isdir(path)
+                is_dir = stat_mode.S_ISDIR(st.st_mode)
+                special = None if is_dir else not_regular_reason(st)
+                if special is not None:
+                    result.failed.append((path, special))
+                    continue
                 if not is_dir and not is_supported(Path(path)):
                     result.failed.append((path, "unsupported format"))
                     continue
@@ -251,16 +299,18 @@ class Library:
         size and mtime). Known files that are gone leave the index here.
         """
         known = {p: r for p, r in self.store.files_under(path).items() if r.source_id == source.id}
-        if is_dir:
-            entries = ((e.path, e.stat()) for e in walk_files(Path(path), is_supported, excluded))
-        else:
-            entries = iter([(path, os.stat(path))])
+        skipped: list[tuple[str, str]] = []
         seen: set[str] = set()
         todo: list[Candidate] = []
         unchanged = 0
-        for i, (file_path, st) in enumerate(entries):
+        for i, (fs_file, st) in enumerate(self._entries(path, is_dir, is_supported, excluded, skipped)):
             if i % 256 == 0:
                 token.check()
+            try:
+                file_path = to_text(fs_file)
+            except ReservedName:
+                skipped.append((fs_file, RESERVED_NAME))
+                continue
             seen.add(file_path)
             record = known.get(file_path)
             same_stat = record is not None and record.size == st.st_size and record.mtime_ns == st.st_mtime_ns
@@ -272,18 +322,45 @@ class Library:
                 unchanged += 1  # it failed as it is; it would fail the same way again
                 continue
             todo.append(Candidate(file_path, source.id, st.st_size, st.st_mtime_ns, record))
+        # What could not be read is listed with the library's failures (and
+        # stays listed until it can be read or is gone).
+        failed_now = [(display(p), reason) for p, reason in skipped]
+        if failed_now:
+            self.store.write_batch([FileFailed(p, source.id, reason) for p, reason in failed_now], None)
+            result.failed += failed_now
+            seen.update(p for p, _ in failed_now)
         gone = [r.id for p, r in known.items() if p not in seen]
         if gone:
             result.removed += self.store.delete_files(gone)
-        return len(seen), todo, unchanged
+        return len(seen) - len(failed_now), todo, unchanged
+
+    def _entries(self, path: str, is_dir: bool, is_supported, excluded: set[str],
+                 skipped: list[tuple[str, str]]) -> Iterator[tuple[str, os.stat_result]]:
+        """(file-system path, stat) of the files to consider under ``path``;
+        what is passed over with a reason goes to ``skipped``."""
+        fs_root = to_fs(path)
+        if not is_dir:
+            yield fs_root, os.stat(fs_root)
+            return
+        # Links are followed only within the folders the user added.
+        roots = tuple(to_fs(s.path) for s in self.store.sources() if s.kind == "folder")
+        for entry in walk_files(Path(fs_root), is_supported, excluded,
+                                on_skip=lambda p, reason: skipped.append((p, reason)), allowed_roots=roots):
+            try:
+                yield entry.path, entry.stat()
+            except FileNotFoundError:   # gone between the listing and now
+                continue
+            except OSError as exc:
+                skipped.append((entry.path, f"unreadable: {exc.strerror or exc}"))
 
     # ---------------------------------------------------------------- remove
 
-    def remove(self, path: PathLike) -> int:
+    def remove(self, path: PathLike, *, token: Optional[CancelToken] = None,
+               report: Report = ignore_progress) -> int:
         """Take a folder or file (a source, or anything inside one) out of the
         library. Returns how many files left the index."""
-        target = _norm(path)
-        with self._write_lock:
+        target = display(_norm(path))
+        with self._writing(token, report):
             removed = 0
             for source in self.store.sources():
                 if _inside(source.path, target):

@@ -3,18 +3,22 @@
 SQLite (WAL) is the source of truth: sources, files, chunks with their
 vectors (float32 blobs) and an FTS5 index for BM25. The HNSW index
 (``vectors.hnsw``) is a derived cache of the chunk vectors: it is saved
-atomically (temporary file + ``os.replace``) and SQLite records which
-"generation" of the data it reflects. On open, an index that is missing,
-unreadable or behind SQLite is brought in line from the stored vectors
-(missing ids added, ids SQLite no longer has marked deleted), so a ``kill
--9`` at any moment leaves a library that opens and searches correctly.
+atomically (temporary file + ``os.replace``) with a stamp of the label set
+it holds (``index_cache``). On open, an index that is missing, unreadable,
+unstamped or not matching SQLite's chunk ids is brought in line from the
+stored vectors (missing ids added, ids SQLite no longer has marked
+deleted), so a ``kill -9`` at any moment leaves a library that opens and
+searches correctly. While open, a commit by another process (``PRAGMA
+data_version``) brings the in-memory index in line before the next search
+or write.
 
 Chunk ids are never reused (AUTOINCREMENT), which is what makes that repair
 a pair of set differences: an id in the index but not in SQLite was deleted,
 an id in SQLite but not in the index was added after the last save.
 
 One writer: every method takes the store's lock, so searches run between
-ingest batches. Files are created 0600, the folder 0700.
+ingest batches; across processes, writers hold ``writer_lock`` (the index
+is saved only by its holder). Files are created 0600, the folder 0700.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import re
 import sqlite3
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Optional, Sequence
@@ -32,6 +37,9 @@ from typing import Iterable, Iterator, Optional, Sequence
 import numpy as np
 
 from desktop_app.core.library.documents import Chunk
+from desktop_app.core.library.index_cache import label_digest, read_stamp, write_stamp
+from desktop_app.core.library.integrity import ensure_unique_passages
+from desktop_app.core.library.writer_lock import LOCK_NAME, WriterLock
 from desktop_app.core.paths import ensure_private_dir
 
 log = logging.getLogger(__name__)
@@ -180,12 +188,20 @@ class Store:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(_SCHEMA)
+        ensure_unique_passages(self._db)
         self._set_meta_default("schema_version", str(SCHEMA_VERSION))
         self._set_meta_default("db_gen", "0")
+        # Names this database: an index saved for another one is never trusted.
+        self._set_meta_default("library_id", uuid.uuid4().hex)
+        self.library_id = self._meta("library_id")
+        self.writer = WriterLock(self.root / LOCK_NAME)
         self._index = None          # hnswlib.Index, created when the dim is known
         self._dim: Optional[int] = self._meta_int("dim")
         self._index_count = 0       # labels in the index, deleted ones included
-        self._live = 0
+        self._labels: set[int] = set()   # live labels of the in-memory index
+        self._saved_digest: Optional[str] = None   # of the label set on disk
+        self._embedder_seen: Optional[str] = None
+        self._data_version = self._db_data_version()
         self._last_save = time.monotonic()
         self._remove_stale_temp_files()
         if self._dim:
@@ -242,6 +258,36 @@ class Store:
                 self._db.close()
                 self._db = None
                 self._index = None
+                self.writer.close()
+
+    @property
+    def _live(self) -> int:
+        return len(self._labels)
+
+    def _db_data_version(self) -> int:
+        # Changes when another connection (another process) commits.
+        return self._db.execute("PRAGMA data_version").fetchone()[0]
+
+    def sync(self) -> None:
+        """Bring the in-memory index in line with commits made by another
+        process since we last looked (cheap when there were none)."""
+        with self.lock:
+            if self._db is None:
+                return
+            version = self._db_data_version()
+            if version == self._data_version:
+                return
+            self._data_version = version
+            dim = self._meta_int("dim")
+            if dim != self._dim or self._meta("embedder") != getattr(self, "_embedder_seen", None):
+                self._dim = dim
+                self._index = None
+                self._labels = set()
+                if dim:
+                    self._open_index()
+                return
+            if self._index is not None:
+                self._reconcile(save=False)
 
     @property
     def dim(self) -> Optional[int]:
@@ -252,6 +298,9 @@ class Store:
         with self.lock:
             return self._meta("embedder")
 
+    def _db_ids(self) -> set[int]:
+        return set(r[0] for r in self._db.execute("SELECT id FROM chunks"))
+
     # --------------------------------------------------------------- vectors
 
     @property
@@ -259,11 +308,21 @@ class Store:
         return self.root / INDEX_NAME
 
     def _remove_stale_temp_files(self) -> None:
-        for leftover in self.root.glob(f".{INDEX_NAME}.*.part"):
-            try:
-                leftover.unlink()
-            except OSError:
-                pass
+        # Another process may be writing its own .part right now: only the
+        # writer (or anyone while no writer runs) may clear leftovers.
+        try:
+            if not self.writer.try_acquire():
+                return
+        except OSError:
+            return
+        try:
+            for leftover in self.root.glob(f".{INDEX_NAME}.*.part"):
+                try:
+                    leftover.unlink()
+                except OSError:
+                    pass
+        finally:
+            self.writer.release()
 
     def ensure_embedder(self, name: str, dim: int) -> bool:
         """Fix the embedding space of this library. Returns False (and empties
@@ -306,9 +365,12 @@ class Store:
         """Load the saved index and bring it in line with SQLite."""
         import hnswlib
 
-        db_gen = self._meta_int("db_gen")
+        self._embedder_seen = self._meta("embedder")
+        stamp = read_stamp(self.index_path)
+        if stamp is not None and (stamp.library_id != self.library_id or stamp.dim != self._dim):
+            stamp = None
         index = None
-        if self.index_path.exists():
+        if stamp is not None:
             try:
                 index = hnswlib.Index(space="ip", dim=self._dim)
                 index.load_index(str(self.index_path))
@@ -321,18 +383,27 @@ class Store:
             return
         self._index = index
         self._index_count = index.get_current_count()
-        if self._meta_int("index_gen") == db_gen:
-            self._live = self._count_chunks()
+        self._saved_digest = stamp.digest
+        db_ids = self._db_ids()
+        if stamp.count == len(db_ids) and stamp.digest == label_digest(self.library_id, db_ids):
+            self._labels = db_ids
             return
-        self._reconcile()
+        self._reconcile(db_ids)
 
     def _count_chunks(self) -> int:
         return self._db.execute("SELECT count(*) FROM chunks").fetchone()[0]
 
-    def _reconcile(self) -> None:
+    def _reconcile(self, db_ids: Optional[set[int]] = None, save: bool = True) -> None:
+        """Make the in-memory index hold exactly SQLite's chunk ids. Valid
+        for an index of this library: ids are never reused, so an id in both
+        has the same vector, and an id is dropped from the index only after
+        SQLite dropped it."""
         t0 = time.monotonic()
+        if db_ids is None:
+            db_ids = self._db_ids()
+        # All labels the index ever had (deleted ones too): marking a deleted
+        # one again is a no-op, and a deleted id never comes back to SQLite.
         index_ids = set(int(i) for i in self._index.get_ids_list())
-        db_ids = set(r[0] for r in self._db.execute("SELECT id FROM chunks"))
         stale = index_ids - db_ids
         missing = sorted(db_ids - index_ids)
         for label in stale:
@@ -341,13 +412,11 @@ class Store:
             except RuntimeError:  # already deleted in the saved index
                 pass
         self._add_from_db(missing)
-        self._live = len(db_ids)
+        self._labels = set(db_ids)
         log.info("vector index repaired from SQLite: %d added, %d dropped (%.1fs)",
                  len(missing), len(stale), time.monotonic() - t0)
-        if missing or stale:
-            self.save_index(force=True)
-        else:
-            self._record_index_gen()
+        if save:
+            self.save_index()
 
     def _add_from_db(self, ids: Sequence[int], batch: int = 4096) -> None:
         for lo in range(0, len(ids), batch):
@@ -363,10 +432,11 @@ class Store:
         self._index = self._new_index(int(live * 1.25) + 1024)
         self._index_count = 0
         ids = [r[0] for r in self._db.execute("SELECT id FROM chunks ORDER BY id")]
+        self._labels = set()
         self._add_from_db(ids)
-        self._live = live
+        self._saved_digest = None
         log.info("vector index built from SQLite: %d vectors", live)
-        self.save_index(force=True)
+        self.save_index()
 
     def _index_add(self, vectors: np.ndarray, ids: np.ndarray) -> None:
         needed = self._index_count + len(ids)
@@ -375,41 +445,56 @@ class Store:
             self._index.resize_index(max(needed, int(capacity * 1.5)))
         self._index.add_items(vectors, ids)
         self._index_count += len(ids)
+        self._labels.update(int(i) for i in ids)
 
     def save_index(self, force: bool = False) -> None:
-        """Write the index atomically, then record the generation it reflects."""
+        """Write the index atomically, then its stamp (what it holds).
+
+        Only the holder of the writer lock saves (a reader that cannot take it
+        at once leaves the file to the writer; the next open repairs it)."""
         with self.lock:
             if self._index is None or self._db is None:
                 return
-            gen = self._meta_int("db_gen")
-            if not force and self._meta_int("index_gen") == gen and self.index_path.exists():
+            digest = label_digest(self.library_id, self._labels)
+            if not force and digest == self._saved_digest and self.index_path.exists():
                 return
-            # Too many deleted labels slow search and waste memory: start over.
-            if self._index_count > 4096 and self._live < self._index_count // 2:
-                self._rebuild_index()
-                return
-            tmp = self.root / f".{INDEX_NAME}.{os.getpid()}.part"
             try:
-                self._index.save_index(str(tmp))
-                fd = os.open(tmp, os.O_RDONLY)
-                try:
-                    os.fchmod(fd, 0o600)
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-                os.replace(tmp, self.index_path)
-            except BaseException:
-                try:
-                    tmp.unlink()
-                except FileNotFoundError:
-                    pass
-                raise
-            self._record_index_gen(gen)
-            self._last_save = time.monotonic()
+                got_lock = self.writer.try_acquire()
+            except OSError as exc:   # a read-only library dir: nothing can be saved
+                log.info("vector index not saved: %s", exc)
+                return
+            if not got_lock:
+                log.info("vector index not saved: another process is writing the library")
+                return
+            try:
+                self._save_locked(digest)
+            finally:
+                self.writer.release()
 
-    def _record_index_gen(self, gen: Optional[int] = None) -> None:
-        with self.transaction() as db:
-            self._set_meta(db, "index_gen", gen if gen is not None else self._meta_int("db_gen"))
+    def _save_locked(self, digest: str) -> None:
+        # Too many deleted labels slow search and waste memory: start over.
+        if self._index_count > 4096 and self._live < self._index_count // 2:
+            self._rebuild_index()
+            return
+        tmp = self.root / f".{INDEX_NAME}.{os.getpid()}.part"
+        try:
+            self._index.save_index(str(tmp))
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fchmod(fd, 0o600)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, self.index_path)
+            write_stamp(self.index_path, self.library_id, len(self._labels), digest, self._dim)
+        except BaseException:
+            try:
+                tmp.unlink()
+            except FileNotFoundError:
+                pass
+            raise
+        self._saved_digest = digest
+        self._last_save = time.monotonic()
 
     def seconds_since_save(self) -> float:
         return time.monotonic() - self._last_save
@@ -501,9 +586,9 @@ class Store:
         for label in chunk_ids:
             try:
                 self._index.mark_deleted(label)
-                self._live -= 1
             except RuntimeError:
                 pass
+            self._labels.discard(label)
 
     def write_batch(self, ops: Sequence["WriteOp"], vectors: Optional[np.ndarray]) -> None:
         """Apply one batch of ingest results in a single transaction.
@@ -572,7 +657,6 @@ class Store:
             self._unindex(old_ids)
             if new_ids:
                 self._index_add(np.ascontiguousarray(vectors[:row]), np.array(new_ids, dtype=np.int64))
-                self._live += len(new_ids)
 
     def _file_id(self, db: sqlite3.Connection, path: str) -> int:
         row = db.execute("SELECT id FROM files WHERE path = ?", (path,)).fetchone()
@@ -593,6 +677,7 @@ class Store:
     def vector_search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
         """(chunk id, cosine similarity), best first."""
         with self.lock:
+            self.sync()
             if self._index is None or self._live <= 0:
                 return []
             k = min(k, self._live)
@@ -644,9 +729,13 @@ class Store:
     def counts_by_source(self) -> dict[int, dict]:
         with self.lock:
             out: dict[int, dict] = {}
+            # Passages are counted where they are (the chunks table), not from
+            # files.chunks, which a file interrupted by a kill has not set yet:
+            # the folder lines then add up to the totals.
             for sid, files, chunks, failed, indexing in self._db.execute(
-                    "SELECT source_id, count(*), sum(chunks), sum(status = 'failed'), sum(status = 'indexing') "
-                    "FROM files GROUP BY source_id"):
+                    "SELECT source_id, count(*), "
+                    "sum((SELECT count(*) FROM chunks c WHERE c.file_id = files.id)), "
+                    "sum(status = 'failed'), sum(status = 'indexing') FROM files GROUP BY source_id"):
                 out[sid] = {"files": files, "chunks": chunks or 0, "failed": failed or 0,
                             "indexing": indexing or 0}
             return out

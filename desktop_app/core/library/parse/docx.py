@@ -16,9 +16,36 @@ log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------- DOCX
 
+# A DOCX is a zip whose parts python-docx inflates whole into memory (and
+# lxml then expands XML several times over), so the inflated size is capped
+# before anything is read. zipfile never yields more than a member's declared
+# size (a larger stream fails its CRC), so the declared sizes bound the work.
+# The caps sit far above real documents: a 1,000-page DOCX holds ~30 MB of XML.
+MAX_XML_BYTES = 128 << 20          # all XML parts together, inflated
+MAX_INFLATED_BYTES = 512 << 20     # everything (images included), inflated
+
+
+def check_archive(path: Path) -> None:
+    """Raise ParseError when the archive would inflate beyond the caps."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError):
+        return   # not a zip: python-docx says what it is (encrypted, corrupt)
+    xml = sum(m.file_size for m in members if m.filename.lower().endswith((".xml", ".rels")))
+    total = sum(m.file_size for m in members)
+    if xml > MAX_XML_BYTES or total > MAX_INFLATED_BYTES:
+        raise ParseError(f"DOCX too large when unpacked ({total / 2**20:,.0f} MB; "
+                         f"Hearth reads up to {MAX_INFLATED_BYTES >> 20} MB, "
+                         f"{MAX_XML_BYTES >> 20} MB of it text): possibly a zip bomb")
+
+
 def _parse_docx(path: Path):
     import docx
 
+    check_archive(path)
     try:
         document = docx.Document(str(path))
     except Exception as exc:   # zip, XML and package errors all mean the same to the user
