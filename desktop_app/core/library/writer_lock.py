@@ -34,10 +34,6 @@ LOCK_NAME = "writer.lock"
 POLL_SECONDS = 0.2
 
 
-class LibraryBusy(RuntimeError):
-    """The library is being written by another process (non-blocking try)."""
-
-
 def _command_line(pid: int) -> str:
     try:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
