@@ -111,7 +111,12 @@ def run_rounds(data_dir: Path, folders: list[Path], rounds: int, seed: int = 0,
         say(f"round {r + 1}/{rounds}: {' | '.join(a[0] + ' ' + ','.join(Path(p).name for p in a[1:]) for a in actions)}"
             f"{' (killed #%d)' % victim if victim is not None else ''}")
         if check_each:
-            result = check_library(data_dir)
+            try:
+                result = check_library(data_dir)
+            except sqlite3.DatabaseError as exc:
+                stats["errors"].append(f"round {r}: the database cannot be read: {exc}")
+                say(f"  DATABASE ERROR: {exc}")
+                break
             say("  " + json.dumps({k: v for k, v in result.items() if k != "leaked_ids"}))
     return stats
 
@@ -125,13 +130,16 @@ def check_library(data_dir: Path) -> dict:
 
     library_dir = data_dir / "library"
     db_path = library_dir / "library.sqlite3"
-    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30) as db:
+    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)
+    try:
         rows = db.execute("SELECT id, vector FROM chunks").fetchall()
         dup_seq = db.execute("SELECT count(*) FROM (SELECT 1 FROM chunks GROUP BY file_id, seq "
                              "HAVING count(*) > 1)").fetchone()[0]
         dup_text = db.execute("SELECT count(*) FROM (SELECT 1 FROM chunks GROUP BY file_id, text, start "
                               "HAVING count(*) > 1)").fetchone()[0]
         library_id = (db.execute("SELECT value FROM meta WHERE key = 'library_id'").fetchone() or [None])[0]
+    finally:
+        db.close()
     db_ids = {r[0] for r in rows}
     stamp = read_stamp(library_dir / INDEX_NAME)
     trusted = bool(stamp and library_id and stamp.library_id == library_id
@@ -149,6 +157,7 @@ def check_library(data_dir: Path) -> dict:
     finally:
         store._db.close()   # read-only check: do not save anything
         store._db = None
+        store.writer.close()
     return {"passages_in_sqlite": len(db_ids), "findable_by_vector_search": found, "indexed_vectors": indexed,
             "deleted_but_returned": len(leaked), "duplicate_passages": dup_seq + dup_text,
             "saved_index_matched_sqlite": trusted, "leaked_ids": sorted(leaked)}

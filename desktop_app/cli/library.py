@@ -96,7 +96,9 @@ def _cmd_remove(args, services) -> int:
     with progress_job() as (token, _printer):
         removed = services.library.remove(Path(args.path), token=token, report=_tell_waiting)
     if args.json:
-        print_json({"path": str(Path(args.path).expanduser().resolve()), "removed_files": removed})
+        from desktop_app.core.library.fsnames import display
+
+        print_json({"path": display(str(Path(args.path).expanduser().resolve())), "removed_files": removed})
         return 0
     if removed == 0:
         raise UserError(f"nothing in the library under {args.path}")

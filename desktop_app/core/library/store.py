@@ -180,8 +180,11 @@ class Store:
         self.root = ensure_private_dir(Path(root))
         self.lock = threading.RLock()
         db_path = self.root / DB_NAME
-        # SQLite gives its -wal/-shm files the database file's mode.
-        _touch_private(db_path)
+        # SQLite gives its -wal/-shm files the database file's mode. Only when
+        # creating it: opening and closing another descriptor on a database
+        # this process already has open would drop SQLite's POSIX locks.
+        if not db_path.exists():
+            _touch_private(db_path)
         self._db = sqlite3.connect(str(db_path), check_same_thread=False, isolation_level=None,
                                    timeout=30.0)
         self._db.execute("PRAGMA journal_mode=WAL")
