@@ -12,6 +12,7 @@ import argparse
 import json
 import logging
 import signal
+import sqlite3
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -74,21 +75,35 @@ def wants_gui(argv: list[str]) -> bool:
 def main(argv: Optional[list[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from desktop_app.core.library.recovery import LibraryError
     from desktop_app.core.logs import setup_logging
-    from desktop_app.core.paths import AppPaths
+    from desktop_app.core.paths import AppPaths, DataDirError
     from desktop_app.core.services import Services
 
-    paths = AppPaths.at(args.data_dir).ensure()
+    try:
+        paths = AppPaths.at(args.data_dir).ensure()
+    except DataDirError as exc:
+        print(f"hearth: {exc}", file=sys.stderr)
+        return 2
     setup_logging(paths, verbose=args.verbose)
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()
         return 0
+    if paths.read_only:
+        print(f"hearth: the data folder {paths.data_dir} is read-only: reading only", file=sys.stderr)
     services = Services(paths)
     try:
         return int(handler(args, services) or 0)
-    except UserError as exc:
+    except (UserError, LibraryError) as exc:
         print(f"hearth: {exc}", file=sys.stderr)
+        return 2
+    except sqlite3.DatabaseError as exc:
+        # Damage found after opening (a bad page deep in the file): never a
+        # traceback; the rebuild moves the file aside and starts again.
+        log.exception("library database error")
+        print(f"hearth: the library database could not be read ({exc}); "
+              "`hearth library rebuild --fresh` keeps it aside and indexes your folders again into a new one", file=sys.stderr)
         return 2
     except Cancelled:
         print("hearth: cancelled", file=sys.stderr)

@@ -90,6 +90,42 @@ def _register_add(commands) -> None:
     p.set_defaults(handler=_cmd_add)
 
 
+# --- rebuild ------------------------------------------------------------------
+
+def _cmd_rebuild(args, services) -> int:
+    from desktop_app.core.library.recovery import LibraryDamaged, move_aside
+    from desktop_app.core.library.store import DB_NAME
+
+    try:
+        library = services.library
+        if args.fresh:
+            # Start from an empty database (the old one is kept aside).
+            library.close()
+            services._library = None
+            move_aside(services.paths.library_dir / DB_NAME)
+            library = services.library
+    except LibraryDamaged as exc:
+        _say(f"hearth: {exc}")
+        library = services.library          # a fresh, empty database now
+    with progress_job(printer=IngestProgressPrinter()) as (token, printer):
+        report = library.rebuild(token=token, report=printer)
+    if args.json:
+        print_json(report.to_dict())
+        return 0
+    _say(f"rebuilt: {report.summary()} in {report.seconds:.1f}s")
+    for path, reason in report.failed:
+        _say(f"  failed: {path}: {reason}")
+    return 0
+
+
+def _register_rebuild(commands) -> None:
+    p = commands.add_parser("rebuild", help="index every known folder again (after a damaged database)")
+    p.add_argument("--fresh", action="store_true",
+                   help="start from an empty database (the current one is kept aside)")
+    p.add_argument("--json", action="store_true", help="print one JSON document (the ingest report)")
+    p.set_defaults(handler=_cmd_rebuild)
+
+
 # --- remove -------------------------------------------------------------------
 
 def _cmd_remove(args, services) -> int:
@@ -198,7 +234,7 @@ def _register_search(commands) -> None:
     p.set_defaults(handler=_cmd_search)
 
 
-SUBCOMMANDS = (_register_add, _register_remove, _register_status, _register_search)
+SUBCOMMANDS = (_register_add, _register_remove, _register_rebuild, _register_status, _register_search)
 
 
 def register(subparsers) -> None:

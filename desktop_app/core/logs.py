@@ -20,13 +20,17 @@ def setup_logging(paths: AppPaths, verbose: bool = False) -> None:
         if getattr(handler, "_hearth", False):
             root.removeHandler(handler)
             handler.close()
-    paths.logs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    file_handler = logging.handlers.RotatingFileHandler(
-        paths.log_file, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
-    file_handler.setFormatter(logging.Formatter(_FORMAT))
-    file_handler.setLevel(logging.INFO)
-    file_handler._hearth = True
-    root.addHandler(file_handler)
+    try:
+        paths.logs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        file_handler = logging.handlers.RotatingFileHandler(
+            paths.log_file, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
+    except OSError:   # a read-only data dir: Hearth still reads, without a log file
+        file_handler = None
+    if file_handler is not None:
+        file_handler.setFormatter(logging.Formatter(_FORMAT))
+        file_handler.setLevel(logging.INFO)
+        file_handler._hearth = True
+        root.addHandler(file_handler)
     if verbose:
         err = logging.StreamHandler(sys.stderr)
         err.setFormatter(logging.Formatter(_FORMAT))

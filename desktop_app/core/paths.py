@@ -3,10 +3,12 @@ under the install dir; everything Hearth creates there is user-only."""
 
 from __future__ import annotations
 
+import errno
+import logging
 import os
 import tempfile
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -17,15 +19,29 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 RESOURCES_DIR = PROJECT_ROOT / "resources"
 PROJECT_MODELS_DIR = PROJECT_ROOT / "models"
 
+log = logging.getLogger(__name__)
+
+
+class DataDirError(Exception):
+    """The data dir cannot be used at all; the message says why, in one sentence."""
+
 
 def ensure_private_dir(path: Path) -> Path:
-    """Create ``path`` (and parents) with 0700 and tighten it if it exists."""
+    """Create ``path`` (and parents) with 0700; an existing folder open to
+    others is tightened. Never adds a permission: a folder the user made
+    read-only stays read-only."""
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
-        os.chmod(path, 0o700)
-    except PermissionError:
+        mode = os.stat(path).st_mode & 0o777
+        if mode & 0o077:
+            os.chmod(path, mode & 0o700)
+    except OSError:   # not ours, or a read-only mount: leave it as it is
         pass
     return path
+
+
+def _writable(folder: Path) -> bool:
+    return os.access(folder, os.W_OK | os.X_OK)
 
 
 @contextmanager
@@ -54,6 +70,9 @@ def atomic_write(path: Path, mode: str = "wb") -> Iterator:
 class AppPaths:
     data_dir: Path
     config_dir: Path
+    # True when the data dir exists but cannot be written (a read-only
+    # mount, a folder without write permission): what reads still works.
+    read_only: bool = False
 
     @classmethod
     def default(cls) -> "AppPaths":
@@ -71,11 +90,28 @@ class AppPaths:
         return cls(data_dir=root, config_dir=root / "config")
 
     def ensure(self) -> "AppPaths":
+        """Create the folders; raises DataDirError when the data dir cannot
+        be used, returns a ``read_only`` copy when it can only be read."""
         # Anything we create is user-only: a library is private data.
         os.umask(0o077)
-        for folder in (self.data_dir, self.config_dir, self.library_dir,
-                       self.models_dir, self.conversations_dir, self.logs_dir):
-            ensure_private_dir(folder)
+        if self.data_dir.exists() and not self.data_dir.is_dir():
+            raise DataDirError(f"{self.data_dir} is a file, not a folder: give --data-dir a folder "
+                               "(it is created if it does not exist)")
+        if self.data_dir.is_dir() and not _writable(self.data_dir):
+            log.warning("data folder %s is read-only: reading only", self.data_dir)
+            return replace(self, read_only=True)
+        try:
+            for folder in (self.data_dir, self.config_dir, self.library_dir,
+                           self.models_dir, self.conversations_dir, self.logs_dir):
+                ensure_private_dir(folder)
+        except OSError as exc:
+            if self.data_dir.is_dir() and exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+                return replace(self, read_only=True)
+            where = exc.filename or self.data_dir
+            if isinstance(exc, (FileExistsError, NotADirectoryError)):
+                raise DataDirError(f"{where} is a file where Hearth needs a folder: give --data-dir "
+                                   "another folder") from None
+            raise DataDirError(f"cannot create the data folder {where}: {exc.strerror or exc}") from None
         return self
 
     @property

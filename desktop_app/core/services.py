@@ -53,7 +53,7 @@ class Services:
                 from desktop_app.core.library.library import Library
 
                 self._library = Library(self.paths.library_dir, embedder_factory=lambda: self.embedder,
-                                        settings=self.settings)
+                                        settings=self.settings, read_only=self.paths.read_only)
             return self._library
 
     @property

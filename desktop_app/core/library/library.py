@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import sqlite3
 import stat as stat_mode
 import threading
 import time
@@ -26,6 +27,7 @@ from desktop_app.core.jobs import CancelToken, Progress, Report, ignore_progress
 from desktop_app.core.library.documents import Hit
 from desktop_app.core.library.fsnames import ReservedName, display, to_fs, to_text
 from desktop_app.core.library.ingest import Candidate, IngestReport, not_regular_reason, run_ingest, walk_files
+from desktop_app.core.library.recovery import LibraryError, read_folder_list, write_folder_list
 from desktop_app.core.library.store import FileFailed, SourceRecord, Store
 from desktop_app.core.settings import Settings
 
@@ -87,6 +89,12 @@ IngestReport.summary = _summary
 RESERVED_NAME = "file name uses characters Hearth reserves for undecodable bytes"
 
 
+def _is_disk_full(exc: BaseException) -> bool:
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
+
+
 def _norm(path: PathLike) -> str:
     """An absolute, link-free path (file-system form). A symlink loop is kept
     as given: the add reports it."""
@@ -128,14 +136,14 @@ def _unavailable_reason(source: SourceRecord) -> Optional[str]:
 
 class Library:
     def __init__(self, library_dir: Path, embedder_factory: Callable[[], object],
-                 settings: Optional[Settings] = None) -> None:
+                 settings: Optional[Settings] = None, read_only: bool = False) -> None:
         self.library_dir = Path(library_dir)
         self.settings = settings or Settings()
         self._embedder_factory = embedder_factory
         self._embedder = None
         self._embedder_lock = threading.Lock()
         self._write_lock = threading.Lock()
-        self.store = Store(self.library_dir)
+        self.store = Store(self.library_dir, read_only=read_only)
 
     # ------------------------------------------------------------- embedder
 
@@ -165,9 +173,26 @@ class Library:
             report(Progress(WAITING, 0, None, message))
 
         with self._write_lock:
-            with self.store.writer.hold(token, on_wait):
+            if self.store.read_only:
+                raise LibraryError(f"the library folder {self.library_dir} is read-only: search and status "
+                                   "work, adding or removing files needs a folder Hearth can write")
+            try:
+                self.store.writer.acquire(token, on_wait)
+            except OSError as exc:
+                raise LibraryError(f"cannot write to the library folder {self.library_dir} "
+                                   f"({exc.strerror or exc}): search and status work, adding or removing "
+                                   "files does not") from None
+            try:
                 self.store.sync()
                 yield
+            except (sqlite3.OperationalError, OSError) as exc:
+                if not _is_disk_full(exc):
+                    raise
+                raise LibraryError(
+                    f"the disk holding the library is full ({exc}): what was indexed before is kept and "
+                    "searchable; free some space and run the same add again to carry on") from None
+            finally:
+                self.store.writer.release()
 
     def add(self, paths: Iterable[PathLike], *, token: Optional[CancelToken] = None,
             report: Report = ignore_progress) -> IngestReport:
@@ -248,6 +273,23 @@ class Library:
                 self.store.touch_source(source_id)
             log.info("library add: %s in %.1fs", result.summary(), result.seconds)
             return result
+
+    def rebuild(self, token: Optional[CancelToken] = None, report: Report = ignore_progress) -> IngestReport:
+        """Index again every folder and file of the saved folder list (after
+        a damaged database was moved aside, the library starts empty)."""
+        known = [s.path for s in self.store.sources()]
+        saved = [p for p, _ in read_folder_list(self.library_dir)]
+        paths = list(dict.fromkeys(known + saved))
+        if not paths:
+            raise LibraryError("there is no folder list to rebuild from: add your folders with `hearth library add`")
+        try:
+            return self.add([to_fs(p) for p in paths], token=token, report=report)
+        finally:
+            # Until every folder is back, the saved list keeps all of them.
+            now = [(s.path, s.kind) for s in self.store.sources()]
+            have = {p for p, _ in now}
+            write_folder_list(self.library_dir, now + [(p, k) for p, k in read_folder_list(self.library_dir)
+                                                       if p not in have])
 
     def refresh(self, token: Optional[CancelToken] = None, report: Report = ignore_progress) -> IngestReport:
         """Re-scan every known source (the GUI's background sync).

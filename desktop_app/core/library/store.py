@@ -33,12 +33,14 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Optional, Sequence
+from urllib.parse import quote
 
 import numpy as np
 
 from desktop_app.core.library.documents import Chunk
 from desktop_app.core.library.index_cache import label_digest, read_stamp, write_stamp
 from desktop_app.core.library.integrity import ensure_unique_passages
+from desktop_app.core.library.recovery import FOLDER_LIST, LibraryError, damaged, write_folder_list
 from desktop_app.core.library.writer_lock import LOCK_NAME, WriterLock
 from desktop_app.core.paths import ensure_private_dir
 
@@ -173,30 +175,71 @@ def _touch_private(path: Path) -> None:
     os.chmod(path, 0o600)
 
 
+def is_damage(exc: sqlite3.DatabaseError) -> bool:
+    """Not a database, or a damaged one (not: locked, full, unreadable)."""
+    return getattr(exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB) or \
+        str(exc) in ("file is not a database", "database disk image is malformed")
+
+
+def open_database(db_path: Path, read_only: bool) -> sqlite3.Connection:
+    if read_only:
+        if not db_path.exists():
+            raise LibraryError(f"there is no library in {db_path.parent}, and that folder is read-only")
+        uri = f"file:{quote(str(db_path))}"
+        db = sqlite3.connect(f"{uri}?mode=ro", uri=True, check_same_thread=False, isolation_level=None,
+                             timeout=30.0)
+        try:
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.OperationalError:
+            # WAL on a read-only mount: SQLite cannot make its -shm file.
+            # Nobody can write there either, so the file is immutable.
+            db.close()
+            db = sqlite3.connect(f"{uri}?immutable=1", uri=True, check_same_thread=False,
+                                 isolation_level=None)
+        return db
+    # SQLite gives its -wal/-shm files the database file's mode. Only when
+    # creating it: opening and closing another descriptor on a database this
+    # process already has open would drop SQLite's POSIX locks.
+    if not db_path.exists():
+        _touch_private(db_path)
+    db = sqlite3.connect(str(db_path), check_same_thread=False, isolation_level=None, timeout=30.0)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA foreign_keys=ON")
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
 class Store:
     """The library's storage. Thread-safe; one instance per library dir."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = ensure_private_dir(Path(root))
+    def __init__(self, root: Path, read_only: bool = False) -> None:
+        root = Path(root)
+        # A library on a read-only mount or in a folder we may not write
+        # still opens for search and status; writing says why it cannot.
+        self.read_only = read_only or (root.is_dir() and not os.access(root, os.W_OK | os.X_OK))
+        self.root = root if self.read_only else ensure_private_dir(root)
         self.lock = threading.RLock()
         db_path = self.root / DB_NAME
-        # SQLite gives its -wal/-shm files the database file's mode. Only when
-        # creating it: opening and closing another descriptor on a database
-        # this process already has open would drop SQLite's POSIX locks.
-        if not db_path.exists():
-            _touch_private(db_path)
-        self._db = sqlite3.connect(str(db_path), check_same_thread=False, isolation_level=None,
-                                   timeout=30.0)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.executescript(_SCHEMA)
-        ensure_unique_passages(self._db)
-        self._set_meta_default("schema_version", str(SCHEMA_VERSION))
-        self._set_meta_default("db_gen", "0")
-        # Names this database: an index saved for another one is never trusted.
-        self._set_meta_default("library_id", uuid.uuid4().hex)
-        self.library_id = self._meta("library_id")
+        try:
+            self._db = open_database(db_path, self.read_only)
+            if not self.read_only:
+                self._db.executescript(_SCHEMA)
+                ensure_unique_passages(self._db)
+                self._set_meta_default("schema_version", str(SCHEMA_VERSION))
+                self._set_meta_default("db_gen", "0")
+                # Names this database: an index saved for another one is never trusted.
+                self._set_meta_default("library_id", uuid.uuid4().hex)
+            self.library_id = self._meta("library_id") or ""
+        except sqlite3.DatabaseError as exc:
+            if getattr(self, "_db", None) is not None:
+                self._db.close()
+            if self.read_only or not is_damage(exc):
+                raise
+            raise damaged(db_path, exc) from None
         self.writer = WriterLock(self.root / LOCK_NAME)
         self._index = None          # hnswlib.Index, created when the dim is known
         self._dim: Optional[int] = self._meta_int("dim")
@@ -207,6 +250,8 @@ class Store:
         self._data_version = self._db_data_version()
         self._last_save = time.monotonic()
         self._remove_stale_temp_files()
+        if not self.read_only and not (self.root / FOLDER_LIST).exists() and self.sources():
+            self._save_folder_list()   # a library from before the folder list existed
         if self._dim:
             self._open_index()
 
@@ -471,6 +516,10 @@ class Store:
                 return
             try:
                 self._save_locked(digest)
+            except (OSError, RuntimeError) as exc:
+                # A cache that cannot be saved (a full disk) is rebuilt from
+                # SQLite by the next open; never a reason to fail.
+                log.warning("vector index not saved: %s", exc)
             finally:
                 self.writer.release()
 
@@ -526,7 +575,13 @@ class Store:
                     db.execute("DELETE FROM sources WHERE id = ?", (inner_id,))
             db.execute("DELETE FROM exclusions WHERE path = ? OR substr(path, 1, ?) = ?",
                        (path, len(path.rstrip(os.sep)) + 1, path.rstrip(os.sep) + os.sep))
-            return SourceRecord(*row)
+            record = SourceRecord(*row)
+        self._save_folder_list()
+        return record
+
+    def _save_folder_list(self) -> None:
+        """Keep the source list outside SQLite too: a rebuild needs it."""
+        write_folder_list(self.root, [(s.path, s.kind) for s in self.sources()])
 
     def touch_source(self, source_id: int) -> None:
         with self.transaction() as db:
@@ -547,6 +602,7 @@ class Store:
             removed = self.delete_files(ids)
             with self.transaction() as db:
                 db.execute("DELETE FROM sources WHERE id = ?", (source_id,))
+            self._save_folder_list()
             return removed
 
     # ----------------------------------------------------------------- files
