@@ -68,6 +68,8 @@ class Gui:
     services: object
     jobs: object
     window: object
+    # The library database found damaged (and moved aside) at startup.
+    damage: object = None
 
     def shutdown(self) -> None:
         self.window.shutdown()
@@ -91,7 +93,39 @@ def build_gui(paths: AppPaths, *, services=None, autoload_model: bool = True,
         pass
     jobs = JobManager()
     window = MainWindow(services, jobs, autoload_model=autoload_model)
-    return Gui(app=app, services=services, jobs=jobs, window=window)
+    damage = _check_library(paths)
+    if damage is not None:
+        from PySide6.QtCore import QTimer
+
+        QTimer.singleShot(0, lambda: offer_rebuild(window, damage))
+    return Gui(app=app, services=services, jobs=jobs, window=window, damage=damage)
+
+
+def _check_library(paths: AppPaths):
+    from desktop_app.core.library.database import check_database
+
+    return check_database(paths.library_dir / "library.sqlite3")
+
+
+def offer_rebuild(window, damage, ask=None):
+    """Tell the user the library database was damaged (it is already moved
+    aside) and offer to index the saved folders again. Returns the job."""
+    from desktop_app.core.library.fsnames import to_fs
+
+    if ask is None:
+        from PySide6.QtWidgets import QMessageBox
+
+        def ask(text: str) -> bool:
+            if not damage.folders:
+                QMessageBox.warning(window, "Library damaged", text)
+                return False
+            answer = QMessageBox.question(window, "Library damaged", text + "\n\nRebuild the library now?")
+            return answer == QMessageBox.StandardButton.Yes
+
+    text = str(damage).replace("Run `hearth library rebuild` to", "Hearth can")
+    if ask(text) and damage.folders:
+        return window.library.add([to_fs(p) for p in damage.folders])
+    return None
 
 
 def run_gui(argv: list[str]) -> int:
@@ -105,7 +139,18 @@ def run_gui(argv: list[str]) -> int:
     args = parse_gui_args(list(argv))
     from desktop_app.core.logs import setup_logging
 
-    paths = AppPaths.at(args.data_dir).ensure()
+    from desktop_app.core.paths import DataDirError
+
+    try:
+        paths = AppPaths.at(args.data_dir).ensure()
+    except DataDirError as exc:
+        # Before any window: say it where the user started us, and in a box.
+        print(f"hearth: {exc}", file=sys.stderr)
+        from PySide6.QtWidgets import QMessageBox
+
+        make_qapplication()
+        QMessageBox.critical(None, "Hearth cannot start", str(exc))
+        return 2
     setup_logging(paths, verbose=args.verbose)
     log.info("starting the window (data dir %s)", paths.data_dir)
     gui = build_gui(paths)

@@ -33,14 +33,14 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Optional, Sequence
-from urllib.parse import quote
 
 import numpy as np
 
+from desktop_app.core.library.database import is_damage, open_database
 from desktop_app.core.library.documents import Chunk
 from desktop_app.core.library.index_cache import label_digest, read_stamp, write_stamp
 from desktop_app.core.library.integrity import ensure_unique_passages
-from desktop_app.core.library.recovery import FOLDER_LIST, LibraryError, damaged, write_folder_list
+from desktop_app.core.library.recovery import FOLDER_LIST, damaged, write_folder_list
 from desktop_app.core.library.writer_lock import LOCK_NAME, WriterLock
 from desktop_app.core.paths import ensure_private_dir
 
@@ -167,50 +167,6 @@ def fts_query(text: str, max_terms: int = 32) -> Optional[str]:
     if not seen:
         return None
     return " OR ".join(f'"{w}"' for w in seen)
-
-
-def _touch_private(path: Path) -> None:
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-    os.close(fd)
-    os.chmod(path, 0o600)
-
-
-def is_damage(exc: sqlite3.DatabaseError) -> bool:
-    """Not a database, or a damaged one (not: locked, full, unreadable)."""
-    return getattr(exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB) or \
-        str(exc) in ("file is not a database", "database disk image is malformed")
-
-
-def open_database(db_path: Path, read_only: bool) -> sqlite3.Connection:
-    if read_only:
-        if not db_path.exists():
-            raise LibraryError(f"there is no library in {db_path.parent}, and that folder is read-only")
-        uri = f"file:{quote(str(db_path))}"
-        db = sqlite3.connect(f"{uri}?mode=ro", uri=True, check_same_thread=False, isolation_level=None,
-                             timeout=30.0)
-        try:
-            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        except sqlite3.OperationalError:
-            # WAL on a read-only mount: SQLite cannot make its -shm file.
-            # Nobody can write there either, so the file is immutable.
-            db.close()
-            db = sqlite3.connect(f"{uri}?immutable=1", uri=True, check_same_thread=False,
-                                 isolation_level=None)
-        return db
-    # SQLite gives its -wal/-shm files the database file's mode. Only when
-    # creating it: opening and closing another descriptor on a database this
-    # process already has open would drop SQLite's POSIX locks.
-    if not db_path.exists():
-        _touch_private(db_path)
-    db = sqlite3.connect(str(db_path), check_same_thread=False, isolation_level=None, timeout=30.0)
-    try:
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("PRAGMA foreign_keys=ON")
-    except BaseException:
-        db.close()
-        raise
-    return db
 
 
 class Store:
