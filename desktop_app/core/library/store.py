@@ -762,6 +762,7 @@ class Store:
 
     def totals(self) -> dict:
         with self.lock:
+            self.sync()   # indexed_vectors as of now, whoever wrote last
             files, failed, indexing = self._db.execute(
                 "SELECT count(*), sum(status = 'failed'), sum(status = 'indexing') FROM files").fetchone()
             return {"sources": self._db.execute("SELECT count(*) FROM sources").fetchone()[0],
