@@ -18,6 +18,10 @@ from outside:
 The invariant: findable == in SQLite, no duplicates, no deleted passage live.
 
     .venv/bin/python bench/two_writers.py --rounds 20
+
+To measure a version before the fix, copy this file into a checkout of it
+(``git archive <commit> | tar -x -C /tmp/before``) and run it there; the
+stamp column is then null.
 """
 
 from __future__ import annotations
@@ -125,8 +129,11 @@ def check_library(data_dir: Path) -> dict:
     """Compare what vector search finds with what SQLite holds."""
     import numpy as np
 
-    from desktop_app.core.library.index_cache import label_digest, read_stamp
     from desktop_app.core.library.store import INDEX_NAME, Store
+    try:
+        from desktop_app.core.library.index_cache import label_digest, read_stamp
+    except ImportError:     # a version before index stamps (to measure "before")
+        label_digest = read_stamp = None
 
     library_dir = data_dir / "library"
     db_path = library_dir / "library.sqlite3"
@@ -141,9 +148,11 @@ def check_library(data_dir: Path) -> dict:
     finally:
         db.close()
     db_ids = {r[0] for r in rows}
-    stamp = read_stamp(library_dir / INDEX_NAME)
-    trusted = bool(stamp and library_id and stamp.library_id == library_id
-                   and stamp.digest == label_digest(library_id, db_ids))
+    trusted = None
+    if read_stamp is not None:
+        stamp = read_stamp(library_dir / INDEX_NAME)
+        trusted = bool(stamp and library_id and stamp.library_id == library_id
+                       and stamp.digest == label_digest(library_id, db_ids))
     store = Store(library_dir)
     try:
         found = 0
@@ -157,7 +166,8 @@ def check_library(data_dir: Path) -> dict:
     finally:
         store._db.close()   # read-only check: do not save anything
         store._db = None
-        store.writer.close()
+        if hasattr(store, "writer"):
+            store.writer.close()
     return {"passages_in_sqlite": len(db_ids), "findable_by_vector_search": found, "indexed_vectors": indexed,
             "deleted_but_returned": len(leaked), "duplicate_passages": dup_seq + dup_text,
             "saved_index_matched_sqlite": trusted, "leaked_ids": sorted(leaked)}
