@@ -62,7 +62,9 @@ class Services:
             if self._catalog is None:
                 from desktop_app.core.llm.catalog import ModelCatalog
 
-                self._catalog = ModelCatalog(self.paths)
+                from desktop_app.core.llm.discovery import request_from_settings
+
+                self._catalog = ModelCatalog(self.paths, scan=lambda: request_from_settings(self.settings))
             return self._catalog
 
     @property
