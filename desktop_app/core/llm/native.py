@@ -1,6 +1,16 @@
 """What the installed llama.cpp can do, asked through llama-cpp-python's
 public C API only (``llama_cpp.llama_*`` functions, no ``_internals``): GPU
-offload support and a bare load-and-decode used to measure memory.
+offload support, a bare load-and-decode used to measure memory, and a guard
+against weight repacking that crashes.
+
+Weight repacking: llama.cpp copies some weights into CPU-specific layouts
+(AMX on recent Xeons, ARM repack). On some virtual machines the AMX kernels
+crash the process in the first decode (a segmentation fault, seen on this
+project's build machine). ``ensure_safe_loading`` finds out once, in a child
+process, and if the child dies it turns repacking off for every model this
+process and its children load: ``llama_model_default_params`` (which both
+llama_cpp.Llama and Hearth's runners start from) is wrapped to clear
+``use_extra_bufts``, and HEARTH_LLAMA_NO_REPACK=1 is set for children.
 
 New code that needs llama.cpp goes here, so that an upgrade of
 llama-cpp-python touches one file.
@@ -141,4 +151,80 @@ def _silence(llama_cpp) -> None:
     llama_cpp.llama_log_set(_KEPT_CALLBACKS[0], ctypes.c_void_p())
 
 
-__all__ = ["Backend", "backend", "gpu_layers_for_load", "load_and_decode", "peak_rss", "current_rss"]
+REPACK_ENV = "HEARTH_LLAMA_NO_REPACK"
+_CHECK_FILE = "llama-repack-check.json"
+
+
+def apply_repack_choice() -> bool:
+    """Turn weight repacking off in this process when HEARTH_LLAMA_NO_REPACK=1
+    (set by ensure_safe_loading, or by hand). Returns whether it is off."""
+    if os.environ.get(REPACK_ENV) != "1":
+        return False
+    import llama_cpp
+    import llama_cpp.llama_cpp as ll
+
+    original = ll.llama_model_default_params
+    if getattr(original, "hearth_no_repack", False):
+        return True
+
+    def params_without_repack():
+        params = original()
+        params.use_extra_bufts = False
+        return params
+
+    params_without_repack.hearth_no_repack = True
+    ll.llama_model_default_params = params_without_repack
+    llama_cpp.llama_model_default_params = params_without_repack
+    log.warning("llama.cpp weight repacking is off (%s=1): it crashes on this machine", REPACK_ENV)
+    return True
+
+
+def _repack_key() -> str:
+    import llama_cpp
+
+    return f"{getattr(llama_cpp, '__version__', '?')}|{backend().system_info}"
+
+
+def ensure_safe_loading(state_dir: os.PathLike | str, model_path: os.PathLike | str) -> bool:
+    """Check once per llama.cpp build and CPU (cached in ``state_dir``) that
+    decoding with weight repacking does not crash; if it does, turn it off.
+    Returns True when repacking had to be turned off."""
+    import json
+    import subprocess
+    import sys
+
+    if apply_repack_choice():
+        return True
+    state = Path(state_dir) / _CHECK_FILE
+    key = _repack_key()
+    try:
+        cached = json.loads(state.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        cached = {}
+    if cached.get("key") != key:
+        code = ("import sys; from desktop_app.core.llm.native import load_and_decode; "
+                "load_and_decode(sys.argv[1], n_ctx=256, text='Hello there, friend.', n_tokens=8)")
+        root = Path(__file__).resolve().parents[3]
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])))
+        try:
+            done = subprocess.run([sys.executable, "-c", code, str(model_path)], capture_output=True,
+                                  timeout=300, env=env)
+            crashed = done.returncode < 0     # killed by a signal: the native crash
+        except subprocess.TimeoutExpired:
+            crashed = False                   # slow, not broken: leave llama.cpp's default
+        cached = {"key": key, "repack_crashes": crashed}
+        try:
+            from desktop_app.core.paths import atomic_write
+
+            state.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_write(state, "w") as handle:
+                json.dump(cached, handle)
+        except OSError as exc:
+            log.warning("cannot remember the repacking check: %s", exc)
+    if cached.get("repack_crashes"):
+        os.environ[REPACK_ENV] = "1"
+        return apply_repack_choice()
+    return False
+
+
+__all__ = ["REPACK_ENV", "apply_repack_choice", "ensure_safe_loading", "Backend", "backend", "gpu_layers_for_load", "load_and_decode", "peak_rss", "current_rss"]
