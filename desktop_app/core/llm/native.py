@@ -153,6 +153,7 @@ def _silence(llama_cpp) -> None:
 
 REPACK_ENV = "HEARTH_LLAMA_NO_REPACK"
 _CHECK_FILE = "llama-repack-check.json"
+_CHECKED: dict[str, bool] = {}
 
 
 def apply_repack_choice() -> bool:
@@ -195,8 +196,10 @@ def ensure_safe_loading(state_dir: os.PathLike | str, model_path: os.PathLike | 
 
     if apply_repack_choice():
         return True
-    state = Path(state_dir) / _CHECK_FILE
     key = _repack_key()
+    if _CHECKED.get(key) is False:
+        return False     # checked in this process already (a fact about the build, not the data dir)
+    state = Path(state_dir) / _CHECK_FILE
     try:
         cached = json.loads(state.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -221,6 +224,7 @@ def ensure_safe_loading(state_dir: os.PathLike | str, model_path: os.PathLike | 
                 json.dump(cached, handle)
         except OSError as exc:
             log.warning("cannot remember the repacking check: %s", exc)
+    _CHECKED[key] = bool(cached.get("repack_crashes"))
     if cached.get("repack_crashes"):
         os.environ[REPACK_ENV] = "1"
         return apply_repack_choice()
