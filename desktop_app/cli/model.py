@@ -243,13 +243,15 @@ def _cmd_quantize(args, services) -> int:
         q.preflight(args.src, out, qtype, allow_requant=args.allow_requant)
         if args.imatrix is None and not args.no_imatrix and (args.calibration or qtype in q.IMATRIX_DEFAULT_TYPES):
             text = args.calibration or default_calibration_text()
-            _say(f"calibrating on {text.name} (importance matrix; --no-imatrix skips this)…")
+            where = "passages of your library" if str(text) == "library" else text.name
+            _say(f"calibrating on {where} (importance matrix; --no-imatrix skips this)…")
         services.ensure_safe_loading()
         result = quantize_variant(
             args.src, out, qtype, imatrix=args.imatrix, calibration_text=args.calibration,
             use_imatrix=False if args.no_imatrix else None, chunks=args.chunks,
             keep_imatrix=args.keep_imatrix, allow_requant=args.allow_requant, threads=args.threads,
-            token=token, report=printer, catalog=services.catalog)
+            token=token, report=printer, catalog=services.catalog,
+            library=services.library if str(args.calibration) == "library" else None)
     return _report_written(args, result)
 
 
@@ -274,8 +276,9 @@ def _register_quantize(commands) -> None:
     p.add_argument("--type", required=True, metavar="TYPE")
     p.add_argument("-o", "--output", required=True, type=Path, metavar="OUT")
     p.add_argument("--imatrix", type=Path, metavar="FILE", help="an importance matrix (llama.cpp imatrix GGUF)")
-    p.add_argument("--calibration", type=Path, metavar="FILE",
-                   help="compute an importance matrix from this text first")
+    p.add_argument("--calibration", type=Path, metavar="FILE|library",
+                   help="compute an importance matrix from this text first ('library': from passages "
+                        "sampled from your library)")
     p.add_argument("--no-imatrix", action="store_true", help="do not calibrate low-bit types")
     p.add_argument("--keep-imatrix", action="store_true", help="keep the computed importance matrix next to OUT")
     p.add_argument("--chunks", type=int, default=None,

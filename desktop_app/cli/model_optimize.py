@@ -45,7 +45,8 @@ def _cmd_prune(args, services) -> int:
     with progress_job(PruneError) as (token, printer):
         services.ensure_safe_loading()
         result = prune_variant(args.src, out, args.remove_layers, calibration_text=args.calibration,
-                               token=token, report=printer, catalog=services.catalog)
+                               token=token, report=printer, catalog=services.catalog,
+                               library=services.library if str(args.calibration) == "library" else None)
     if args.json:
         print_json(result.to_dict())
         return 0
@@ -66,8 +67,9 @@ def register_prune(commands) -> None:
     p.add_argument("src", type=Path)
     p.add_argument("--remove-layers", required=True, type=_parse_layers, metavar="N|I,J,...",
                    help="how many blocks to remove, or which (comma-separated block indices)")
-    p.add_argument("--calibration", type=Path, metavar="FILE",
-                   help="text to rank the blocks on (default: the bundled calibration text)")
+    p.add_argument("--calibration", type=Path, metavar="FILE|library",
+                   help="text to rank the blocks on (default: the bundled calibration text; "
+                        "'library': passages sampled from your library)")
     p.add_argument("-o", "--output", required=True, type=Path, metavar="OUT")
     p.add_argument("--force", action="store_true", help="replace OUT if it exists")
     p.add_argument("--json", action="store_true", help="print one JSON document")

@@ -63,3 +63,18 @@ def test_other_apps_models_are_listed_by_a_job_and_chosen_in_settings(qtbot, win
         window.apply_settings(dialog.values())   # what Save in the dialog does
     assert listed() == []
     assert window.services.settings.scan_lmstudio is False
+
+
+def test_model_details_say_whether_it_fits_and_what_the_gpu_setting_does(qtbot, window):
+    window.services.settings.gpu_layers = 12
+    page = window.models_page
+    window.show_page(2)
+    qtbot.waitUntil(lambda: page.model.rowCount() > 0, timeout=60000)
+    row = next(r for r in range(page.model.rowCount()) if page.model.entry(r).source == "default")
+    page.table.selectRow(row)
+    text = page.details.toPlainText()
+    ctx = window.services.settings.context_length
+    assert f"Memory at {ctx:,} tokens" in text and "KV cache" in text
+    assert "Fits this computer?" in text and "free" in text
+    # this machine's llama-cpp-python is a CPU build: the window says so
+    assert "runs on the CPU only" in text and "GPU layers have no effect" in text

@@ -32,7 +32,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Mapping, Optional, Sequence
+from typing import Callable, Iterator, Mapping, Optional
 
 from desktop_app.core.jobs import CancelToken, Progress, Report, ignore_progress
 

@@ -62,6 +62,12 @@ def backend() -> Backend:
     return _BACKEND
 
 
+def known_backend() -> Optional[Backend]:
+    """The build's abilities if already asked (for the GUI thread, which must
+    not import llama_cpp itself); None before."""
+    return _BACKEND
+
+
 def gpu_layers_for_load(setting: int) -> int:
     """The n_gpu_layers to give llama.cpp for the user's setting: passed as
     chosen (a CPU build ignores it), so what the user set is what llama.cpp
@@ -231,4 +237,5 @@ def ensure_safe_loading(state_dir: os.PathLike | str, model_path: os.PathLike | 
     return False
 
 
-__all__ = ["REPACK_ENV", "apply_repack_choice", "ensure_safe_loading", "Backend", "backend", "gpu_layers_for_load", "load_and_decode", "peak_rss", "current_rss"]
+__all__ = ["REPACK_ENV", "apply_repack_choice", "ensure_safe_loading", "known_backend", "Backend", "backend",
+           "gpu_layers_for_load", "load_and_decode", "peak_rss", "current_rss"]

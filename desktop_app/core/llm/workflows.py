@@ -18,6 +18,7 @@ from typing import Optional, Sequence, Union
 
 from desktop_app.core.jobs import CancelToken, Report, ignore_progress
 from desktop_app.core.llm.catalog import ModelInfo, lineage_record, read_sidecar, sidecar_path, write_sidecar
+from desktop_app.core.llm.calibration import LIBRARY
 from desktop_app.core.llm.memory import FitCheck, check_fit
 
 log = logging.getLogger(__name__)
@@ -59,17 +60,62 @@ def quantize_variant(src: os.PathLike | str, out: os.PathLike | str, qtype: str,
                      allow_requant: bool = False, imatrix: Optional[os.PathLike | str] = None,
                      calibration_text: Optional[os.PathLike | str] = None, use_imatrix: Optional[bool] = None,
                      chunks: Optional[int] = None, keep_imatrix: bool = False, threads: int = 0,
-                     token: Optional[CancelToken] = None, report: Report = ignore_progress, catalog=None):
+                     token: Optional[CancelToken] = None, report: Report = ignore_progress, catalog=None,
+                     library=None):
     """Quantize ``src`` to ``qtype`` with the calibration the type calls for
     (an importance matrix for low-bit K types, as ``quantize_calibrated``
     decides). ``from_f16``: the source is quantized, so convert it to F16
     first (a hidden temporary, removed whatever happens) and quantize from
-    that; the lineage still names ``src`` as the parent. Returns the
-    QuantizeResult whose lineage is what the sidecar holds."""
-    from desktop_app.core.llm.optimize.quantize import QuantizeResult, dequantize, quantize_calibrated
-
+    that; the lineage still names ``src`` as the parent.
+    ``calibration_text="library"``: passages sampled from ``library`` (the
+    user's documents) instead of a file. Returns the QuantizeResult whose
+    lineage is what the sidecar holds."""
     token = token or CancelToken()
     src, out = Path(src).expanduser().resolve(), Path(out).expanduser().absolute()
+    if str(calibration_text) != LIBRARY:
+        return _quantize_variant(src, out, qtype, from_f16=from_f16, allow_requant=allow_requant, imatrix=imatrix,
+                                 calibration_text=calibration_text, use_imatrix=use_imatrix, chunks=chunks,
+                                 keep_imatrix=keep_imatrix, threads=threads, token=token, report=report,
+                                 catalog=catalog)
+    cal = _library_text(library)
+    text_file = out.with_name(f".{out.name}.library-passages.txt")
+    try:
+        text_file.write_text(cal.calibration, encoding="utf-8")
+        result = _quantize_variant(src, out, qtype, from_f16=from_f16, allow_requant=allow_requant, imatrix=None,
+                                   calibration_text=text_file, use_imatrix=use_imatrix, chunks=chunks,
+                                   keep_imatrix=keep_imatrix, threads=threads, token=token, report=report,
+                                   catalog=catalog)
+    finally:
+        text_file.unlink(missing_ok=True)
+    lineage = dict(result.lineage or {})
+    settings = dict(lineage.get("settings", {}))
+    if "calibration" in settings:
+        # name the library, not the temporary file the passages went through
+        windows = settings["calibration"].split(" (", 1)[1] if " (" in settings["calibration"] else ""
+        settings["calibration"] = f"{cal.note}" + (f", {windows.rstrip(')')}" if windows else "")
+        settings["calibration_source"] = LIBRARY
+        lineage = write_sidecar(out, {"settings": settings})
+    from dataclasses import replace
+
+    return replace(result, lineage=lineage)
+
+
+def _library_text(library):
+    from desktop_app.core.llm.calibration import CalibrationError, library_calibration
+    from desktop_app.core.llm.optimize.quantize import QuantizeError
+
+    if library is None:
+        raise QuantizeError("calibrating on your library needs the library (none was given)")
+    try:
+        return library_calibration(library)
+    except CalibrationError as exc:
+        raise QuantizeError(str(exc)) from None
+
+
+def _quantize_variant(src: Path, out: Path, qtype: str, *, from_f16: bool, allow_requant: bool, imatrix,
+                      calibration_text, use_imatrix, chunks, keep_imatrix, threads, token, report, catalog):
+    from desktop_app.core.llm.optimize.quantize import QuantizeResult, dequantize, quantize_calibrated
+
     options = dict(imatrix=imatrix, calibration_text=calibration_text, use_imatrix=use_imatrix, chunks=chunks,
                    keep_imatrix=keep_imatrix, threads=threads, token=token, report=report)
     if not from_f16:
@@ -84,7 +130,6 @@ def quantize_variant(src: os.PathLike | str, out: os.PathLike | str, qtype: str,
         sidecar_path(f16).unlink(missing_ok=True)
     settings = dict((result.lineage or {}).get("settings", {}))
     settings.update({"via": "F16", "source_type": source_type or "quantized"})
-    settings.pop("warning", None)
     settings["warning"] = (f"made from a {source_type or 'quantized'} model converted to F16: "
                            "its earlier quantization loss is included")
     lineage = write_sidecar(out, lineage_record(src, "quantize", settings))
@@ -98,10 +143,21 @@ def quantize_variant(src: os.PathLike | str, out: os.PathLike | str, qtype: str,
 
 def prune_variant(src: os.PathLike | str, out: os.PathLike | str, remove_layers: Union[int, Sequence[int]], *,
                   calibration_text: Optional[os.PathLike | str] = None, token: Optional[CancelToken] = None,
-                  report: Report = ignore_progress, catalog=None, **options):
+                  report: Report = ignore_progress, catalog=None, library=None, **options):
     """Remove transformer blocks (ranked on ``calibration_text`` when a count
-    is given); returns the PruneResult with the ranking."""
-    from desktop_app.core.llm.optimize.prune import prune
+    is given; "library": on passages of the user's library); returns the
+    PruneResult with the ranking."""
+    from desktop_app.core.llm.optimize.prune import PruneError, prune
+
+    if str(calibration_text) == LIBRARY:
+        from desktop_app.core.llm.calibration import CalibrationError, library_calibration
+
+        if library is None:
+            raise PruneError("ranking layers on your library needs the library (none was given)")
+        try:
+            calibration_text = library_calibration(library).calibration
+        except CalibrationError as exc:
+            raise PruneError(str(exc)) from None
 
     return prune(src, out, remove_layers, calibration_text=calibration_text, token=token, report=report,
                  catalog=catalog, **options)

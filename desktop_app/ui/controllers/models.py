@@ -57,7 +57,14 @@ class ModelsController(QObject):
         catalog = lambda: self.services.catalog  # noqa: E731 (built on the worker)
 
         def list_job(*, token, report):
-            return catalog().list(token=token, report=report)
+            from desktop_app.core.llm.native import backend
+
+            entries = catalog().list(token=token, report=report)
+            try:
+                backend()   # asked here, off the GUI thread, for the details pane's GPU line
+            except Exception as exc:  # noqa: BLE001 - the list is what the job is for
+                log.warning("cannot ask llama.cpp about GPU support: %s", exc)
+            return entries
 
         job = self.jobs.start("Listing models", list_job, lane="work", kind="catalog", quiet=True)
         job.finished.connect(self._on_catalog)
