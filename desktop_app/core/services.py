@@ -69,11 +69,11 @@ class Services:
 
     @property
     def llm(self):
+        if self._llm is None:
+            self.ensure_safe_loading()   # outside the lock: the first time it runs a child process
         with self._lock:
             if self._llm is None:
                 from desktop_app.core.llm.session import LlmSession
-
-                self.ensure_safe_loading()
 
                 self._llm = LlmSession(self.paths, self.settings)
             return self._llm
