@@ -38,8 +38,12 @@ def shared_models_dir(tmp_path_factory):
 def default_llm(shared_models_dir):
     """Path of the real packaged default GGUF (Gemma 3 270M Q4_K_M)."""
     from desktop_app.core.defaults import default_llm_path
+    from desktop_app.core.llm.native import ensure_safe_loading
 
-    return default_llm_path(shared_models_dir)
+    path = default_llm_path(shared_models_dir)
+    # as the app does before its first load: no weight repacking where it crashes
+    ensure_safe_loading(shared_models_dir, path)
+    return path
 
 
 @pytest.fixture(scope="session")

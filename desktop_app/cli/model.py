@@ -80,21 +80,78 @@ def _register_list(commands) -> None:
 
 def _cmd_info(args, services) -> int:
     info = _info_or_user_error(services, args.path)
+    fit = _fit_or_user_error(services, info, args.ctx) if args.ctx else None
     if args.json:
         doc = info.to_dict()
         if args.tensors:
             doc["tensors"] = [{"name": t.name, "type": t.type, "shape": list(t.shape), "bytes": t.n_bytes}
                               for t in info.tensors]
+        if fit is not None:
+            doc["fit"] = _fit_doc(fit)
         print_json(doc)
     else:
         print("\n".join(_format_info_lines(info)))
+        if fit is not None:
+            print("\n".join(_format_fit_lines(fit)))
     return 0
+
+
+def _fit_or_user_error(services, info, n_ctx: int):
+    from desktop_app.core.llm.memory import MemoryEstimateError
+    from desktop_app.core.llm.workflows import fit_check
+
+    try:
+        return fit_check(info, n_ctx, services.settings)
+    except MemoryEstimateError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _fit_doc(fit) -> dict:
+    from dataclasses import asdict
+
+    doc = asdict(fit)
+    doc["check"]["estimate"]["total"] = fit.check.estimate.total
+    doc["check"]["estimate"]["in_ram"] = fit.check.estimate.in_ram
+    return doc
+
+
+def _format_fit_lines(fit) -> list[str]:
+    from desktop_app.core.llm.catalog import describe_size
+
+    est = fit.check.estimate
+    return [
+        f"  memory at {est.n_ctx:,} tokens: {describe_size(est.total)} "
+        f"(weights {describe_size(est.weights)}, KV cache {describe_size(est.kv_cache)}, "
+        f"compute {describe_size(est.compute)}, runtime {describe_size(est.runtime + est.output)})",
+        f"  GPU:           {fit.gpu_note}",
+        f"  verdict:       {fit.check.message}",
+    ]
+
+
+def _cmd_fit_check(args, services) -> int:
+    info = _info_or_user_error(services, args.path)
+    fit = _fit_or_user_error(services, info, args.ctx or services.settings.context_length)
+    if args.json:
+        print_json(_fit_doc(fit))
+    else:
+        print("\n".join([str(info.path)] + _format_fit_lines(fit)))
+    return 0 if fit.check.fits else 3
+
+
+def _register_fit_check(commands) -> None:
+    p = commands.add_parser("fit-check", help="will this model fit in free memory at a context length?")
+    p.add_argument("path", type=Path)
+    p.add_argument("--ctx", type=int, default=None, help="context length (default: the setting)")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(handler=_cmd_fit_check)
 
 
 def _register_info(commands) -> None:
     p = commands.add_parser("info", help="show what is inside a GGUF file (header only)")
     p.add_argument("path", type=Path)
     p.add_argument("--tensors", action="store_true", help="with --json: also list every tensor")
+    p.add_argument("--ctx", type=int, default=None, metavar="N",
+                   help="also estimate the memory needed at N tokens of context")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(handler=_cmd_info)
 
@@ -168,6 +225,7 @@ def _cmd_quantize(args, services) -> int:
     from desktop_app.core.llm.catalog import GGUFError, describe_size
     from desktop_app.core.llm.optimize import quantize as q
     from desktop_app.core.llm.optimize.imatrix import default_calibration_text
+    from desktop_app.core.llm.workflows import quantize_variant
 
     qtype = args.type.upper()
     if qtype not in q.QUANT_TYPES:
@@ -185,12 +243,15 @@ def _cmd_quantize(args, services) -> int:
         q.preflight(args.src, out, qtype, allow_requant=args.allow_requant)
         if args.imatrix is None and not args.no_imatrix and (args.calibration or qtype in q.IMATRIX_DEFAULT_TYPES):
             text = args.calibration or default_calibration_text()
-            _say(f"calibrating on {text.name} (importance matrix; --no-imatrix skips this)…")
-        result = q.quantize_calibrated(
+            where = "passages of your library" if str(text) == "library" else text.name
+            _say(f"calibrating on {where} (importance matrix; --no-imatrix skips this)…")
+        services.ensure_safe_loading()
+        result = quantize_variant(
             args.src, out, qtype, imatrix=args.imatrix, calibration_text=args.calibration,
             use_imatrix=False if args.no_imatrix else None, chunks=args.chunks,
             keep_imatrix=args.keep_imatrix, allow_requant=args.allow_requant, threads=args.threads,
-            token=token, report=printer, catalog=services.catalog)
+            token=token, report=printer, catalog=services.catalog,
+            library=services.library if str(args.calibration) == "library" else None)
     return _report_written(args, result)
 
 
@@ -215,8 +276,9 @@ def _register_quantize(commands) -> None:
     p.add_argument("--type", required=True, metavar="TYPE")
     p.add_argument("-o", "--output", required=True, type=Path, metavar="OUT")
     p.add_argument("--imatrix", type=Path, metavar="FILE", help="an importance matrix (llama.cpp imatrix GGUF)")
-    p.add_argument("--calibration", type=Path, metavar="FILE",
-                   help="compute an importance matrix from this text first")
+    p.add_argument("--calibration", type=Path, metavar="FILE|library",
+                   help="compute an importance matrix from this text first ('library': from passages "
+                        "sampled from your library)")
     p.add_argument("--no-imatrix", action="store_true", help="do not calibrate low-bit types")
     p.add_argument("--keep-imatrix", action="store_true", help="keep the computed importance matrix next to OUT")
     p.add_argument("--chunks", type=int, default=None,
@@ -253,6 +315,7 @@ def _register_dequantize(commands) -> None:
 SUBCOMMANDS = [
     _register_list,
     _register_info,
+    _register_fit_check,
     _register_add,
     _register_remove,
     _register_variants,

@@ -36,14 +36,17 @@ def _parse_layers(value: str):
 
 def _cmd_prune(args, services) -> int:
     from desktop_app.core.llm.catalog import describe_size
-    from desktop_app.core.llm.optimize.prune import PruneError, prune
+    from desktop_app.core.llm.optimize.prune import PruneError
+    from desktop_app.core.llm.workflows import prune_variant
 
     out = output_path(args.output, args.force)
     if not args.src.is_file():
         raise UserError(f"no model file at {args.src}")
     with progress_job(PruneError) as (token, printer):
-        result = prune(args.src, out, args.remove_layers, calibration_text=args.calibration,
-                       token=token, report=printer, catalog=services.catalog)
+        services.ensure_safe_loading()
+        result = prune_variant(args.src, out, args.remove_layers, calibration_text=args.calibration,
+                               token=token, report=printer, catalog=services.catalog,
+                               library=services.library if str(args.calibration) == "library" else None)
     if args.json:
         print_json(result.to_dict())
         return 0
@@ -64,8 +67,9 @@ def register_prune(commands) -> None:
     p.add_argument("src", type=Path)
     p.add_argument("--remove-layers", required=True, type=_parse_layers, metavar="N|I,J,...",
                    help="how many blocks to remove, or which (comma-separated block indices)")
-    p.add_argument("--calibration", type=Path, metavar="FILE",
-                   help="text to rank the blocks on (default: the bundled calibration text)")
+    p.add_argument("--calibration", type=Path, metavar="FILE|library",
+                   help="text to rank the blocks on (default: the bundled calibration text; "
+                        "'library': passages sampled from your library)")
     p.add_argument("-o", "--output", required=True, type=Path, metavar="OUT")
     p.add_argument("--force", action="store_true", help="replace OUT if it exists")
     p.add_argument("--json", action="store_true", help="print one JSON document")
@@ -75,8 +79,8 @@ def register_prune(commands) -> None:
 # --- evaluate ------------------------------------------------------------------------
 
 def _cmd_evaluate(args, services) -> int:
-    from desktop_app.core.llm.catalog import read_sidecar
-    from desktop_app.core.llm.optimize.evaluate import EvaluationError, compare, evaluate, markdown_table, save_chart
+    from desktop_app.core.llm.optimize.evaluate import EvaluationError, compare, markdown_table, save_chart
+    from desktop_app.core.llm.workflows import evaluate_variant
 
     for path in args.paths:
         if not path.is_file():
@@ -86,17 +90,14 @@ def _cmd_evaluate(args, services) -> int:
     results = []
     failures = []
     with progress_job() as (token, printer):
+        services.ensure_safe_loading()
         for path in args.paths:
-            parent = args.parent
-            if parent is None and not args.no_parent:
-                # A Hearth-made variant is compared with the model it was made from.
-                recorded = (read_sidecar(path) or {}).get("parent")
-                if recorded and Path(recorded).is_file():
-                    parent = Path(recorded)
+            # by default a Hearth-made variant is compared with the model it was made from
+            parent = None if args.no_parent else (args.parent or "recorded")
             try:
-                results.append(evaluate(path, text=args.text, parent=parent, n_ctx=args.ctx,
-                                        max_windows=args.windows, measure_speed=not args.no_speed,
-                                        token=token, report=printer))
+                results.append(evaluate_variant(path, text=args.text, parent=parent, n_ctx=args.ctx,
+                                                max_windows=args.windows, measure_speed=not args.no_speed,
+                                                token=token, report=printer))
             except EvaluationError as exc:
                 printer.close()
                 _say(f"hearth: {path.name}: {exc}")

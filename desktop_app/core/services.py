@@ -62,17 +62,33 @@ class Services:
             if self._catalog is None:
                 from desktop_app.core.llm.catalog import ModelCatalog
 
-                self._catalog = ModelCatalog(self.paths)
+                from desktop_app.core.llm.discovery import request_from_settings
+
+                self._catalog = ModelCatalog(self.paths, scan=lambda: request_from_settings(self.settings))
             return self._catalog
 
     @property
     def llm(self):
+        if self._llm is None:
+            self.ensure_safe_loading()   # outside the lock: the first time it runs a child process
         with self._lock:
             if self._llm is None:
                 from desktop_app.core.llm.session import LlmSession
 
                 self._llm = LlmSession(self.paths, self.settings)
             return self._llm
+
+    def ensure_safe_loading(self) -> None:
+        """Once per llama.cpp build and CPU: turn off weight repacking if it
+        crashes here (see core/llm/native.py). Needs the default model, which
+        loading assembles anyway; a failure only logs (the check is a guard)."""
+        from desktop_app.core.defaults import default_llm_path
+        from desktop_app.core.llm.native import ensure_safe_loading
+
+        try:
+            ensure_safe_loading(self.paths.data_dir, default_llm_path(self.paths.models_dir))
+        except Exception as exc:  # noqa: BLE001 - never stop the app over the guard itself
+            log.warning("could not check llama.cpp weight repacking: %s", exc)
 
     @property
     def tools(self):

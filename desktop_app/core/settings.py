@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import logging
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -60,6 +61,17 @@ class Settings:
     temperature: float = _setting(0.2, _range(0.0, 2.0), "sampling temperature")
     max_tokens: int = _setting(384, _range(16, 8192), "longest answer in tokens")
     threads: int = _setting(0, _range(0, 256), "CPU threads for generation (0 = all cores)")
+    gpu_layers: int = _setting(0, _range(0, 1000), "layers to offload to the GPU (0 = CPU only; 1000 = all); "
+                               "needs a GPU build of llama-cpp-python")
+    # Models other apps keep on this computer (read in place, never copied)
+    scan_lmstudio: bool = _setting(True, help="list models in LM Studio's models folder")
+    scan_ollama: bool = _setting(True, help="list models Ollama has pulled (names from its manifests)")
+    scan_gpt4all: bool = _setting(True, help="list models in GPT4All's folder")
+    scan_jan: bool = _setting(True, help="list models in Jan's models folder")
+    scan_huggingface: bool = _setting(True, help="list GGUF files in the Hugging Face download cache")
+    scan_llamacpp: bool = _setting(True, help="list models in llama.cpp's download cache")
+    model_folders: Optional[str] = _setting(None, help="more folders with GGUF models, separated by "
+                                            f"'{os.pathsep}'")
     # Library
     embedder_backend: str = _setting("onnx-int8", _choice("torch", "onnx-int8"), "embedding backend",
                                      offered=_runnable_embedder_backends)

@@ -208,6 +208,9 @@ class MainWindow(QMainWindow):
             theme.apply(QApplication.instance(), settings.theme)
         if old.get("watch_folders") != settings.watch_folders:
             self.library.start_sync()
+        if any(old.get(name) != getattr(settings, name) for name in old
+               if name.startswith("scan_") or name == "model_folders"):
+            self.models.refresh_catalog()   # the places to look for models changed
 
     # -- status --------------------------------------------------------------
     def _on_job_started(self, job) -> None:

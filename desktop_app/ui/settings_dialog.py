@@ -12,7 +12,9 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
 from desktop_app.core.settings import Settings, SettingsError
 
 GROUPS = (
-    ("Chat model", ("model_path", "context_length", "temperature", "max_tokens", "threads")),
+    ("Chat model", ("model_path", "context_length", "temperature", "max_tokens", "threads", "gpu_layers")),
+    ("Models on this computer", ("scan_lmstudio", "scan_ollama", "scan_gpt4all", "scan_jan",
+                                 "scan_huggingface", "scan_llamacpp", "model_folders")),
     ("Library", ("embedder_backend", "chunk_tokens", "chunk_overlap", "retrieval_k", "watch_folders")),
     ("Appearance", ("theme",)),
 )
@@ -22,7 +24,10 @@ LABELS = {
     "max_tokens": "Longest answer (tokens)", "threads": "CPU threads", "embedder_backend":
     "Embedding backend", "chunk_tokens": "Passage size (tokens)", "chunk_overlap":
     "Passage overlap (tokens)", "retrieval_k": "Passages per answer", "watch_folders":
-    "Keep folders in sync", "theme": "Colour scheme",
+    "Keep folders in sync", "theme": "Colour scheme", "gpu_layers": "GPU layers",
+    "scan_lmstudio": "LM Studio", "scan_ollama": "Ollama", "scan_gpt4all": "GPT4All", "scan_jan": "Jan",
+    "scan_huggingface": "Hugging Face cache", "scan_llamacpp": "llama.cpp cache",
+    "model_folders": "Other model folders",
 }
 
 

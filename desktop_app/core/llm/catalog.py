@@ -22,10 +22,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional
 
 from desktop_app.core.jobs import CancelToken, Report, ignore_progress
 from desktop_app.core.paths import AppPaths, PROJECT_MODELS_DIR, atomic_write
+
+if TYPE_CHECKING:
+    from desktop_app.core.llm.discovery import ScanRequest
 
 log = logging.getLogger(__name__)
 
@@ -483,9 +486,10 @@ def lineage_record(parent: os.PathLike | str, method: str, settings: dict) -> di
 @dataclass(frozen=True)
 class CatalogEntry:
     path: Path
-    source: str                      # "default", "project", "models-dir" or "added"
+    source: str                      # "default", "project", "models-dir", "added", or a discovery place
     info: Optional[ModelInfo] = None
     error: Optional[str] = None      # why the file is unusable (then info is None)
+    app_name: Optional[str] = None   # the name another app gives it ("gemma3:270m"), when found there
 
     @property
     def ok(self) -> bool:
@@ -497,13 +501,16 @@ class CatalogEntry:
             from desktop_app.core.defaults import DEFAULT_LLM_LABEL
 
             return DEFAULT_LLM_LABEL
+        if self.app_name:
+            quant = self.info.quantization if self.info else None
+            return f"{self.app_name} ({quant})" if quant and quant not in self.app_name else self.app_name
         if self.info and self.info.name:
             return f"{self.info.name} ({self.info.quantization})"
         return self.path.name
 
     def to_dict(self) -> dict[str, Any]:
         doc = {"path": str(self.path), "source": self.source, "label": self.label,
-               "ok": self.ok, "error": self.error}
+               "ok": self.ok, "error": self.error, "app_name": self.app_name}
         if self.info is not None:
             doc["info"] = self.info.to_dict()
         return doc
@@ -540,8 +547,14 @@ class ModelCatalog:
     STATE_FILE = "catalog.json"
 
     def __init__(self, paths: AppPaths, *, project_models_dir: Optional[Path] = PROJECT_MODELS_DIR,
-                 include_default: bool = True) -> None:
+                 include_default: bool = True, scan: Optional[Callable[[], "ScanRequest"]] = None,
+                 env: Optional[dict] = None) -> None:
+        """``scan`` gives the other apps' places to list (read at every
+        listing, so a settings change applies at the next refresh); None
+        lists only Hearth's own folders. ``env`` stands in for os.environ."""
         self.paths = paths
+        self.scan = scan
+        self.env = env
         self.project_models_dir = project_models_dir
         self.include_default = include_default
         self._lock = threading.RLock()
@@ -592,49 +605,56 @@ class ModelCatalog:
         # Lineage is re-read every time: the evaluator updates it independently.
         return _replace(info, lineage=read_sidecar(path))
 
-    def _candidates(self, token: Optional[CancelToken], report: Report) -> list[tuple[Path, str, Optional[str]]]:
-        found: list[tuple[Path, str, Optional[str]]] = []
+    def _candidates(self, token: Optional[CancelToken], report: Report
+                    ) -> list[tuple[Path, str, Optional[str], Optional[str]]]:
+        found: list[tuple[Path, str, Optional[str], Optional[str]]] = []
         if self.include_default:
             try:
-                found.append((self.default_model_path(token=token, report=report).resolve(), "default", None))
+                found.append((self.default_model_path(token=token, report=report).resolve(), "default", None, None))
             except Exception as exc:  # noqa: BLE001 - the catalog must list the rest
                 from desktop_app.core.jobs import Cancelled
 
                 if isinstance(exc, Cancelled):
                     raise
                 log.warning("default model unavailable: %s", exc)
-                found.append((self.paths.models_dir, "default", f"the packaged default model is unavailable: {exc}"))
+                found.append((self.paths.models_dir, "default", f"the packaged default model is unavailable: {exc}",
+                              None))
         for folder, source in ((self.project_models_dir, "project"), (self.paths.models_dir, "models-dir")):
             if folder is None or not Path(folder).is_dir():
                 continue
             for p in sorted(Path(folder).glob("*.gguf")):
                 # hidden names are Hearth's temporaries; importance matrices are GGUF but not models
                 if p.is_file() and not p.name.startswith(".") and not p.name.endswith(".imatrix.gguf"):
-                    found.append((p.resolve(), source, None))
+                    found.append((p.resolve(), source, None, None))
         for p in self._added():
-            found.append((p, "added", None))
+            found.append((p, "added", None, None))
+        if self.scan is not None:
+            from desktop_app.core.llm.discovery import discover
+
+            for f in discover(self.scan(), env=self.env, token=token, report=report):
+                found.append((f.path, f.place, f.problem, f.name))
         seen: set[Path] = set()
         unique = []
-        for path, source, error in found:
+        for path, source, error, app_name in found:
             if path in seen:
                 continue
             seen.add(path)
-            unique.append((path, source, error))
+            unique.append((path, source, error, app_name))
         return unique
 
     def list(self, token: Optional[CancelToken] = None, report: Report = ignore_progress) -> list[CatalogEntry]:
         """All known models; unusable files are listed with their error."""
         entries = []
-        for path, source, error in self._candidates(token, report):
+        for path, source, error, app_name in self._candidates(token, report):
             if token is not None:
                 token.check()
             if error is not None:
-                entries.append(CatalogEntry(path, source, None, error))
+                entries.append(CatalogEntry(path, source, None, error, app_name))
                 continue
             try:
-                entries.append(CatalogEntry(path, source, self.info(path)))
+                entries.append(CatalogEntry(path, source, self.info(path), None, app_name))
             except GGUFError as exc:
-                entries.append(CatalogEntry(path, source, None, str(exc)))
+                entries.append(CatalogEntry(path, source, None, str(exc), app_name))
         return entries
 
     def add(self, path: os.PathLike | str) -> CatalogEntry:

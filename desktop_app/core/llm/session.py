@@ -66,6 +66,7 @@ class ModelInfo:
     n_ctx_train: int        # what the model was trained for
     chat_template: Optional[str]
     load_ms: float
+    gpu_layers: int = 0     # n_gpu_layers llama.cpp was given (a CPU build ignores it)
 
     @property
     def has_chat_template(self) -> bool:
@@ -82,7 +83,7 @@ class ModelInfo:
             "size_bytes": self.size_bytes, "quantization": self.quantization,
             "n_ctx": self.n_ctx, "n_ctx_train": self.n_ctx_train,
             "chat_template": self.has_chat_template, "supports_tools": self.supports_tools,
-            "load_ms": round(self.load_ms, 1),
+            "load_ms": round(self.load_ms, 1), "gpu_layers": self.gpu_layers,
         }
 
 
@@ -323,10 +324,13 @@ class LlmSession:
         if header.context_length:
             n_ctx = min(n_ctx, header.context_length)
         threads = resolve_threads(self.settings.threads)
+        from desktop_app.core.llm.native import gpu_layers_for_load
+
         try:
             llm = llama_cpp.Llama(
                 model_path=str(path), n_ctx=n_ctx, n_batch=512, n_threads=threads,
                 n_threads_batch=threads, verbose=False, seed=0,
+                n_gpu_layers=gpu_layers_for_load(self.settings.gpu_layers),
             )
         except (ValueError, RuntimeError, OSError) as exc:
             detail = _native_errors_since(mark)
@@ -357,6 +361,7 @@ class LlmSession:
             size_bytes=header.file_size, quantization=header.quantization,
             n_ctx=llm.n_ctx(), n_ctx_train=header.context_length or llm.n_ctx(),
             chat_template=template, load_ms=(time.perf_counter() - started) * 1000,
+            gpu_layers=int(llm.model_params.n_gpu_layers),
         )
         report(Progress("loading model", 1, 1, path.name))
         log.info("loaded %s (n_ctx %d, %d threads, template %s) in %.0f ms", path.name,

@@ -57,7 +57,14 @@ class ModelsController(QObject):
         catalog = lambda: self.services.catalog  # noqa: E731 (built on the worker)
 
         def list_job(*, token, report):
-            return catalog().list(token=token, report=report)
+            from desktop_app.core.llm.native import backend
+
+            entries = catalog().list(token=token, report=report)
+            try:
+                backend()   # asked here, off the GUI thread, for the details pane's GPU line
+            except Exception as exc:  # noqa: BLE001 - the list is what the job is for
+                log.warning("cannot ask llama.cpp about GPU support: %s", exc)
+            return entries
 
         job = self.jobs.start("Listing models", list_job, lane="work", kind="catalog", quiet=True)
         job.finished.connect(self._on_catalog)
@@ -129,29 +136,16 @@ class ModelsController(QObject):
     # -- workshop ------------------------------------------------------------------
     def quantize(self, src: str, out: str, qtype: str, *, from_f16: bool = False,
                  allow_requant: bool = False) -> Job:
-        catalog = lambda: self.services.catalog  # noqa: E731
+        """The same workflow as `hearth model quantize`: low-bit K types are
+        calibrated with an importance matrix on the bundled text."""
+        services = self.services
 
         def quantize_job(*, token, report):
-            from desktop_app.core.llm.optimize.quantize import dequantize, quantize
+            from desktop_app.core.llm.workflows import quantize_variant
 
-            if not from_f16:
-                return quantize(src, out, qtype, allow_requant=allow_requant, token=token,
-                                report=report, catalog=catalog())
-            # Quantized source: an F16 copy first (a temporary file, removed
-            # whatever happens), then the chosen type from it.
-            f16 = Path(out).with_name(f".{Path(out).stem}.f16-tmp.gguf")
-            try:
-                dequantize(src, f16, "F16", token=token, report=report)
-                result = quantize(f16, out, qtype, token=token, report=report, catalog=catalog())
-            finally:
-                f16.unlink(missing_ok=True)
-                Path(str(f16) + ".hearth.json").unlink(missing_ok=True)
-            from desktop_app.core.llm.catalog import lineage_record, write_sidecar
-
-            # The lineage names the real parent, not the temporary F16 copy.
-            write_sidecar(out, lineage_record(src, "quantize", {
-                "type": qtype, "via": "F16", "source_type": "quantized"}))
-            return result
+            services.ensure_safe_loading()
+            return quantize_variant(src, out, qtype, from_f16=from_f16, allow_requant=allow_requant,
+                                    token=token, report=report, catalog=services.catalog)
 
         job = self.jobs.start(f"Quantizing {Path(src).name} to {qtype}", quantize_job,
                               lane="work", kind="quantize", unit="tensors")
@@ -163,10 +157,11 @@ class ModelsController(QObject):
         catalog = lambda: self.services.catalog  # noqa: E731
 
         def prune_job(*, token, report):
-            from desktop_app.core.llm.optimize.prune import prune
+            from desktop_app.core.llm.workflows import prune_variant
 
-            return prune(src, out, remove_layers, token=token, report=report, catalog=catalog(),
-                         **options)
+            self.services.ensure_safe_loading()
+            return prune_variant(src, out, remove_layers, token=token, report=report, catalog=catalog(),
+                                 **options)
 
         job = self.jobs.start(f"Pruning {Path(src).name}", prune_job, lane="work", kind="prune")
         job.finished.connect(lambda _r: self._variant_made(out))
@@ -179,13 +174,11 @@ class ModelsController(QObject):
         self.refresh_catalog()
 
     def evaluate(self, path: str, *, parent: Optional[str] = None, **options) -> Job:
-        if parent and not Path(parent).exists():
-            parent = None  # the parent was deleted: no divergence to measure
-
         def evaluate_job(*, token, report):
-            from desktop_app.core.llm.optimize.evaluate import evaluate
+            from desktop_app.core.llm.workflows import evaluate_variant
 
-            return evaluate(path, parent=parent, token=token, report=report, **options)
+            self.services.ensure_safe_loading()
+            return evaluate_variant(path, parent=parent, token=token, report=report, **options)
 
         job = self.jobs.start(f"Evaluating {Path(path).name}", evaluate_job, lane="work",
                               kind="evaluate")

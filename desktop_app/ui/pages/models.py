@@ -282,6 +282,9 @@ class ModelsPage(QWidget):
                      ("Settings", ", ".join(f"{k}={v}" for k, v in settings.items()
                                             if not isinstance(v, (dict, list)))),
                      ("Created", lineage.get("created", ""))]
+        from desktop_app.ui.model_fit import detail_rows
+
+        rows += detail_rows(entry, self.controller.services.settings)
         evaluation = lineage.get("evaluation") or {}
         if evaluation:
             latest = sorted(evaluation.values(), key=lambda e: e.get("created", ""))[-1]

@@ -11,7 +11,9 @@ from desktop_app.ui.qtmodels.table import ColumnsTableModel
 from PySide6.QtGui import QFont
 
 SOURCE_NAMES = {"default": "Packaged default", "project": "Project models folder",
-                "models-dir": "Your models folder", "added": "Added by you"}
+                "models-dir": "Your models folder", "added": "Added by you",
+                "lmstudio": "LM Studio", "ollama": "Ollama", "gpt4all": "GPT4All", "jan": "Jan",
+                "huggingface": "Hugging Face cache", "llamacpp": "llama.cpp cache", "folder": "Your folder"}
 
 
 def human_size(n_bytes: Optional[int]) -> str:
