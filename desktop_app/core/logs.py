@@ -35,6 +35,10 @@ def setup_logging(paths: AppPaths, verbose: bool = False) -> None:
         root.addHandler(err)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     root._hearth_configured = str(paths.log_file)
+    # Python warnings from libraries (torch's TracerWarning, deprecations)
+    # go to the log file, not to the user's terminal (stderr has them only
+    # with --verbose).
+    logging.captureWarnings(True)
     # Libraries are chatty at INFO; keep the log about Hearth.
     for noisy in ("sentence_transformers", "transformers", "urllib3", "httpx", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

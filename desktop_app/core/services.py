@@ -42,8 +42,8 @@ class Services:
             if self._embedder is None:
                 from desktop_app.core.library.embed import load_embedder
 
-                self._embedder = load_embedder(
-                    self.settings.embedder_backend, cache_dir=self.paths.data_dir / "embedder")
+                # The ONNX export is a per-user cache shared by every data dir.
+                self._embedder = load_embedder(self.settings.embedder_backend)
             return self._embedder
 
     @property
