@@ -107,17 +107,12 @@ def probe_command(path: Path, n_ctx: int) -> list[str]:
 
 def _explain(path: Path, rc: int, output: str) -> str:
     lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
-    reason = ""
-    for line in reversed(lines):
-        if line.startswith("ERROR:"):
-            reason = line.removeprefix("ERROR:").strip()
-            break
-    if not reason:
-        for line in reversed(lines):
-            match = _ASSERT.search(line)
-            if match:
-                reason = match.group(1).strip()
-                break
+    # Most telling first: llama.cpp's assert, then its own error line, then
+    # the Python exception the child caught.
+    fatal = [m.group(1) for ln in lines if (m := _ASSERT.search(ln)) and "GGML_A" in m.group(1)]
+    native = [m.group(1) for ln in lines if not ln.startswith("ERROR:") and (m := _ASSERT.search(ln))]
+    caught = [ln.removeprefix("ERROR:").strip() for ln in lines if ln.startswith("ERROR:")]
+    reason = (fatal or native or caught or [""])[-1].strip()
     if rc < 0:
         try:
             how = f"stopped with {signal.Signals(-rc).name}"
@@ -136,14 +131,22 @@ def probe_model(path: Path, n_ctx: int, *, token: Optional[CancelToken] = None) 
     (the child is killed). Returns the seconds it took."""
     token = token or CancelToken()
     started = time.perf_counter()
+    env = child_env()
+    # On an assert, ggml attaches gdb to print a backtrace (seconds to a
+    # minute, hundreds of lines): the message line is all we need.
+    env["GGML_NO_BACKTRACE"] = "1"
     proc = subprocess.Popen(probe_command(Path(path), n_ctx), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=child_env())
+                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
     chunks: list[bytes] = []
+    reasons: list[bytes] = []
 
-    def pump() -> None:  # keeps the pipe drained; the output is small
+    def pump() -> None:  # keeps the pipe drained; keeps the lines that explain
         for line in iter(proc.stdout.readline, b""):
             chunks.append(line)
             del chunks[:-60]
+            if _ASSERT.search(line.decode("utf-8", "replace")):
+                reasons.append(line)
+                del reasons[:-5]
 
     reader = threading.Thread(target=pump, name="model-probe-output", daemon=True)
     reader.start()
@@ -159,7 +162,7 @@ def probe_model(path: Path, n_ctx: int, *, token: Optional[CancelToken] = None) 
     finally:
         reader.join(timeout=5)
         proc.stdout.close()
-    output = b"".join(chunks).decode("utf-8", "replace")
+    output = b"".join(reasons + chunks).decode("utf-8", "replace")
     if proc.returncode == 0 and OK_LINE in output:
         return time.perf_counter() - started
     log.warning("model probe of %s failed (rc %s): %s", path, proc.returncode, output[-2000:])
@@ -206,4 +209,9 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # os._exit: the verdict is written; interpreter teardown would only run
+    # native destructors (which crash when they log through a freed callback).
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
