@@ -31,7 +31,10 @@ class Services:
         self._conversations = None
 
     def save_settings(self) -> None:
+        from desktop_app.core.logs import user_text
+
         self.settings.save(self.paths.settings_file)
+        user_text.show = self.settings.log_content  # the log policy follows the setting at once
 
     # Each accessor builds its service once, on first use, under one lock so
     # that two worker threads never build two embedders.

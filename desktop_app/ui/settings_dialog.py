@@ -15,6 +15,7 @@ GROUPS = (
     ("Chat model", ("model_path", "context_length", "temperature", "max_tokens", "threads")),
     ("Library", ("embedder_backend", "chunk_tokens", "chunk_overlap", "retrieval_k", "watch_folders")),
     ("Appearance", ("theme",)),
+    ("Diagnostics", ("log_content",)),
 )
 
 LABELS = {
@@ -23,6 +24,7 @@ LABELS = {
     "Embedding backend", "chunk_tokens": "Passage size (tokens)", "chunk_overlap":
     "Passage overlap (tokens)", "retrieval_k": "Passages per answer", "watch_folders":
     "Keep folders in sync", "theme": "Colour scheme",
+    "log_content": "Questions and text in the log",
 }
 
 
