@@ -9,7 +9,7 @@ PYTHON="${HEARTH_VENV:-$ROOT/.venv}/bin/python"
 # they are installed, otherwise the exact apt command is printed.
 case "${QT_QPA_PLATFORM:-xcb}" in *xcb*) uses_xcb=1 ;; *) uses_xcb=0 ;; esac
 if [ "$(uname -s)" = Linux ] && [ -n "${DISPLAY:-}" ] && [ "$uses_xcb" = 1 ] \
-        && { [ $# -eq 0 ] || [ "$1" = gui ]; }; then
+        && { [ $# -eq 0 ] || [ "$1" = gui ] || [ "${1#-}" != "$1" ]; }; then
     "$PYTHON" "$ROOT/scripts/check_qt_libs.py" || exit 1
 fi
 exec "$PYTHON" -m desktop_app "$@"
