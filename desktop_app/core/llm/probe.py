@@ -120,6 +120,10 @@ def _explain(path: Path, rc: int, output: str) -> str:
             how = f"stopped by signal {-rc}"
     else:
         how = f"failed (exit status {rc})"
+    if rc == -signal.SIGKILL and not reason:
+        # What the kernel's out-of-memory killer does: not the file's fault.
+        return (f"{path.name} could not be checked: the loading process was killed (SIGKILL), most likely "
+                f"because the model does not fit in the free memory")
     detail = f"{reason}; " if reason else ""
     return (f"{path.name} cannot be used: llama.cpp {how} while loading it ({detail}the file is damaged "
             f"or was made for a different llama.cpp version)")
