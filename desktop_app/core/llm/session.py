@@ -6,6 +6,10 @@ owner thread, so the GUI and the CLI never use the native object from two
 threads. Callers block on the result; ``generate`` streams its text through
 ``on_token`` (called on the owner thread: keep it quick, e.g. emit a signal).
 
+A file is loaded here only once a child process has loaded it (``probe``):
+a file that makes llama.cpp abort kills the child, not Hearth, and a failed
+load puts the previous model back.
+
 A stop request is ``token.cancel()`` from any thread: the token loop looks at
 the token after every generated token, so generation ends within one token.
 A cancelled ``generate`` returns what was produced so far with
