@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import fcntl
 import logging
 import os
 import signal
@@ -28,6 +27,11 @@ import threading
 import time
 from pathlib import Path
 from typing import Iterable
+
+try:
+    import fcntl
+except ImportError:  # Windows: an open file cannot be deleted there, which protects a live part
+    fcntl = None
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +93,8 @@ class OwnedPart:
         out = Path(out)
         remove_stale_parts(out.parent)
         fd, name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=PART_SUFFIX)
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         self._fd = fd
         self.path = Path(name)
 
@@ -102,6 +107,8 @@ class OwnedPart:
 
 
 def _unowned(path: Path) -> bool:
+    if fcntl is None:
+        return True  # deleting it fails while its owner has it open
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except OSError:
@@ -130,6 +137,8 @@ def remove_stale_parts(folders: "Path | Iterable[Path]") -> list[Path]:
             if _unowned(part):
                 try:
                     part.unlink()
+                except PermissionError:
+                    continue  # in use (Windows)
                 except OSError as exc:
                     log.warning("could not remove the abandoned partial file %s: %s", part, exc)
                     continue

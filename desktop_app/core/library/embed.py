@@ -18,7 +18,6 @@ Vectors are float32 and L2-normalized, so inner product is cosine.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import io
 import logging
 import os
@@ -34,6 +33,11 @@ import platformdirs
 
 from desktop_app.core.defaults import DEFAULT_EMBEDDER_NAME, default_embedder_dir
 from desktop_app.core.library.onnx_encoder import EncoderConfigError, OnnxSentenceEncoder, cpu_cores
+
+try:
+    import fcntl
+except ImportError:  # Windows: no cross-process lock; the rename below still keeps one export
+    fcntl = None
 
 log = logging.getLogger(__name__)
 
@@ -230,7 +234,13 @@ def _export_onnx_int8(model_dir: Path, target: Path, config_name: str) -> None:
         # Only the int8 model is loaded; the 90 MB fp32 intermediate goes.
         (tmp / "onnx" / "model.onnx").unlink(missing_ok=True)
         _make_private(tmp)
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            # Another process finished the same export first (possible only
+            # where there is no file lock): keep theirs.
+            if not (target / _onnx_file_name(config_name)).exists():
+                raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -263,6 +273,9 @@ def _export_lock(cache_dir: Path, *, wait: bool = True):
     waits, then finds the first one's export. The kernel drops the lock when
     its holder dies (kill -9 included). Yields whether the lock is held
     (always, when ``wait``)."""
+    if fcntl is None:
+        yield True
+        return
     fd = os.open(cache_dir / ".export.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
