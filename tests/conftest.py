@@ -47,12 +47,14 @@ def default_llm(shared_models_dir):
 
 
 @pytest.fixture(scope="session")
-def embedder(tmp_path_factory):
-    """The real default embedder, loaded once for the whole session."""
+def embedder():
+    """The real default embedder, loaded once for the whole session, from the
+    per-user export cache the app uses (exported once per user, as for a
+    user; HEARTH_CACHE_DIR moves it)."""
     from desktop_app.core.library.embed import load_embedder
     from desktop_app.core.settings import Settings
 
-    return load_embedder(Settings().embedder_backend, cache_dir=tmp_path_factory.mktemp("embedder"))
+    return load_embedder(Settings().embedder_backend)
 
 
 @pytest.fixture

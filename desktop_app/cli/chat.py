@@ -3,7 +3,9 @@
 ``ask "QUESTION"`` streams the answer to stdout, then lists the calculator
 steps and the sources; ``--json`` prints one JSON document instead.
 ``ask --questions FILE --json`` answers one question per line (each its own
-conversation) with the models loaded once, one JSON line per question.
+conversation) with the models loaded once, one JSON line per question; a
+question that fails gets an ``{"question", "error"}`` line and the run goes
+on (exit status 1 at the end when any failed).
 Ctrl-C stops the answer (what was written so far is kept).
 """
 
@@ -18,6 +20,13 @@ from pathlib import Path
 from typing import Optional
 
 from desktop_app.cli import ProgressPrinter, UserError, interruptible, print_json
+from desktop_app.core.jobs import Cancelled
+from desktop_app.core.llm.session import GenerationError
+
+# Failures a user can act on (a prompt too long for the context, a bad
+# input): reported as their message. Anything else is a bug, reported as
+# such for that question while the others go on.
+_USER_ERRORS = (GenerationError, ValueError)
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +99,6 @@ def _print_sources(answer) -> None:
 
 def _cmd_ask(args, services) -> int:
     from desktop_app.core.chat.conversations import Conversation, ConversationNotFound
-    from desktop_app.core.chat.engine import TokenStreamed
-    from desktop_app.core.llm.session import GenerationError
 
     if bool(args.question) == bool(args.questions):
         raise UserError("give a QUESTION or --questions FILE")
@@ -99,44 +106,68 @@ def _cmd_ask(args, services) -> int:
         raise UserError("--conversation cannot be combined with --questions")
     questions = _read_questions(args.questions) if args.questions else [args.question]
     store = services.conversations
+    failed = 0
     with interruptible() as token:
         _load_model(services, args.model, token)
         services.library.embedder  # load it now, so retrieval_ms measures retrieval only
         engine = _engine(services)
-        for question in questions:
+        for number, question in enumerate(questions, 1):
             conversation = Conversation()
             if args.conversation:
                 try:
                     conversation = store.load(args.conversation)
                 except ConversationNotFound:
                     raise UserError(f"no saved conversation {args.conversation}") from None
-
-            def on_event(event):
-                if not args.json and isinstance(event, TokenStreamed):
-                    sys.stdout.write(event.text)
-                    sys.stdout.flush()
-
             try:
-                answer = engine.ask(question, conversation=conversation, token=token, on_event=on_event)
-            except (GenerationError, ValueError) as exc:
-                raise UserError(str(exc)) from None
-            if not args.no_save:
-                store.save(conversation)
-            if args.json:
-                doc = answer.to_dict()
-                if args.questions:
-                    doc = {"question": question, **doc}
-                if not args.no_save:
-                    doc["conversation"] = conversation.id
-                print_json(doc)
-            else:
-                sys.stdout.write("\n")
-                _print_sources(answer)
-                if answer.stopped:
-                    _say("hearth: stopped")
+                _answer_one(args, engine, store, question, conversation, token)
+            except Cancelled:
+                raise
+            except Exception as exc:  # noqa: BLE001 - one question's failure is its own line
+                if not args.questions:
+                    if isinstance(exc, _USER_ERRORS):
+                        raise UserError(str(exc)) from None
+                    raise
+                failed += 1
+                log.warning("question %d of %d failed: %s", number, len(questions), type(exc).__name__,
+                            exc_info=not isinstance(exc, _USER_ERRORS))
+                message = str(exc) if isinstance(exc, _USER_ERRORS) else f"internal error ({type(exc).__name__}: {exc})"
+                if args.json:
+                    print_json({"question": question, "error": message})
+                else:
+                    _say(f"hearth: question {number} could not be answered: {message}")
             if token.cancelled:
                 break
-    return 130 if token.cancelled else 0
+    if token.cancelled:
+        return 130
+    if failed:
+        _say(f"hearth: {failed} of {len(questions)} questions could not be answered")
+        return 1
+    return 0
+
+
+def _answer_one(args, engine, store, question: str, conversation, token) -> None:
+    from desktop_app.core.chat.engine import TokenStreamed
+
+    def on_event(event):
+        if not args.json and isinstance(event, TokenStreamed):
+            sys.stdout.write(event.text)
+            sys.stdout.flush()
+
+    answer = engine.ask(question, conversation=conversation, token=token, on_event=on_event)
+    if not args.no_save:
+        store.save(conversation)
+    if args.json:
+        doc = answer.to_dict()
+        if args.questions:
+            doc = {"question": question, **doc}
+        if not args.no_save:
+            doc["conversation"] = conversation.id
+        print_json(doc)
+    else:
+        sys.stdout.write("\n")
+        _print_sources(answer)
+        if answer.stopped:
+            _say("hearth: stopped")
 
 
 def _cmd_list(args, services) -> int:

@@ -1,18 +1,53 @@
 """Logging: one logger per module, a rotating log file in the data dir that
-the UI can open, and stderr only when asked (the CLI's stdout stays JSON)."""
+the UI can open, and stderr only when asked (the CLI's stdout stays JSON).
+
+What the log holds is described in the README ("What the log file
+contains"). Questions, answers and document text are the user's private
+content: a log call that would include them wraps them in ``user_text``,
+which writes only their length unless the ``log_content`` setting is on.
+"""
 
 from __future__ import annotations
 
 import logging
 import logging.handlers
 import sys
+from typing import Optional
 
 from desktop_app.core.paths import AppPaths
 
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def setup_logging(paths: AppPaths, verbose: bool = False) -> None:
+class user_text:  # noqa: N801 - used like a function in log calls
+    """A question, answer or document text as a log argument: written as
+    ``<N characters hidden>`` unless the ``log_content`` setting is on.
+
+    Whether content is shown is process-wide, like the log itself; it is set
+    by ``setup_logging`` from the settings."""
+
+    show = False
+
+    def __init__(self, text: object) -> None:
+        self.text = text
+
+    def __str__(self) -> str:
+        return str(self.text) if user_text.show else self._hidden()
+
+    def __repr__(self) -> str:
+        return repr(self.text) if user_text.show else self._hidden()
+
+    def _hidden(self) -> str:
+        return f"<{len(str(self.text))} characters hidden; see the log_content setting>"
+
+
+def setup_logging(paths: AppPaths, verbose: bool = False, *, log_content: Optional[bool] = None) -> None:
+    """``log_content``: None reads the setting from the settings file."""
+    if log_content is None:
+        from desktop_app.core.settings import Settings
+
+        log_content = Settings.load(paths.settings_file).log_content
+    user_text.show = bool(log_content)
     root = logging.getLogger()
     if getattr(root, "_hearth_configured", None) == str(paths.log_file):
         return
@@ -39,6 +74,10 @@ def setup_logging(paths: AppPaths, verbose: bool = False) -> None:
         root.addHandler(err)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     root._hearth_configured = str(paths.log_file)
+    # Python warnings from libraries (torch's TracerWarning, deprecations)
+    # go to the log file, not to the user's terminal (stderr has them only
+    # with --verbose).
+    logging.captureWarnings(True)
     # Libraries are chatty at INFO; keep the log about Hearth.
     for noisy in ("sentence_transformers", "transformers", "urllib3", "httpx", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

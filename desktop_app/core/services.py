@@ -31,7 +31,10 @@ class Services:
         self._conversations = None
 
     def save_settings(self) -> None:
+        from desktop_app.core.logs import user_text
+
         self.settings.save(self.paths.settings_file)
+        user_text.show = self.settings.log_content  # the log policy follows the setting at once
 
     # Each accessor builds its service once, on first use, under one lock so
     # that two worker threads never build two embedders.
@@ -42,8 +45,8 @@ class Services:
             if self._embedder is None:
                 from desktop_app.core.library.embed import load_embedder
 
-                self._embedder = load_embedder(
-                    self.settings.embedder_backend, cache_dir=self.paths.data_dir / "embedder")
+                # The ONNX export is a per-user cache shared by every data dir.
+                self._embedder = load_embedder(self.settings.embedder_backend)
             return self._embedder
 
     @property

@@ -81,6 +81,9 @@ class Settings:
     watch_folders: bool = _setting(True, help="re-index changed files while the app runs")
     # Appearance
     theme: str = _setting("system", _choice("system", "light", "dark"), "colour scheme")
+    # Diagnostics
+    log_content: bool = _setting(False, help="write questions and document text into the log file when "
+                                             "something fails (for debugging; off keeps them out of it)")
 
     def validate(self) -> None:
         for f in fields(self):

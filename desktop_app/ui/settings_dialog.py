@@ -17,6 +17,7 @@ GROUPS = (
                                  "scan_huggingface", "scan_llamacpp", "model_folders")),
     ("Library", ("embedder_backend", "chunk_tokens", "chunk_overlap", "retrieval_k", "watch_folders")),
     ("Appearance", ("theme",)),
+    ("Diagnostics", ("log_content",)),
 )
 
 LABELS = {
@@ -28,6 +29,7 @@ LABELS = {
     "scan_lmstudio": "LM Studio", "scan_ollama": "Ollama", "scan_gpt4all": "GPT4All", "scan_jan": "Jan",
     "scan_huggingface": "Hugging Face cache", "scan_llamacpp": "llama.cpp cache",
     "model_folders": "Other model folders",
+    "log_content": "Questions and text in the log",
 }
 
 

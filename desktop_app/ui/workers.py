@@ -27,6 +27,7 @@ from typing import Any, Callable, Optional
 from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, Signal
 
 from desktop_app.core.jobs import CancelToken, Cancelled, Progress, RateLimitedReport
+from desktop_app.core.logs import user_text
 
 log = logging.getLogger(__name__)
 
@@ -328,7 +329,8 @@ class _JobRunnable(QRunnable):
         self._progress = job._progress_from_worker
         self._result = job._result_from_worker
         self._token = job.token
-        self._title = job.title
+        self._title = job.title  # may quote a question (see the log policy)
+        self._kind = job.kind
 
     def run(self) -> None:  # pool thread
         yield_cpu_to_ui()
@@ -337,10 +339,10 @@ class _JobRunnable(QRunnable):
             self._token.check()
             value = self._fn(token=self._token, report=report)
         except Cancelled:
-            log.info("job %r cancelled", self._title)
+            log.info("job %s %r cancelled", self._kind, user_text(self._title))
             outcome = ("cancelled", None)
         except Exception as exc:  # a job error is a message, never a crash
-            log.exception("job %r failed", self._title)
+            log.exception("job %s %r failed", self._kind, user_text(self._title))
             outcome = ("failed", user_message(exc))
         else:
             outcome = ("finished", value)

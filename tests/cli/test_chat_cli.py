@@ -67,3 +67,30 @@ def test_ask_streams_then_lists_sources_and_bad_model_is_a_clear_error(data_dir,
     assert main(["--data-dir", str(data_dir), "ask", "hi", "--model", str(bogus)]) == 2
     err = capsys.readouterr().err
     assert "GGUF" in err and "Traceback" not in err
+
+
+def test_ask_questions_goes_on_after_a_question_that_fails(data_dir, tmp_path, capsys):
+    """One question far longer than the context must not end the run: each
+    question gets its own line, the exit status says that one failed."""
+    capsys.readouterr()
+    questions = tmp_path / "questions.txt"
+    too_long = "Why is the bike shop closed " + "and why " * 3000 + "on Mondays?"
+    questions.write_text(f"What is 25 * 4?\n{too_long}\nOn which day is the bike shop closed?\n",
+                         encoding="utf-8")
+    code = main(["--data-dir", str(data_dir), "ask", "--questions", str(questions), "--json", "--no-save"])
+    captured = capsys.readouterr()
+    lines = [json.loads(line) for line in captured.out.splitlines()]
+    assert code == 1, captured.err
+    assert [line["question"] for line in lines] == ["What is 25 * 4?", too_long,
+                                                    "On which day is the bike shop closed?"]
+    assert lines[0]["tool_calls"][0]["output"] == "100"
+    assert set(lines[1]) == {"question", "error"} and "context" in lines[1]["error"]
+    assert lines[2]["answer"] and "error" not in lines[2]
+    assert "1 of 3 questions could not be answered" in captured.err and "Traceback" not in captured.err
+
+    # Without --json: the same, as text lines on stderr between the answers.
+    code = main(["--data-dir", str(data_dir), "ask", "--questions", str(questions), "--no-save"])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "question 2 could not be answered" in captured.err
+    assert "Sources:" in captured.out  # the third question was answered after the failure

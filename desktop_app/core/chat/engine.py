@@ -322,7 +322,10 @@ class ChatEngine:
             if not arithmetic.grounded(expression, allowed) or \
                     not arithmetic.uses_question_numbers(expression, question) or \
                     arithmetic.sourced_numbers(expression) < 2:
-                log.info("expression %r is not grounded in the question and passages; not run", expression)
+                from desktop_app.core.logs import user_text  # numbers from documents: see the log policy
+
+                log.info("expression %r is not grounded in the question and passages; not run",
+                         user_text(expression))
                 continue
             coverage = arithmetic.question_number_coverage(expression, question)
             if best is None or coverage > best[0]:

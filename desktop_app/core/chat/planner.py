@@ -656,5 +656,7 @@ def plan(question: str, passages: Sequence[tuple[int, str]] = ()) -> Optional[Pl
     except _NoPlan:
         return None
     except Exception:  # a planner bug must not cost the user the answer
-        log.exception("the planner failed on %r; the model plans instead", question[:200])
+        from desktop_app.core.logs import user_text  # the question is private: see the log policy
+
+        log.exception("the planner failed on %r; the model plans instead", user_text(question[:200]))
         return None

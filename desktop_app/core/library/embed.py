@@ -7,27 +7,37 @@ Two backends of the same all-MiniLM-L6-v2:
   quantization, run by ``onnx_encoder`` with onnxruntime + tokenizers only
   (no torch, transformers or sentence-transformers imported: the packaged app
   leaves them out). The packaged app ships the export; elsewhere it is made
-  once with sentence-transformers into ``cache_dir`` (into a temporary folder
-  renamed into place, so an interrupted export never leaves a half model) and
-  loaded from there after.
+  once per user with sentence-transformers into a shared cache (under a file
+  lock, into a temporary folder renamed into place: two processes export
+  once, and an interrupted export never leaves a half model; its leftover is
+  removed by the next export) and loaded from there after.
 
 Vectors are float32 and L2-normalized, so inner product is cosine.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import os
 import shutil
 import tempfile
 import threading
+import warnings
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
+import platformdirs
 
 from desktop_app.core.defaults import DEFAULT_EMBEDDER_NAME, default_embedder_dir
 from desktop_app.core.library.onnx_encoder import EncoderConfigError, OnnxSentenceEncoder, cpu_cores
+
+try:
+    import fcntl
+except ImportError:  # Windows: no cross-process lock; the rename below still keeps one export
+    fcntl = None
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +205,8 @@ def _onnx_file_name(config_name: str) -> str:
 def _export_onnx_int8(model_dir: Path, target: Path, config_name: str) -> None:
     """Export the fp32 model to ONNX, quantize it to int8, and move the
     folder into ``target`` in one rename. The only step of the onnx-int8
-    backend that needs sentence-transformers (and torch, optimum)."""
+    backend that needs sentence-transformers (and torch, optimum). Call with
+    the cache's export lock held."""
     try:
         from sentence_transformers import SentenceTransformer, export_dynamic_quantized_onnx_model
     except ImportError as exc:  # the packaged app ships the export and not the exporter
@@ -207,10 +218,17 @@ def _export_onnx_int8(model_dir: Path, target: Path, config_name: str) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent))
     try:
         log.info("exporting %s to ONNX int8 (%s) into %s", model_dir.name, config_name, target)
-        model = SentenceTransformer(str(model_dir), device="cpu", backend="onnx",
-                                    local_files_only=True)
-        model.save(str(tmp))
-        export_dynamic_quantized_onnx_model(model, config_name, str(tmp))
+        # torch's tracer and optimum warn at length (TracerWarning...): that
+        # belongs in the log file, not on the user's terminal.
+        with warnings.catch_warnings(record=True) as caught, \
+                contextlib.redirect_stdout(_LogWriter()), contextlib.redirect_stderr(_LogWriter()):
+            warnings.simplefilter("always")
+            model = SentenceTransformer(str(model_dir), device="cpu", backend="onnx",
+                                        local_files_only=True)
+            model.save(str(tmp))
+            export_dynamic_quantized_onnx_model(model, config_name, str(tmp))
+        for warning in caught:
+            log.debug("export warning: %s: %s", warning.category.__name__, warning.message)
         if not (tmp / _onnx_file_name(config_name)).exists():
             raise EmbedderError("the ONNX int8 export produced no model file")
         # Only the int8 model is loaded; the 90 MB fp32 intermediate goes.
@@ -219,11 +237,58 @@ def _export_onnx_int8(model_dir: Path, target: Path, config_name: str) -> None:
         try:
             os.replace(tmp, target)
         except OSError:
-            # Another process finished the same export first: keep theirs.
+            # Another process finished the same export first (possible only
+            # where there is no file lock): keep theirs.
             if not (target / _onnx_file_name(config_name)).exists():
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+class _LogWriter(io.TextIOBase):
+    """A text stream whose lines go to the log (for libraries that print)."""
+
+    def write(self, text: str) -> int:
+        for line in text.splitlines():
+            if line.strip():
+                log.debug("export: %s", line.rstrip())
+        return len(text)
+
+
+def shared_cache_dir() -> Path:
+    """The per-user cache of derived models (the embedder's ONNX int8
+    export): made once per user and shared by every data dir, instead of
+    once per library. ``HEARTH_CACHE_DIR`` moves it (portable installs,
+    tests). It is a cache: deleting it only costs one export."""
+    from desktop_app.core.paths import APP_DIR_NAME
+
+    override = os.environ.get("HEARTH_CACHE_DIR")
+    root = Path(override) if override else Path(platformdirs.user_cache_dir(APP_DIR_NAME, appauthor=False))
+    return root / "embedder"
+
+
+@contextlib.contextmanager
+def _export_lock(cache_dir: Path, *, wait: bool = True):
+    """One export at a time per cache, across processes: the second process
+    waits, then finds the first one's export. The kernel drops the lock when
+    its holder dies (kill -9 included). Yields whether the lock is held
+    (always, when ``wait``)."""
+    if fcntl is None:
+        yield True
+        return
+    fd = os.open(cache_dir / ".export.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not wait:
+                yield False
+                return
+            log.info("another Hearth process is preparing the embedder in %s; waiting for it", cache_dir)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield True
+    finally:
+        os.close(fd)
 
 
 def _make_private(root: Path) -> None:
@@ -245,42 +310,47 @@ def _prebuilt_onnx_dir(model_dir: Path, name: str, config_name: str) -> Optional
     return folder if (folder / _onnx_file_name(config_name)).is_file() else None
 
 
-def _remove_abandoned_exports(cache_dir: Path, older_than: float = 3600.0) -> None:
-    """Temporary export folders left by a process killed mid-export (an
-    export takes well under a minute; an hour-old one is abandoned)."""
-    import time
-
+def _remove_abandoned_exports(cache_dir: Path) -> None:
+    """Temporary export folders left by a process killed mid-export. Called
+    with the export lock held: no export is running, so every one is
+    abandoned."""
     for leftover in cache_dir.glob(".*.part"):
-        try:
-            if leftover.is_dir() and time.time() - leftover.stat().st_mtime > older_than:
-                shutil.rmtree(leftover, ignore_errors=True)
-        except OSError:
-            pass
+        if leftover.is_dir() and not leftover.is_symlink():
+            log.info("removing an abandoned embedder export %s", leftover.name)
+            shutil.rmtree(leftover, ignore_errors=True)
 
 
 def _load_onnx_int8(model_dir: Path, cache_dir: Path):
     config_name = quantization_config_name()
     target = Path(cache_dir) / f"{model_dir.name}-onnx-qint8-{config_name}"
-    _remove_abandoned_exports(Path(cache_dir))
+    ready = lambda: (target / _onnx_file_name(config_name)).exists()  # noqa: E731
     prebuilt = _prebuilt_onnx_dir(model_dir, target.name, config_name)
-    if prebuilt is not None and not (target / _onnx_file_name(config_name)).exists():
+    if prebuilt is not None and not ready():
         target = prebuilt
-    elif not (target / _onnx_file_name(config_name)).exists():
-        if target.exists():  # a folder from an older, broken layout
-            shutil.rmtree(target, ignore_errors=True)
-        _export_onnx_int8(model_dir, target, config_name)
+    elif ready():
+        with _export_lock(Path(cache_dir), wait=False) as held:
+            if held:  # nobody is exporting: leftovers are abandoned
+                _remove_abandoned_exports(Path(cache_dir))
+    else:
+        with _export_lock(Path(cache_dir)):
+            _remove_abandoned_exports(Path(cache_dir))
+            if not ready():  # another process may have made it while we waited
+                if target.exists():  # a folder from an older, broken layout
+                    shutil.rmtree(target, ignore_errors=True)
+                _export_onnx_int8(model_dir, target, config_name)
     try:
         return target, OnnxSentenceEncoder(target, _onnx_file_name(config_name))
     except EncoderConfigError as exc:
         raise EmbedderError(f"cannot load the ONNX int8 embedder: {exc}") from exc
 
 
-def load_embedder(backend: str, cache_dir: Path, model_dir: Optional[Path] = None) -> Embedder:
+def load_embedder(backend: str, cache_dir: Optional[Path] = None, model_dir: Optional[Path] = None) -> Embedder:
     """Load the embedder (the packaged all-MiniLM-L6-v2 unless ``model_dir``).
 
-    ``cache_dir`` holds derived models (the ONNX int8 export); it is created
-    user-only.
+    ``cache_dir`` holds derived models (the ONNX int8 export; default: the
+    per-user ``shared_cache_dir()``); it is created user-only.
     """
+    cache_dir = Path(cache_dir) if cache_dir is not None else shared_cache_dir()
     if backend not in BACKENDS:
         raise EmbedderError(f"unknown embedder backend {backend!r} (choose {', '.join(BACKENDS)})")
     model_dir = Path(model_dir) if model_dir is not None else default_embedder_dir()

@@ -16,6 +16,7 @@ import json
 import logging
 import mmap
 import os
+import re
 import struct
 import threading
 from collections import Counter
@@ -24,6 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional
 
+from desktop_app.core.childproc import remove_stale_parts
 from desktop_app.core.jobs import CancelToken, Report, ignore_progress
 from desktop_app.core.paths import AppPaths, PROJECT_MODELS_DIR, atomic_write
 
@@ -393,6 +395,7 @@ def _parse(path: Path, buf, size: int) -> ModelInfo:
         value = metadata.get(f"{arch}.{key}")
         return value if isinstance(value, int) and not isinstance(value, bool) else None
 
+    _check_layers(arch_int("block_count"), tensors)
     type_counts = Counter(t.type for t in tensors)
     ft = metadata.get("general.file_type")
     file_type = file_type_name(ft) if isinstance(ft, int) else None
@@ -419,6 +422,26 @@ def _parse(path: Path, buf, size: int) -> ModelInfo:
         metadata=kept,
         tensors=tuple(tensors),
     )
+
+
+# llama.cpp's LLAMA_MAX_LAYERS: a larger block_count aborts the process in
+# llama.cpp (GGML_ASSERT), so it is refused here with a sentence instead.
+LLAMA_MAX_LAYERS = 512
+_BLOCK_TENSOR = re.compile(r"^blk\.(\d+)\.")
+
+
+def _check_layers(block_count: Optional[int], tensors: Iterable["TensorInfo"]) -> None:
+    """The layer count the header states must be one llama.cpp accepts and
+    match the layers whose tensors the file holds."""
+    if block_count is None:
+        return
+    if not 1 <= block_count <= LLAMA_MAX_LAYERS:
+        raise GGUFError(f"the header says the model has {block_count} layers (llama.cpp accepts 1 to "
+                        f"{LLAMA_MAX_LAYERS}); the file is corrupt")
+    layers = {int(m.group(1)) for t in tensors if (m := _BLOCK_TENSOR.match(t.name))}
+    if layers and (max(layers) >= block_count or len(layers) != block_count):
+        raise GGUFError(f"the header says the model has {block_count} layers but its tensors are for "
+                        f"{len(layers)}; the file is corrupt")
 
 
 def _dominant_weight_type(tensors: Iterable[TensorInfo]) -> Optional[str]:
@@ -622,6 +645,7 @@ class ModelCatalog:
         for folder, source in ((self.project_models_dir, "project"), (self.paths.models_dir, "models-dir")):
             if folder is None or not Path(folder).is_dir():
                 continue
+            remove_stale_parts(Path(folder))  # partial outputs of a killed quantize/prune run
             for p in sorted(Path(folder).glob("*.gguf")):
                 # hidden names are Hearth's temporaries; importance matrices are GGUF but not models
                 if p.is_file() and not p.name.startswith(".") and not p.name.endswith(".imatrix.gguf"):

@@ -6,6 +6,10 @@ owner thread, so the GUI and the CLI never use the native object from two
 threads. Callers block on the result; ``generate`` streams its text through
 ``on_token`` (called on the owner thread: keep it quick, e.g. emit a signal).
 
+A file is loaded here only once a child process has loaded it (``probe``):
+a file that makes llama.cpp abort kills the child, not Hearth, and a failed
+load puts the previous model back.
+
 A stop request is ``token.cancel()`` from any thread: the token loop looks at
 the token after every generated token, so generation ends within one token.
 A cancelled ``generate`` returns what was produced so far with
@@ -30,6 +34,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, Union
 
 from desktop_app.core.jobs import CancelToken, Cancelled, Progress, Report, ignore_progress
+from desktop_app.core.llm.probe import ProbeFailed, VerifiedModels, probe_model
 from desktop_app.core.paths import AppPaths
 from desktop_app.core.settings import Settings
 
@@ -259,6 +264,7 @@ class LlmSession:
         self._formatter = None        # Jinja2ChatFormatter for the model's template
         self._checked_grammars: set[str] = set()
         self._closed = False
+        self._verified = VerifiedModels(paths.data_dir / "verified-models.json")
 
     # -- plumbing --
 
@@ -307,22 +313,30 @@ class LlmSession:
         token.check()
         report(Progress("checking model", 0, 1, model_path.name))
         header = check_model_file(model_path)
+        n_ctx = self._context_for(header)
+        if not self._verified.is_verified(model_path):
+            # First meeting with this file: a child loads it first, so a
+            # native assert in llama.cpp ends the child, not Hearth, and the
+            # model loaded now stays loaded (see probe.py).
+            try:
+                seconds = probe_model(model_path, n_ctx, token=token)
+            except ProbeFailed as exc:
+                raise ModelLoadError(str(exc)) from None
+            log.info("%s loads in a child process (checked in %.1f s)", model_path.name, seconds)
+            self._verified.remember(model_path)
         report(Progress("checking model", 1, 1, model_path.name))
         token.check()
-        return self._call(lambda: self._load_on_owner(model_path, header, token, report))
+        return self._call(lambda: self._load_on_owner(model_path, header, n_ctx, token, report))
 
-    def _load_on_owner(self, path: Path, header, token: CancelToken, report: Report) -> ModelInfo:
+    def _load_on_owner(self, path: Path, header, n_ctx: int, token: CancelToken, report: Report) -> ModelInfo:
         import llama_cpp
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         _install_native_log()
-        self._unload_on_owner()
+        previous = self._info.path if self._info is not None else None
+        self._unload_on_owner()  # two models at once may not fit in memory
         report(Progress("loading model", 0, 1, path.name))
         started = time.perf_counter()
         mark = len(_native_lines)
-        n_ctx = self.settings.context_length
-        if header.context_length:
-            n_ctx = min(n_ctx, header.context_length)
         threads = resolve_threads(self.settings.threads)
         from desktop_app.core.llm.native import gpu_layers_for_load
 
@@ -334,12 +348,35 @@ class LlmSession:
             )
         except (ValueError, RuntimeError, OSError) as exc:
             detail = _native_errors_since(mark)
+            self._restore(previous)
             raise ModelLoadError(
                 f"{path.name}: llama.cpp could not load this model"
                 + (f" ({detail})" if detail else f" ({exc})")) from exc
         if token.cancelled:
             llm.close()
+            self._restore(previous)
             raise Cancelled()
+        return self._adopt(llm, path, header, threads, started, report)
+
+    def _context_for(self, header) -> int:
+        if header.context_length:
+            return min(self.settings.context_length, header.context_length)
+        return self.settings.context_length
+
+    def _restore(self, previous: Optional[Path]) -> None:
+        """After a failed or cancelled load: the model that was loaded
+        before is loaded again (it loaded once, so it is verified)."""
+        if previous is None:
+            return
+        try:
+            header = check_model_file(previous)
+            self._load_on_owner(previous, header, self._context_for(header), CancelToken(), ignore_progress)
+        except Exception:  # noqa: BLE001 - the first failure is what the user needs to hear
+            log.exception("could not reload the previous model %s", previous)
+
+    def _adopt(self, llm, path: Path, header, threads: int, started: float, report: Report) -> ModelInfo:
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
         template = llm.metadata.get("tokenizer.chat_template") or None
         formatter = None
         if template:

@@ -358,7 +358,9 @@ def find_arithmetic(question: str) -> Optional[str]:
         try:
             expression = normalize(candidate)
         except CalculatorError:
-            log.debug("not an expression: %r", candidate)
+            from desktop_app.core.logs import user_text  # part of the question: see the log policy
+
+            log.debug("not an expression: %r", user_text(candidate))
             continue
         size = sum(lex.kind in ("num", "op", "name", "bang") for lex in run)
         if size > best_size:

@@ -41,7 +41,9 @@ class CalculatorTool:
             message = getattr(exc, "message", None) or str(exc)
             return ToolResult(output=f"error: {message}", ok=False, data={"error": message})
         except Exception as exc:  # a tool must never take the chat down
-            log.exception("calculator failed on %r", arguments)
+            from desktop_app.core.logs import user_text  # numbers from documents: see the log policy
+
+            log.exception("calculator failed on %r", user_text(arguments))
             return ToolResult(output=f"error: internal calculator error ({type(exc).__name__})", ok=False,
                               data={"error": str(exc)})
         return ToolResult(output=result.text, ok=True,

@@ -132,6 +132,12 @@ class ModelsController(QObject):
     def _on_load_failed(self, message: str) -> None:
         self.loadFailed.emit(message)
         self.errorRaised.emit(f"The model could not be loaded: {message}")
+        # The session keeps (or reloads) the model it had: show that one.
+        still = self.services.llm.loaded
+        if still is not None:
+            self.loaded_path = str(still.path)
+            self.loaded_label = model_label(still)
+            self.modelChanged.emit(self.loaded_label)
 
     # -- workshop ------------------------------------------------------------------
     def quantize(self, src: str, out: str, qtype: str, *, from_f16: bool = False,

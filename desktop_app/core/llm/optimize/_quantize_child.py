@@ -15,24 +15,10 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import os
 import signal
 import sys
-import threading
-import time
 
-
-def _exit_with_parent() -> None:
-    """Die if the parent does (a crashed GUI must not leave a quantizer running)."""
-    parent = os.getppid()
-
-    def watch():
-        while True:
-            time.sleep(0.5)
-            if os.getppid() != parent:
-                os._exit(3)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+from desktop_app.core.childproc import die_with_parent
 
 
 def load_imatrix_entries(path: str) -> dict[str, "list[float] | object"]:
@@ -103,7 +89,9 @@ def main(argv=None) -> int:
     # Ctrl-C in a terminal reaches the whole process group; cancelling is
     # the parent's decision (it kills this process), so ignore it here.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _exit_with_parent()
+    # A killed GUI or CLI must not leave a quantizer running (and finishing
+    # a file nobody will rename).
+    die_with_parent()
 
     from llama_cpp import llama_cpp as ll
 

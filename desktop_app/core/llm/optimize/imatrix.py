@@ -20,13 +20,13 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
+from desktop_app.core.childproc import OwnedPart
 from desktop_app.core.jobs import CancelToken, Cancelled, Progress, RateLimitedReport, Report, ignore_progress
 from desktop_app.core.llm.optimize.ggml_tensor import GGML_TYPE_F32, GgmlTensor, tensor_at
 from desktop_app.core.paths import RESOURCES_DIR
@@ -215,8 +215,8 @@ def compute_imatrix(model_path: os.PathLike | str, calibration_text: str, out_pa
 def _write_imatrix(out_path: Path, collector: ImatrixCollector, dataset: str, n_chunks: int, n_ctx: int) -> None:
     import gguf
 
-    fd, tmp = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".hearth-part")
-    os.close(fd)
+    part = OwnedPart(out_path)  # locked while we live: see childproc
+    tmp = part.path
     try:
         writer = gguf.GGUFWriter(tmp, arch="imatrix")
         writer.kv_data[0].pop("general.architecture", None)  # imatrix files carry none
@@ -235,5 +235,6 @@ def _write_imatrix(out_path: Path, collector: ImatrixCollector, dataset: str, n_
         writer.close()
         os.replace(tmp, out_path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        part.release(remove=True)
         raise
+    part.release(remove=False)

@@ -40,7 +40,6 @@ import hashlib
 import logging
 import os
 import re
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -48,6 +47,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
+from desktop_app.core.childproc import OwnedPart
 from desktop_app.core.jobs import CancelToken, Progress, RateLimitedReport, Report, ignore_progress
 from desktop_app.core.llm.optimize.ggml_tensor import GGML_TYPE_F32, tensor_at
 from desktop_app.core.llm.optimize.texts import TextInput, read_text_input
@@ -266,10 +266,8 @@ def rank_layers(model_path: os.PathLike | str, calibration_text: TextInput = Non
 
 # --- writing --------------------------------------------------------------------------
 
-def _temp_output(out: Path) -> Path:
-    fd, name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".hearth-part")
-    os.close(fd)
-    return Path(name)
+def _temp_output(out: Path) -> OwnedPart:
+    return OwnedPart(out)  # locked while we live: see childproc
 
 
 def prune(src: os.PathLike | str, out: os.PathLike | str, remove_layers: Union[int, Sequence[int]], *,
@@ -373,7 +371,8 @@ def prune(src: os.PathLike | str, out: os.PathLike | str, remove_layers: Union[i
         tensors.append((name, t))
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_output(out)
+    part = _temp_output(out)
+    tmp = part.path
     try:
         writer = GGUFWriter(tmp, arch)
         alignment = _field_value(reader, "general.alignment")
@@ -394,10 +393,11 @@ def prune(src: os.PathLike | str, out: os.PathLike | str, remove_layers: Union[i
         os.chmod(tmp, 0o644)
         os.replace(tmp, out)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        part.release(remove=True)
         raise
     finally:
         del reader
+    part.release(remove=False)
 
     from desktop_app.core.llm.catalog import lineage_record, write_sidecar
 

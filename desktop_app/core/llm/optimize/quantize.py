@@ -19,13 +19,13 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from desktop_app.core.childproc import OwnedPart, child_env
 from desktop_app.core.jobs import CancelToken, Cancelled, Progress, RateLimitedReport, Report, ignore_progress
 from desktop_app.core.llm.catalog import (
     GGUFError,
@@ -159,12 +159,11 @@ def _quant_type(qtype: str) -> QuantType:
         raise QuantizeError(f"unknown quantization type {qtype!r}; choose one of {', '.join(QUANT_TYPES)}") from None
 
 
-def _temp_output(out: Path) -> Path:
-    # In the destination folder (so the final rename is atomic), hidden, and
-    # recognisable as Hearth's leftovers.
-    fd, name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".hearth-part")
-    os.close(fd)
-    return Path(name)
+def _temp_output(out: Path) -> OwnedPart:
+    # In the destination folder (so the final rename is atomic), hidden,
+    # locked while this process lives (a part left by a killed run is
+    # removed by the next one; see childproc).
+    return OwnedPart(out)
 
 
 def _check_paths(src: Path, out: Path, expected_bytes: int) -> None:
@@ -189,19 +188,11 @@ def child_command(src: Path, out: Path, ftype: int, *, threads: int = 0, allow_r
     return cmd
 
 
-def _child_env() -> dict[str, str]:
-    env = dict(os.environ)
-    root = str(Path(__file__).resolve().parents[4])
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
 def run_quantize_child(cmd: list[str], *, total: int, token: CancelToken, report: Report,
                        on_started=None) -> None:
     """Run the child, turning its tensor lines into Progress; kill it on cancel."""
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            env=_child_env())
+                            env=child_env())
     if on_started is not None:
         on_started(proc)
     lines: "queue.Queue[Optional[bytes]]" = queue.Queue()
@@ -277,7 +268,8 @@ def quantize(src: os.PathLike | str, out: os.PathLike | str, qtype: str, *,
             raise QuantizeError(f"importance matrix {imatrix} not found")
     token.check()
     report(Progress("quantizing", 0, info.tensor_count, src.name))
-    tmp = _temp_output(out)
+    part = _temp_output(out)
+    tmp = part.path
     started = time.monotonic()
     try:
         run_quantize_child(child_command(src, tmp, qt.ftype, threads=threads, allow_requant=allow_requant,
@@ -290,8 +282,9 @@ def quantize(src: os.PathLike | str, out: os.PathLike | str, qtype: str, *,
         os.chmod(tmp, 0o644)
         os.replace(tmp, out)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        part.release(remove=True)
         raise
+    part.release(remove=False)
     seconds = time.monotonic() - started
     settings: dict[str, Any] = {"type": qt.name, "threads": threads, "source_type": info.quantization}
     if requant:
@@ -408,7 +401,8 @@ def dequantize(src: os.PathLike | str, out: os.PathLike | str, to: str = "F16", 
     _check_paths(src, out, out_bytes + min(t.offset for t in info.tensors))
     metadata = read_gguf_metadata(src)
     token.check()
-    tmp = _temp_output(out)
+    part = _temp_output(out)
+    tmp = part.path
     started = time.monotonic()
     try:
         writer = gguf.GGUFWriter(tmp, info.architecture)
@@ -447,8 +441,9 @@ def dequantize(src: os.PathLike | str, out: os.PathLike | str, to: str = "F16", 
         os.chmod(tmp, 0o644)
         os.replace(tmp, out)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        part.release(remove=True)
         raise
+    part.release(remove=False)
     seconds = time.monotonic() - started
     lineage = write_sidecar(out, lineage_record(src, "dequantize", {"type": to, "source_type": info.quantization}))
     if catalog is not None:
