@@ -10,7 +10,7 @@ from typing import Optional
 
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
-                               QLineEdit, QListWidget, QListWidgetItem, QPushButton, QSplitter,
+                               QLineEdit, QListWidget, QListWidgetItem, QMessageBox, QPushButton, QSplitter,
                                QTableView, QTextBrowser, QVBoxLayout, QWidget)
 
 from desktop_app.ui import theme
@@ -193,8 +193,23 @@ class LibraryPage(QWidget):
 
     def remove_selected(self) -> None:
         path = self.selected_path()
-        if path:
+        if path and self.confirm_remove(path):
             self.controller.remove(path)
+
+    def confirm_remove(self, path: str) -> bool:
+        row = next((f for f in self.model.folders if f.get("path") == path), {})
+        files, chunks = int(row.get("files") or 0), int(row.get("chunks") or 0)
+        box = QMessageBox(QMessageBox.Question, "Remove from the library?",
+                          f"Remove “{Path(path).name or path}” from the library?",
+                          QMessageBox.Cancel, self)
+        box.setInformativeText(
+            f"Its index ({files} file{'s' if files != 1 else ''}, {chunks} passages) is deleted and "
+            "answers no longer use it. The files themselves stay where they are; adding the "
+            "folder again re-indexes them.")
+        remove = box.addButton("Remove", QMessageBox.DestructiveRole)
+        box.setDefaultButton(QMessageBox.Cancel)
+        box.exec()
+        return box.clickedButton() is remove
 
     def _on_selection(self, *_args) -> None:
         rows = self.table.selectionModel().selectedRows()
