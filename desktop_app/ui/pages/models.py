@@ -18,6 +18,9 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHea
 from desktop_app.ui import theme
 from desktop_app.ui.qtmodels.catalog import CatalogModel, human_count, human_size
 from desktop_app.ui.widgets.banner import Banner
+from desktop_app.ui.widgets.jobs import JobPanel
+
+MODEL_JOB_KINDS = {"model-load", "catalog-add", "quantize", "prune", "evaluate"}
 
 log = logging.getLogger(__name__)
 
@@ -223,6 +226,11 @@ class ModelsPage(QWidget):
         layout.addWidget(self.banner)
         layout.addWidget(hint)
         layout.addWidget(vertical, 1)
+        # This page's own jobs (load, quantize, prune, evaluate) with their
+        # progress, where the user started them.
+        self.job_list = JobPanel(controller.jobs, kinds=MODEL_JOB_KINDS, compact=True)
+        layout.addWidget(self.job_list)
+        self.job_list.setVisible(bool(self.job_list.rows))
 
         c = controller
         c.catalogChanged.connect(self._on_catalog)
