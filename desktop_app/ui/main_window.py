@@ -121,6 +121,7 @@ class MainWindow(QMainWindow):
 
         self._build_menus()
         self.resize(1180, 780)
+        self._restore_window_state()
         # Heavy work starts only once the event loop runs, after first paint.
         QTimer.singleShot(0, lambda: self._start(autoload_model))
 
@@ -155,7 +156,10 @@ class MainWindow(QMainWindow):
                       self.library_page.choose_folder)
         self._action(file_menu, "Add &Model…", None, self.models_page.choose_model_file)
         file_menu.addSeparator()
-        self._action(file_menu, "&Settings…", QKeySequence.Preferences, self.open_settings)
+        settings_action = self._action(file_menu, "&Settings…", None, self.open_settings)
+        # Ctrl+, as in most desktop apps (QKeySequence.Preferences is empty on Linux).
+        settings_action.setShortcuts([QKeySequence("Ctrl+,"), *QKeySequence.keyBindings(
+            QKeySequence.Preferences)])
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", QKeySequence.Quit, self.close)
 
@@ -308,11 +312,38 @@ class MainWindow(QMainWindow):
         # Wait for the jobs to notice their tokens, without blocking the loop.
         event.ignore()
 
+    # -- size and layout kept between runs ---------------------------------
+    def _window_state_file(self):
+        return self.services.paths.data_dir / "window.ini"
+
+    def _restore_window_state(self) -> None:
+        from PySide6.QtCore import QSettings
+
+        stored = QSettings(str(self._window_state_file()), QSettings.IniFormat)
+        geometry, state = stored.value("geometry"), stored.value("state")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        if state is not None:
+            self.restoreState(state)
+        self.job_dock.hide()  # shown again by the first job, not by the last run
+
+    def _save_window_state(self) -> None:
+        from PySide6.QtCore import QSettings
+
+        try:
+            stored = QSettings(str(self._window_state_file()), QSettings.IniFormat)
+            stored.setValue("geometry", self.saveGeometry())
+            stored.setValue("state", self.saveState())
+            stored.sync()
+        except Exception:  # a nicety: never in the way of closing
+            log.warning("the window's size could not be saved", exc_info=True)
+
     def shutdown(self) -> None:
         """Stop timers and watchers, cancel jobs, wait for the pools."""
         if self._shut_down:
             return
         self._shut_down = True
+        self._save_window_state()
         self.library.stop_sync()
         self.chat_page.shutdown()
         if not self.jobs.shutdown(60000):

@@ -38,6 +38,8 @@ class SettingsDialog(QDialog):
     def __init__(self, settings: Settings, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
+        # Wide enough for the labels and a model path (it opened 301 px wide).
+        self.setMinimumWidth(self.fontMetrics().averageCharWidth() * 80)
         self.settings = settings
         self.editors: dict[str, QWidget] = {}
         by_name = {f.name: f for f in fields(Settings)}

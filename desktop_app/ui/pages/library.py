@@ -149,13 +149,14 @@ class LibraryPage(QWidget):
 
     # -- adding --------------------------------------------------------------
     def choose_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Add a folder to the library")
+        folder = QFileDialog.getExistingDirectory(self, "Add a folder to the library",
+                                                  str(Path.home()))
         if folder:
             self.add_paths([folder])
 
     def choose_files(self) -> None:
         files, _ = QFileDialog.getOpenFileNames(
-            self, "Add files to the library", "",
+            self, "Add files to the library", str(Path.home()),
             "Documents (*.pdf *.docx *.html *.htm *.md *.markdown *.rst *.txt);;All files (*)")
         if files:
             self.add_paths(files)

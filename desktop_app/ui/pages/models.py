@@ -307,7 +307,7 @@ class ModelsPage(QWidget):
 
     # -- actions -----------------------------------------------------------------
     def choose_model_file(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self, "Add models", "", "GGUF models (*.gguf);;All files (*)")
+        files, _ = QFileDialog.getOpenFileNames(self, "Add models", str(Path.home()), "GGUF models (*.gguf);;All files (*)")
         if files:
             self.controller.add_models(files)
 
