@@ -114,7 +114,9 @@ class SourceViewer(QDialog):
 
         self.text_view = QTextBrowser()
         self.text_view.setOpenLinks(False)
+        self.text_view.setAccessibleName("Document text")
         self.passage = QTextBrowser()
+        self.passage.setAccessibleName("Cited passage")
         self.passage.setMaximumHeight(self.fontMetrics().height() * 9)
         self.pdf_view = None  # built on first PDF: QtPdf is loaded lazily
         self.pdf_document = None
@@ -226,6 +228,7 @@ class SourceViewer(QDialog):
 
         self.pdf_document = QPdfDocument(self)
         self.pdf_view = QPdfView()
+        self.pdf_view.setAccessibleName("PDF page")
         self.pdf_view.setPageMode(QPdfView.PageMode.MultiPage)
         self.pdf_view.setZoomMode(QPdfView.ZoomMode.FitToWidth)
         self.pdf_view.setDocument(self.pdf_document)
