@@ -55,6 +55,7 @@ class ComparisonChart(QWidget):
     def __init__(self, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
         self.rows: list[dict] = []
+        self.bounds: dict[str, tuple] = {}   # panel -> (x0, x1, y0, y1) as last drawn
         self.setMinimumHeight(self.fontMetrics().height() * 14)
 
     def set_rows(self, rows: list[dict]) -> None:
@@ -88,11 +89,11 @@ class ComparisonChart(QWidget):
                 continue
             xs = [p[0] for p in points]
             ys = [p[1] for p in points]
-            x0, x1 = min(xs), max(xs)
-            y0, y1 = min(ys), max(ys)
-            pad_x = (x1 - x0) * 0.1 or max(1.0, x0 * 0.1)
-            pad_y = (y1 - y0) * 0.15 or max(0.1, abs(y0) * 0.1)
-            x0, x1, y0, y1 = x0 - pad_x, x1 + pad_x, y0 - pad_y, y1 + pad_y
+            # Both axes start at zero: a 0.7% difference looks like one
+            # (an auto-scaled axis, 15.10-15.25, made it look huge).
+            x0, x1 = min(0.0, min(xs)), max(xs) * 1.12 or 1.0
+            y0, y1 = min(0.0, min(ys)), max(ys) * 1.15 or 1.0
+            self.bounds[key] = (x0, x1, y0, y1)
             # Enough decimals that the three axis labels differ.
             decimals = max(0, min(4, 1 - int(math.floor(math.log10(max(y1 - y0, 1e-9))))))
 
@@ -114,6 +115,9 @@ class ComparisonChart(QWidget):
                                         fm.height() * 4, fm.height()), Qt.AlignCenter, f"{x:.0f}")
             painter.drawText(QRectF(area.left(), area.bottom() + fm.height(), area.width(),
                                     fm.height() * 1.2), Qt.AlignCenter, "file size (MB)")
+            if len(points) == 1:
+                painter.drawText(QRectF(area.left(), area.top() + 4, area.width(), fm.height() * 1.3),
+                                 Qt.AlignCenter, "Evaluate another variant to compare")
             for x, y, name in points:
                 point = at(x, y)
                 painter.setPen(Qt.NoPen)

@@ -1,0 +1,72 @@
+"""Model dialogs say what each choice really does to this model (issue 14,
+item 6): a quantize that grows the file says so, exclusive options are radio
+buttons, prune warns past sane limits with an honest speed-up, and the
+comparison chart's axes start at zero. The real default model's header."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QRadioButton
+
+from tests.ui.test_models_page import _default_row, _wait_catalog
+
+
+def _default_entry(qtbot, window):
+    page = window.models_page
+    _wait_catalog(qtbot, window)
+    return page.model.entry(_default_row(page))
+
+
+def _select(dialog, name):
+    for row in range(dialog.types.count()):
+        if dialog.types.item(row).data(0x0100) == name:
+            dialog.types.setCurrentRow(row)
+            return dialog.types.item(row).text()
+    raise AssertionError(name)
+
+
+def test_quantize_says_when_the_file_grows_and_why_low_bits_save_less(qtbot, window):
+    from desktop_app.ui.pages.model_dialogs import QuantizeDialog
+
+    entry = _default_entry(qtbot, window)
+    assert entry.info.quantization == "Q4_K_M"
+    dialog = QuantizeDialog(entry, window.services.paths.models_dir, window)
+    qtbot.addWidget(dialog)
+    assert "larger than now" in _select(dialog, "Q8_0")
+    assert "The file grows" in dialog.explain.text()
+    assert "larger than now" not in _select(dialog, "Q3_K_S")
+    assert "The file grows" not in dialog.explain.text()
+    _select(dialog, "Q2_K")
+    # This model's big token table keeps Q2_K well above 2.6 bits/weight: said, with the reason.
+    assert "token table" in dialog.explain.text() and "save less" in dialog.explain.text()
+    # Re-quantizing: one way or the other, as radio buttons in one group.
+    assert isinstance(dialog.from_f16, QRadioButton) and isinstance(dialog.allow_requant, QRadioButton)
+    assert dialog.requant_choice.exclusive()
+    dialog.allow_requant.setChecked(True)
+    assert not dialog.from_f16.isChecked()
+    assert dialog.values()["allow_requant"] and not dialog.values()["from_f16"]
+
+
+def test_prune_warns_past_sane_limits_and_promises_no_impossible_speed_up(qtbot, window):
+    from desktop_app.ui.pages.model_dialogs import PruneDialog
+
+    entry = _default_entry(qtbot, window)
+    dialog = PruneDialog(entry, window.services.paths.models_dir, window)
+    qtbot.addWidget(dialog)
+    assert "⚠" not in dialog.explain.text()
+    dialog.count.setValue(17)
+    text = dialog.explain.text()
+    assert "⚠" in text and "unusable" in text
+    speedup = float(text.split("speed-up ≈ ", 1)[1].split("×", 1)[0])
+    # The output matrix (the 262k-token table) still runs for every token.
+    assert 1.0 < speedup < 3.0
+
+
+def test_the_comparison_chart_starts_its_axes_at_zero(qtbot, window):
+    chart = window.models_page.chart
+    chart.set_rows([{"name": "a.gguf", "file_size": 253e6, "perplexity": 15.10, "gen_tokens_per_s": 80.0},
+                    {"name": "b.gguf", "file_size": 291e6, "perplexity": 15.25, "gen_tokens_per_s": 75.0}])
+    chart.resize(700, 300)
+    chart.grab()  # paints
+    x0, _x1, y0, y1 = chart.bounds["perplexity"]
+    assert x0 == 0 and y0 == 0 and y1 > 15.25
+    assert chart.bounds["gen_tokens_per_s"][2] == 0
