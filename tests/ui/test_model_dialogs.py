@@ -70,3 +70,28 @@ def test_the_comparison_chart_starts_its_axes_at_zero(qtbot, window):
     x0, _x1, y0, y1 = chart.bounds["perplexity"]
     assert x0 == 0 and y0 == 0 and y1 > 15.25
     assert chart.bounds["gen_tokens_per_s"][2] == 0
+
+
+def test_model_names_show_in_full(qtbot, window):
+    window.show_page(2)
+    page = window.models_page
+    entry = _default_entry(qtbot, window)
+    row = _default_row(page)
+    window.resize(300, 560)   # as narrow as the window goes
+    qtbot.wait(50)
+    name = page.model.data(page.model.index(row, 0))
+    needed = page.table.fontMetrics().horizontalAdvance(name)
+    assert page.table.columnWidth(0) >= needed, (name, page.table.columnWidth(0), needed)
+    assert entry.info.name
+
+
+def test_variant_settings_read_as_words():
+    from desktop_app.ui.pages.models import settings_in_words
+
+    quantized = settings_in_words("quantize", {"type": "Q8_0", "via": "F16", "source_type": "Q4_K_M",
+                                               "threads": 4})
+    assert quantized == "Stored as Q8_0; converted to F16 first; from a Q4_K_M file; using 4 CPU threads."
+    pruned = settings_in_words("prune", {"removed_layers": [7, 9], "kept_layers": [0, 1],
+                                         "block_count": {"before": 18, "after": 16}})
+    assert pruned == "2 of 18 blocks removed (numbers 7, 9)."
+    assert "=" not in quantized + pruned

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHea
 
 from desktop_app.ui import theme
 from desktop_app.ui.qtmodels.catalog import CatalogModel, human_count, human_size
+from desktop_app.ui.qtmodels.sources import format_when
 from desktop_app.ui.widgets.banner import Banner
 from desktop_app.ui.widgets.jobs import JobPanel
 
@@ -43,6 +44,33 @@ def _fmt(key: str, value) -> str:
     if isinstance(value, float):
         return f"{value:.1f}"
     return str(value)
+
+
+def settings_in_words(method: str, settings: dict) -> str:
+    """A variant's recorded settings as a sentence a user reads
+    (``type=Q8_0, via=F16, source_type=quantized`` was what they saw)."""
+    parts = []
+    if settings.get("type"):
+        parts.append(f"stored as {settings['type']}")
+    if settings.get("via") == "F16":
+        parts.append("converted to F16 first")
+    source = settings.get("source_type")
+    if source and method != "prune":
+        parts.append(f"from a {source} file")
+    if settings.get("requantized"):
+        parts.append("re-quantized directly, so the quality losses add up")
+    if settings.get("imatrix"):
+        parts.append("with an importance matrix" + (" computed from the calibration text"
+                                                   if "calibration" in str(settings["imatrix"]) else ""))
+    blocks = settings.get("block_count")
+    if isinstance(blocks, dict) and blocks.get("before"):
+        removed = settings.get("removed_layers") or []
+        parts.append(f"{len(removed)} of {blocks['before']} blocks removed"
+                     + (f" (numbers {', '.join(str(n) for n in removed)})" if removed else ""))
+    if settings.get("threads"):
+        parts.append(f"using {settings['threads']} CPU threads")
+    text = "; ".join(parts)
+    return (text[0].upper() + text[1:] + ".") if text else "—"
 
 
 class ComparisonChart(QWidget):
@@ -183,9 +211,11 @@ class ModelsPage(QWidget):
         self.table.setWordWrap(False)
         self.table.setTextElideMode(Qt.ElideMiddle)
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.Stretch)
-        for column in range(1, len(CatalogModel.COLUMNS)):
+        # The name in full; the long "Quantize of …" source is what gives
+        # way (it took the width and squeezed names to "G…70m").
+        for column in range(len(CatalogModel.COLUMNS) - 1):
             header.setSectionResizeMode(column, QHeaderView.ResizeToContents)
+        header.setSectionResizeMode(len(CatalogModel.COLUMNS) - 1, QHeaderView.Stretch)
         self.table.selectionModel().selectionChanged.connect(self._on_selection)
         self.table.doubleClicked.connect(lambda _i: self.use_selected())
         self.details = QTextBrowser()
@@ -290,10 +320,11 @@ class ModelsPage(QWidget):
         lineage = info.lineage or {}
         if lineage.get("method"):
             settings = lineage.get("settings") or {}
-            rows += [("Made by", f"{lineage['method']} of {lineage.get('parent_name', '?')}"),
-                     ("Settings", ", ".join(f"{k}={v}" for k, v in settings.items()
-                                            if not isinstance(v, (dict, list)))),
-                     ("Created", lineage.get("created", ""))]
+            rows += [("Made by", f"{lineage['method'].capitalize()} of {lineage.get('parent_name', '?')}"),
+                     ("How", settings_in_words(lineage["method"], settings)),
+                     ("Created", format_when(lineage.get("created")))]
+            if settings.get("warning"):
+                rows.append(("Note", str(settings["warning"]).capitalize() + "."))
         evaluation = lineage.get("evaluation") or {}
         if evaluation:
             latest = sorted(evaluation.values(), key=lambda e: e.get("created", ""))[-1]
