@@ -95,3 +95,23 @@ def test_variant_settings_read_as_words():
                                          "block_count": {"before": 18, "after": 16}})
     assert pruned == "2 of 18 blocks removed (numbers 7, 9)."
     assert "=" not in quantized + pruned
+
+
+def test_first_run_guides_to_a_better_model(qtbot, window):
+    from desktop_app.ui.pages.models import better_model_guidance
+
+    window.show_page(2)
+    page = window.models_page
+    entry = _default_entry(qtbot, window)
+    qtbot.waitUntil(page.guide.isVisible, timeout=5000)
+    text = page.guide.text()
+    assert "first taste" in text and "Add Model" in text and "268.1M parameters" in text
+    # Larger models found on the computer are named instead (the real
+    # default entry standing in for the small one in use).
+    from dataclasses import replace
+
+    bigger = replace(entry, path=entry.path.with_name("big.gguf"), source="models-dir",
+                     info=replace(entry.info, parameter_count=3_800_000_000, name="Big 4B"))
+    found = better_model_guidance([entry, bigger], str(entry.path))
+    assert "Big 4B" in found and "Use for Chat" in found
+    assert better_model_guidance([bigger], str(bigger.path)) == ""

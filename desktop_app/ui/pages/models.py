@@ -73,6 +73,35 @@ def settings_in_words(method: str, settings: dict) -> str:
     return (text[0].upper() + text[1:] + ".") if text else "—"
 
 
+# Below this many parameters a model is "a first taste" (the packaged 270M).
+SMALL_MODEL_PARAMETERS = 1_000_000_000
+
+
+def better_model_guidance(entries: list, active_path) -> str:
+    """What to say about a better model: nothing when a capable one is in
+    use; the larger ones Hearth found, if any; else what one brings and how
+    to add one."""
+    usable = [e for e in entries if e.info is not None and e.info.parameter_count]
+    active = next((e for e in usable if active_path and Path(e.path).resolve() == Path(active_path).resolve()),
+                  next((e for e in usable if e.source == "default"), None))
+    current = active.info.parameter_count if active is not None else 0
+    if current >= SMALL_MODEL_PARAMETERS:
+        return ""
+    larger = sorted((e for e in usable if e.info.parameter_count > current and not (e.info.lineage or {}).get("method")),
+                    key=lambda e: -e.info.parameter_count)
+    if larger:
+        names = ", ".join(f"{html.escape(e.info.name or Path(e.path).name)} "
+                          f"({human_count(e.info.parameter_count)} parameters)" for e in larger[:3])
+        return (f"<b>Larger models are here:</b> {names}. A larger model reads passages more "
+                "reliably and writes clearer answers; select one and click <b>Use for Chat</b>.")
+    size = human_count(current) if current else "small"
+    return (f"<b>The packaged model ({size} parameters) is a first taste.</b> It answers short "
+            "questions from your documents but often misreads longer ones. An instruction-tuned "
+            "model of 1-4 billion parameters (a GGUF file of 1-3 GB, Q4_K_M) gives clearer answers "
+            "and can call the calculator itself. Download one from a model site on any computer, "
+            "then drop the .gguf file here or use <b>Add Model…</b>; it stays on this computer.")
+
+
 class ComparisonChart(QWidget):
     """Size against quality (perplexity) and speed (generation tokens/s):
     two small scatter panels, one labelled point per variant."""
@@ -198,6 +227,9 @@ class ModelsPage(QWidget):
                       "what is inside, make a smaller variant, or measure what it costs.")
         hint.setObjectName("muted")
         hint.setWordWrap(True)
+        self.guide = QLabel()
+        self.guide.setObjectName("info")
+        self.guide.setWordWrap(True)
 
         self.model = CatalogModel(self)
         self.table = QTableView()
@@ -259,6 +291,8 @@ class ModelsPage(QWidget):
         layout.addLayout(head)
         layout.addWidget(self.banner)
         layout.addWidget(hint)
+        layout.addWidget(self.guide)
+        self.guide.hide()
         layout.addWidget(vertical, 1)
         # This page's own jobs (load, quantize, prune, evaluate) with their
         # progress, where the user started them.
@@ -296,6 +330,8 @@ class ModelsPage(QWidget):
         self.details.setHtml(self._details_html(entry) if entry is not None else "")
 
     def _on_catalog(self, entries: list) -> None:
+        self.guide.setText(better_model_guidance(entries, self.controller.loaded_path))
+        self.guide.setVisible(bool(self.guide.text()))
         selected = self.selected_entry()
         self.model.set_entries(entries)
         self.model.set_active(self.controller.loaded_path)

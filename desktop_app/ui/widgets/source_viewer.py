@@ -101,7 +101,7 @@ class SourceViewer(QDialog):
         self._load_job = None
         self._pdf_page: Optional[int] = None
         self.setWindowTitle("Source")
-        self.resize(860, 760)
+        self._fit_to_screen(860, 760)
 
         self.title = QLabel()
         self.title.setObjectName("pageTitle")
@@ -139,6 +139,15 @@ class SourceViewer(QDialog):
         layout.addLayout(head)
         layout.addWidget(self.banner)
         layout.addWidget(self.splitter, 1)
+
+    def _fit_to_screen(self, width: int, height: int) -> None:
+        """The preferred size, but never taller or wider than the screen
+        (on a 1024x700 screen the viewer ran off the bottom)."""
+        screen = (self.parentWidget().screen() if self.parentWidget() is not None else self.screen())
+        if screen is not None:
+            room = screen.availableGeometry()
+            width, height = min(width, int(room.width() * 0.92)), min(height, int(room.height() * 0.88))
+        self.resize(width, height)
 
     # -- showing ---------------------------------------------------------------
     def show_source(self, item) -> None:
