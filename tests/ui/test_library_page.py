@@ -210,3 +210,24 @@ def test_interrupted_indexing_says_so_and_resumes_at_the_next_launch(qtbot, serv
         pass
     qtbot.waitUntil(lambda: not again.library_page.model.data(
         again.library_page.model.index(0, 3)).startswith("Incomplete"), timeout=10000)
+
+
+def test_problems_of_several_folders_name_their_folder(qtbot, window, tmp_path):
+    page = window.library_page
+    folders = []
+    for name in ("letters", "manuals"):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "note.txt").write_text(f"A readable note in {name}.\n", encoding="utf-8")
+        (folder / "broken.pdf").write_bytes(b"%PDF-1.4 not really a pdf")
+        folders.append(str(folder))
+    with qtbot.waitSignal(window.library.statusChanged, timeout=120000,
+                          check_params_cb=lambda s: len(s.get("folders", [])) == 2
+                          and not window.jobs.running("ingest")):
+        page.add_paths(folders)
+    page.table.clearSelection()
+    qtbot.waitUntil(lambda: page.failures.count() == 2, timeout=10000)
+    texts = sorted(page.failures.item(i).text() for i in range(2))
+    assert texts[0].startswith("letters: broken.pdf — ") and texts[1].startswith("manuals: broken.pdf — ")
+    page.table.selectRow(1)
+    assert page.failures.count() == 1 and "in manuals" in page.failures_label.text()

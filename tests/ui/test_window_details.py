@@ -64,3 +64,21 @@ def test_file_dialogs_open_in_the_home_folder(qtbot, window, monkeypatch):
     window.library_page.choose_folder()
     window.models_page.choose_model_file()
     assert asked and all(Path(folder) == Path.home() for folder in asked)
+
+
+def test_settings_speak_plainly_and_offer_a_browse_button(qtbot, window, monkeypatch, tmp_path):
+    from desktop_app.ui.settings_dialog import LABELS, SettingsDialog
+
+    dialog = SettingsDialog(window.services.settings, window)
+    qtbot.addWidget(dialog)
+    backend = dialog.editors["embedder_backend"]
+    texts = [backend.itemText(i) for i in range(backend.count())]
+    assert all("-" not in t.split(" (")[0] for t in texts) and any(t.startswith("Fast") for t in texts)
+    for name, editor in dialog.editors.items():
+        tip = editor.toolTip()
+        assert tip and tip.lower().rstrip(".") != LABELS[name].lower(), name
+    model = tmp_path / "bigger.gguf"
+    monkeypatch.setattr(QFileDialog, "getOpenFileName",
+                        staticmethod(lambda *a, **k: (str(model), "")))
+    qtbot.mouseClick(dialog.browse_button, Qt.LeftButton)
+    assert dialog.values()["model_path"] == str(model)

@@ -647,8 +647,12 @@ class ChatPage(QWidget):
         if item is None:
             return
         menu = QMenu(self)
+        open_action = menu.addAction("Open Conversation")
         delete = menu.addAction("Delete Conversation")
-        if menu.exec(self.history.mapToGlobal(pos)) is delete:
+        chosen = menu.exec(self.history.mapToGlobal(pos))
+        if chosen is open_action:
+            self._open_item(item)
+        elif chosen is delete:
             conversation_id = item.data(Qt.UserRole)
             if getattr(self.controller.conversation, "id", None) == conversation_id:
                 self.new_chat()

@@ -219,16 +219,20 @@ class LibraryPage(QWidget):
 
     def _show_failures(self, row: Optional[int]) -> None:
         self.failures.clear()
-        failures = self.model.failures(row) if row is not None and row < self.model.rowCount() else []
-        if not failures and row is None:
-            # Nothing selected: show every folder's problems.
-            for r in range(self.model.rowCount()):
-                failures.extend(self.model.failures(r))
-        for path, reason in failures:
-            item = QListWidgetItem(f"{Path(path).name} — {reason}")
+        rows = [row] if row is not None and row < self.model.rowCount() else \
+            list(range(self.model.rowCount()))  # nothing selected: every folder's problems
+        failures = []
+        for r in rows:
+            folder = Path(self.model.folder_path(r)).name
+            failures.extend((folder, path, reason) for path, reason in self.model.failures(r))
+        named = len(rows) > 1   # several folders: each problem says which one
+        for folder, path, reason in failures:
+            where = f"{folder}: " if named else ""
+            item = QListWidgetItem(f"{where}{Path(path).name} — {reason}")
             item.setToolTip(path)
             self.failures.addItem(item)
-        self.failures_label.setText(f"Problems ({len(failures)} file{'s' if len(failures) != 1 else ''}"
+        scope = f" in {Path(self.model.folder_path(rows[0])).name}" if len(rows) == 1 and rows else ""
+        self.failures_label.setText(f"Problems{scope} ({len(failures)} file{'s' if len(failures) != 1 else ''}"
                                     " could not be read)")
         self.failures.setVisible(bool(failures))
         self.failures_label.setVisible(bool(failures))
