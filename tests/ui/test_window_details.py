@@ -82,3 +82,16 @@ def test_settings_speak_plainly_and_offer_a_browse_button(qtbot, window, monkeyp
                         staticmethod(lambda *a, **k: (str(model), "")))
     qtbot.mouseClick(dialog.browse_button, Qt.LeftButton)
     assert dialog.values()["model_path"] == str(model)
+
+
+def test_tab_goes_from_send_to_the_conversation(qtbot, window):
+    page = window.chat_page
+    window.show_page(0)
+    activate(window)
+    window.job_dock.show()   # the Jobs panel is open and must not come first
+    page.input.setPlainText("a question")
+    page.send_button.setFocus()
+    qtbot.keyClick(page.send_button, Qt.Key_Tab)
+    focused = QApplication.focusWidget()
+    assert focused is page.scroll or page.scroll.isAncestorOf(focused), focused
+    window.job_dock.hide()

@@ -419,9 +419,14 @@ class ChatPage(QWidget):
             QShortcut(QKeySequence(keys), self, self.send, context=Qt.WidgetWithChildrenShortcut)
         QShortcut(QKeySequence(Qt.Key_Escape), self, self.stop,
                   context=Qt.WidgetWithChildrenShortcut)
+        # Reading order: the question box and its buttons, then the
+        # conversation (scrollable by keyboard), then the list of past ones.
+        self.scroll.setFocusPolicy(Qt.TabFocus)
+        self.scroll.setAccessibleName("Conversation")
         self.setTabOrder(self.input, self.send_button)
         self.setTabOrder(self.send_button, self.stop_button)
-        self.setTabOrder(self.stop_button, self.new_button)
+        self.setTabOrder(self.stop_button, self.scroll)
+        self.setTabOrder(self.scroll, self.new_button)
         self.setTabOrder(self.new_button, self.history)
 
         library_controller.statusChanged.connect(
