@@ -1,11 +1,20 @@
 """Screenshots of the real Hearth window for the README.
 
-    .venv/bin/python scripts/screenshots.py [--out docs/screenshots]
+    .venv/bin/python scripts/screenshots.py [--out docs/screenshots] [--no-answers]
 
-Runs the real app under Xvfb (re-executing itself through ``xvfb-run`` when
-there is no display), with a fresh demo data dir: it indexes the bundled
-sample folder, asks a question, opens a cited source, and grabs each page in
-the light and the dark palette, plus the chat page at 200% scaling.
+Runs the real app on a real X server the way a user sees it: for each screen
+size (1024x700 and 1920x1080) it starts Xvfb and the openbox window manager,
+runs Hearth with Qt's xcb platform plugin (not offscreen: fonts, styles and
+layout timing differ, and an offscreen-only check once hid overlapping
+sidebar rows), and captures the screen with ImageMagick's ``import``. A
+fresh demo data dir: it indexes the bundled sample folder, asks a question,
+searches, opens a cited source, and shows each page and dialog in the light
+and the dark theme.
+
+``--no-answers`` skips everything that runs the language model (the
+questions, the evaluation of a variant) for machines where it cannot run.
+
+Needs: apt-get install -y xvfb openbox imagemagick libxcb-cursor0
 """
 
 from __future__ import annotations
@@ -23,17 +32,52 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 SAMPLE = ROOT / "resources" / "sample"
 QUESTION = "When was Brannock Point Lighthouse first lit?"
+SIZES = ((1024, 700), (1920, 1080))
+# The README's main table, and the dialogs, are shot at this size.
+MAIN_SIZE = (1024, 700)
 
 
-def relaunch_under_xvfb(argv: list[str]) -> int:
-    if shutil.which("xvfb-run") is None:
-        print("xvfb-run is missing: apt-get install -y xvfb", file=sys.stderr)
+# --- the outer process: an X server and a window manager per size -----------
+
+def _start_x(width: int, height: int) -> tuple[subprocess.Popen, subprocess.Popen, str]:
+    read_fd, write_fd = os.pipe()
+    xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write_fd), "-screen", "0",
+                             f"{width}x{height}x24", "-dpi", "96", "-nolisten", "tcp"],
+                            pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(write_fd)
+    with os.fdopen(read_fd) as pipe:
+        display = ":" + pipe.readline().strip()
+    env = {**os.environ, "DISPLAY": display}
+    wm = subprocess.Popen(["openbox"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    return xvfb, wm, display
+
+
+def run_outer(out: Path, no_answers: bool) -> int:
+    missing = [tool for tool in ("Xvfb", "openbox", "import") if shutil.which(tool) is None]
+    if missing:
+        print(f"missing {', '.join(missing)}: apt-get install -y xvfb openbox imagemagick",
+              file=sys.stderr)
         return 2
-    screen = "2700x1800x24" if os.environ.get("QT_SCALE_FACTOR") == "2" else "1600x1000x24"
-    cmd = ["xvfb-run", "-a", "-s", f"-screen 0 {screen} -dpi 96", sys.executable, __file__,
-           "--inner", *argv]
-    return subprocess.call(cmd, cwd=ROOT)
+    code = 0
+    for width, height in SIZES:
+        xvfb, wm, display = _start_x(width, height)
+        try:
+            env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb"}
+            env.pop("QT_SCALE_FACTOR", None)
+            cmd = [sys.executable, __file__, "--inner", "--out", str(out), "--size", f"{width}x{height}"]
+            if no_answers:
+                cmd.append("--no-answers")
+            code = subprocess.call(cmd, cwd=ROOT, env=env) or code
+        finally:
+            wm.terminate()
+            xvfb.terminate()
+            wm.wait(10)
+            xvfb.wait(10)
+    return code
 
+
+# --- the inner process: the real app on that display ------------------------
 
 def wait(app, predicate, timeout: float) -> bool:
     from PySide6.QtCore import QEventLoop, QTimer
@@ -53,34 +97,61 @@ def settle(app, seconds: float = 0.4) -> None:
     wait(app, lambda: False, seconds)
 
 
-def make_variants(app, window, models, paths) -> None:
+def shoot_screen(app, path: Path) -> None:
+    """What is on the X server's screen (frames, dialogs and all)."""
+    settle(app, 0.8)
+    subprocess.run(["import", "-window", "root", str(path)], check=True)
+    os.chmod(path, 0o644)  # the app's umask is private; docs are not
+    print(f"wrote {path}")
+
+
+def make_variant(app, window, models, paths, evaluate: bool) -> None:
     default = next(e for e in models.entries if e.source == "default")
     variant = paths.models_dir / "gemma-3-270m-Q8_0.gguf"
     quant = models.quantize(str(default.path), str(variant), "Q8_0", from_f16=True)
     wait(app, lambda: not quant.running, 600)
-    for path, parent in ((str(default.path), None), (str(variant), str(default.path))):
-        job = models.evaluate(path, parent=parent, max_windows=4, n_ctx=256)
-        wait(app, lambda: not job.running, 900)
-    wait(app, lambda: window.models_page.compare_area.isVisibleTo(window.models_page), 60)
+    if evaluate:
+        for path, parent in ((str(default.path), None), (str(variant), str(default.path))):
+            job = models.evaluate(path, parent=parent, max_windows=4, n_ctx=256)
+            wait(app, lambda: not job.running, 900)
+        wait(app, lambda: window.models_page.compare_area.isVisibleTo(window.models_page), 60)
+    wait(app, lambda: models.entries and any(str(e.path) == str(variant) for e in models.entries), 60)
     window.models_page.select_path(str(variant))
 
 
-def inner(out: Path, scale_only: bool) -> int:
+def open_dialog_and_shoot(app, open_dialog, path: Path) -> None:
+    """Open a modal dialog (its exec() runs its own loop), shoot, close it."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    def shoot_and_close():
+        dialog = QApplication.activeModalWidget()
+        if dialog is None:
+            QTimer.singleShot(100, shoot_and_close)
+            return
+        shoot_screen(app, path)
+        dialog.reject()
+
+    QTimer.singleShot(300, shoot_and_close)
+    open_dialog()
+
+
+def run_inner(out: Path, size: str, no_answers: bool) -> int:
     from desktop_app.app import build_gui
     from desktop_app.core.logs import setup_logging
     from desktop_app.core.paths import AppPaths
     from desktop_app.ui import theme
 
+    width, height = (int(v) for v in size.split("x"))
     out.mkdir(parents=True, exist_ok=True)
     data = Path(tempfile.mkdtemp(prefix="hearth-demo-"))
     paths = AppPaths.at(data).ensure()
     setup_logging(paths)
-    gui = build_gui(paths, autoload_model=True)
+    gui = build_gui(paths, autoload_model=not no_answers)
     gui.services.settings.max_tokens = 96
     app, window = gui.app, gui.window
-    window.resize(1280, 820)
-    window.show()
-    settle(app, 1.0)
+    window.showMaximized()
+    settle(app, 1.5)
 
     folder = Path(tempfile.mkdtemp(prefix="hearth-sample-")) / "Sample documents"
     shutil.copytree(SAMPLE, folder)
@@ -89,57 +160,54 @@ def inner(out: Path, scale_only: bool) -> int:
     settle(app, 1.0)
 
     window.show_page(0)
-    window.chat_page.input.setPlainText(QUESTION)
-    window.chat_page.send()
-    ask = window.chat.ask_job
-    wait(app, lambda: not ask.running, 600)
-    settle(app, 1.5)
-    window.chat_page.input.setPlainText("What is 12.5% of 2,480 euros?")
-    window.chat_page.send()
-    ask = window.chat.ask_job
-    wait(app, lambda: not ask.running, 600)
+    if not no_answers:
+        for question in (QUESTION, "What is 12.5% of 2,480 euros?"):
+            window.chat_page.input.setPlainText(question)
+            window.chat_page.send()
+            ask = window.chat.ask_job
+            wait(app, lambda: not ask.running, 600)
+            settle(app, 1.0)
     window.chat_page.input.clear()
-    settle(app, 1.5)
     window.library_page.search_box.setText("fog horn visibility")
     window.library_page.run_search()
     wait(app, lambda: bool(window.library_page.hits), 120)
-    # A smaller variant of the default model, both evaluated (a short run),
-    # so the Models page shows lineage and the comparison.
     models = window.models
     wait(app, lambda: bool(models.entries), 120)
-    if not scale_only:  # only the chat page is shot at 200%
-        make_variants(app, window, models, paths)
-    window.job_panel.jobs.forget_ended()
+    main = (width, height) == MAIN_SIZE
+    if main:
+        make_variant(app, window, models, paths, evaluate=not no_answers)
+    wait(app, lambda: not window.jobs.running() and not window.job_panel.rows, 30)
+    window.library_page.table.selectRow(0)
 
-    def grab(name: str) -> None:
-        settle(app, 0.6)
-        path = out / f"{name}.png"
-        window.grab().save(str(path))
-        os.chmod(path, 0o644)  # the app's umask is private; docs are not
-        print(f"wrote {path}")
-
-    schemes = ["light", "dark"] if not scale_only else ["light"]
-    suffix = "-200" if scale_only else ""
-    for scheme in schemes:
+    suffix = "" if main else f"-{width}x{height}"
+    for scheme in ("light", "dark"):
         theme.apply(app, scheme)
         for index, page in enumerate(("chat", "library", "models")):
-            if scale_only and page != "chat":
-                continue
             window.show_page(index)
-            grab(f"{page}-{scheme}{suffix}")
-        if not scale_only:
-            cards = window.chat_page.cards
-            chips = cards[0].chip_buttons() if cards else []
-            if chips:
-                window.show_page(0)
-                chips[0].click()
-                viewer = window.chat_page.viewer
-                wait(app, lambda: viewer.highlighted is not None or viewer.current_pdf_page, 30)
-                settle(app, 1.0)
-                viewer.grab().save(str(out / f"viewer-{scheme}.png"))
-                os.chmod(out / f"viewer-{scheme}.png", 0o644)
-                print(f"wrote {out / f'viewer-{scheme}.png'}")
-                viewer.hide()
+            shoot_screen(app, out / f"{page}-{scheme}{suffix}.png")
+        cards = window.chat_page.cards
+        chips = cards[0].chip_buttons() if cards else []
+        viewer = None
+        if chips:  # a cited source, as from an answer
+            window.show_page(0)
+            viewer = window.chat_page.viewer
+            chips[0].click()
+        elif window.library_page.hits:  # else the first search hit
+            window.show_page(1)
+            viewer = window.library_page.viewer
+            viewer.show_source(window.library_page.hits[0])
+        if viewer is not None and viewer.isVisible():
+            wait(app, lambda: viewer.highlighted is not None or viewer.current_pdf_page, 30)
+            shoot_screen(app, out / f"viewer-{scheme}{suffix}.png")
+            viewer.hide()
+        if main:
+            window.show_page(2)
+            page = window.models_page
+            open_dialog_and_shoot(app, window.open_settings, out / f"settings-{scheme}.png")
+            open_dialog_and_shoot(app, page.quantize_button.click, out / f"quantize-{scheme}.png")
+            open_dialog_and_shoot(app, page.prune_button.click, out / f"prune-{scheme}.png")
+            window.show_page(1)
+            open_dialog_and_shoot(app, window.library_page.remove_selected, out / f"remove-{scheme}.png")
     gui.jobs.cancel_all()
     gui.shutdown()
     shutil.rmtree(data, ignore_errors=True)
@@ -150,17 +218,14 @@ def inner(out: Path, scale_only: bool) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    parser.add_argument("--no-answers", action="store_true",
+                        help="skip what runs the language model (questions, evaluation)")
     parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--scale-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--size", default="1024x700", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not args.inner:
-        rest = ["--out", str(args.out)]
-        code = relaunch_under_xvfb(rest)
-        if code == 0:  # the same at 200% scaling
-            os.environ["QT_SCALE_FACTOR"] = "2"
-            code = relaunch_under_xvfb([*rest, "--scale-only"])
-        return code
-    return inner(args.out.resolve(), args.scale_only)
+        return run_outer(args.out.resolve(), args.no_answers)
+    return run_inner(args.out.resolve(), args.size, args.no_answers)
 
 
 if __name__ == "__main__":

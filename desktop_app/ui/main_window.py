@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from typing import Optional
 
-from PySide6.QtCore import QSize, Qt, QTimer, QUrl
+from PySide6.QtCore import QEvent, QSize, Qt, QTimer, QUrl
 from PySide6.QtGui import QAction, QDesktopServices, QIcon, QKeySequence
 from PySide6.QtWidgets import (QDockWidget, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
                                QMainWindow, QMessageBox, QStackedWidget, QWidget)
@@ -24,6 +24,29 @@ from desktop_app.ui.workers import JobManager
 log = logging.getLogger(__name__)
 
 PAGES = ("Chat", "Library", "Models")
+
+
+class Sidebar(QListWidget):
+    """The list of places. QListView caches its rows' positions from the
+    first layout; here that happened in the constructor (adding the rows,
+    selecting the first), before the application's style sheet polished the
+    widget, so the rows were placed at the unpadded text height while they
+    were painted with the padding: they overlapped on a real X server until
+    a theme change forced a new layout. Any polish, style or font change
+    lays the rows out again."""
+
+    RELAYOUT_EVENTS = (QEvent.Polish, QEvent.StyleChange, QEvent.FontChange,
+                       QEvent.ApplicationFontChange)
+
+    def event(self, event) -> bool:
+        handled = super().event(event)
+        if event.type() in self.RELAYOUT_EVENTS:
+            self.scheduleDelayedItemsLayout()
+        return handled
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self.scheduleDelayedItemsLayout()
 
 
 class MainWindow(QMainWindow):
@@ -48,7 +71,7 @@ class MainWindow(QMainWindow):
         self.library_page = LibraryPage(self.library)
         self.models_page = ModelsPage(self.models)
 
-        self.sidebar = QListWidget()
+        self.sidebar = Sidebar()
         self.sidebar.setObjectName("sidebar")
         self.sidebar.setIconSize(QSize(20, 20))
         self.sidebar.setAccessibleName("Sections")
@@ -78,8 +101,10 @@ class MainWindow(QMainWindow):
         self.job_dock.setFeatures(QDockWidget.DockWidgetClosable | QDockWidget.DockWidgetMovable)
         self.addDockWidget(Qt.BottomDockWidgetArea, self.job_dock)
         self.job_dock.hide()
-        jobs.jobStarted.connect(self._on_job_started)
-        jobs.jobRemoved.connect(self._hide_empty_job_panel)
+        # The panel shows while it lists a job and collapses once the last
+        # one has gone (finished jobs go by themselves, see JobPanel).
+        self.job_panel.filled.connect(self.job_dock.show)
+        self.job_panel.emptied.connect(self.job_dock.hide)
 
         self.model_status = QLabel("Model: not loaded")
         self.library_status = QLabel("Library: …")
@@ -90,11 +115,13 @@ class MainWindow(QMainWindow):
         self.models.modelChanged.connect(self._show_model_status)
         self.models.loadFailed.connect(self._on_model_load_failed)
         self.library.statusChanged.connect(self._show_library_status)
+        jobs.jobStarted.connect(self._watch_job_state)
         jobs.jobStarted.connect(self._show_jobs_status)
         jobs.jobEnded.connect(self._show_jobs_status)
 
         self._build_menus()
         self.resize(1180, 780)
+        self._restore_window_state()
         # Heavy work starts only once the event loop runs, after first paint.
         QTimer.singleShot(0, lambda: self._start(autoload_model))
 
@@ -102,6 +129,7 @@ class MainWindow(QMainWindow):
     def _start(self, autoload_model: bool) -> None:
         if self._shut_down:
             return
+        self.library.resume_interrupted()
         self.library.refresh_status()
         self.library.warm_up()
         self.library.start_sync()
@@ -128,7 +156,10 @@ class MainWindow(QMainWindow):
                       self.library_page.choose_folder)
         self._action(file_menu, "Add &Model…", None, self.models_page.choose_model_file)
         file_menu.addSeparator()
-        self._action(file_menu, "&Settings…", QKeySequence.Preferences, self.open_settings)
+        settings_action = self._action(file_menu, "&Settings…", None, self.open_settings)
+        # Ctrl+, as in most desktop apps (QKeySequence.Preferences is empty on Linux).
+        settings_action.setShortcuts([QKeySequence("Ctrl+,"), *QKeySequence.keyBindings(
+            QKeySequence.Preferences)])
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", QKeySequence.Quit, self.close)
 
@@ -213,18 +244,19 @@ class MainWindow(QMainWindow):
             self.models.refresh_catalog()   # the places to look for models changed
 
     # -- status --------------------------------------------------------------
-    def _on_job_started(self, job) -> None:
-        if not job.quiet:
-            self.job_dock.show()
-
-    def _hide_empty_job_panel(self, _job) -> None:
-        if not self.job_panel.rows:
-            self.job_dock.hide()
-
     def _show_jobs_status(self, *_args) -> None:
-        running = len(self.jobs.running())
-        self.jobs_status.setText(f"{running} job{'s' if running != 1 else ''} running"
-                                 if running else "")
+        jobs = [j for j in self.jobs.running() if not j.quiet]
+        paused = sum(1 for j in jobs if j.paused)
+        running = len(jobs) - paused
+        parts = []
+        if running:
+            parts.append(f"{running} job{'s' if running != 1 else ''} running")
+        if paused:
+            parts.append(f"{paused} paused")
+        self.jobs_status.setText(", ".join(parts))
+
+    def _watch_job_state(self, job) -> None:
+        job.stateChanged.connect(self._show_jobs_status)
 
     def _show_model_status(self, info) -> None:
         if info is None:
@@ -283,11 +315,38 @@ class MainWindow(QMainWindow):
         # Wait for the jobs to notice their tokens, without blocking the loop.
         event.ignore()
 
+    # -- size and layout kept between runs ---------------------------------
+    def _window_state_file(self):
+        return self.services.paths.data_dir / "window.ini"
+
+    def _restore_window_state(self) -> None:
+        from PySide6.QtCore import QSettings
+
+        stored = QSettings(str(self._window_state_file()), QSettings.IniFormat)
+        geometry, state = stored.value("geometry"), stored.value("state")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        if state is not None:
+            self.restoreState(state)
+        self.job_dock.hide()  # shown again by the first job, not by the last run
+
+    def _save_window_state(self) -> None:
+        from PySide6.QtCore import QSettings
+
+        try:
+            stored = QSettings(str(self._window_state_file()), QSettings.IniFormat)
+            stored.setValue("geometry", self.saveGeometry())
+            stored.setValue("state", self.saveState())
+            stored.sync()
+        except Exception:  # a nicety: never in the way of closing
+            log.warning("the window's size could not be saved", exc_info=True)
+
     def shutdown(self) -> None:
         """Stop timers and watchers, cancel jobs, wait for the pools."""
         if self._shut_down:
             return
         self._shut_down = True
+        self._save_window_state()
         self.library.stop_sync()
         self.chat_page.shutdown()
         if not self.jobs.shutdown(60000):

@@ -7,7 +7,8 @@ from dataclasses import fields
 from typing import Any, Optional
 
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox,
-                               QFormLayout, QLabel, QLineEdit, QSpinBox, QVBoxLayout, QWidget)
+                               QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox,
+                               QVBoxLayout, QWidget)
 
 from desktop_app.core.settings import Settings, SettingsError
 
@@ -33,6 +34,35 @@ LABELS = {
 }
 
 
+# Choices in words (the values stay what the settings file stores).
+OPTION_LABELS = {
+    "onnx-int8": "Fast (ONNX, 8-bit)", "torch": "Reference (PyTorch, slower)",
+    "system": "Follow the system", "light": "Light", "dark": "Dark",
+}
+
+# Tooltips that say what a setting does, not its name again.
+HELP = {
+    "model_path": "The GGUF model file answers are written with. Leave empty for the packaged "
+                  "model; the Models page lists the ones Hearth knows.",
+    "context_length": "How much text the model reads at once: the question, the passages and the "
+                      "conversation so far. Larger needs more memory.",
+    "temperature": "0 gives the same answer every time; higher values vary the wording and make "
+                   "mistakes more likely.",
+    "max_tokens": "Answers stop after this many tokens (a token is about three quarters of a word).",
+    "threads": "How many processor cores write answers. All cores is fastest; fewer leaves room "
+               "for other programs.",
+    "embedder_backend": "How passages are turned into search vectors. Fast is what the installed "
+                        "app uses; the reference one needs PyTorch.",
+    "chunk_tokens": "How long each indexed passage is. Shorter passages point more precisely; "
+                    "longer ones carry more context.",
+    "chunk_overlap": "How much consecutive passages share, so a sentence cut at a boundary is "
+                     "still found whole.",
+    "retrieval_k": "How many passages the model reads for each question.",
+    "watch_folders": "Index new and changed files in your library folders while Hearth runs.",
+    "theme": "Light, dark, or whatever your desktop uses.",
+}
+
+
 def _closure(check) -> dict[str, Any]:
     """The parameters a ``_range``/``_choice`` check closes over."""
     if check is None or not getattr(check, "__closure__", None):
@@ -45,6 +75,8 @@ class SettingsDialog(QDialog):
     def __init__(self, settings: Settings, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
+        # Wide enough for the labels and a model path (it opened 301 px wide).
+        self.setMinimumWidth(self.fontMetrics().averageCharWidth() * 80)
         self.settings = settings
         self.editors: dict[str, QWidget] = {}
         by_name = {f.name: f for f in fields(Settings)}
@@ -59,10 +91,21 @@ class SettingsDialog(QDialog):
                     continue
                 f = by_name[name]
                 editor = self._editor(f, getattr(settings, name))
-                editor.setToolTip(f.metadata.get("help", ""))
+                editor.setToolTip(HELP.get(name, f.metadata.get("help", "")))
                 editor.setAccessibleName(LABELS.get(name, name))
+                editor.setAccessibleDescription(editor.toolTip())
                 self.editors[name] = editor
-                form.addRow(LABELS.get(name, name.replace("_", " ").capitalize()), editor)
+                field = editor
+                if name == "model_path":
+                    field = QWidget()
+                    row = QHBoxLayout(field)
+                    row.setContentsMargins(0, 0, 0, 0)
+                    row.addWidget(editor, 1)
+                    self.browse_button = QPushButton("Browse…")
+                    self.browse_button.setAccessibleName("Choose the model file")
+                    self.browse_button.clicked.connect(self.choose_model)
+                    row.addWidget(self.browse_button)
+                form.addRow(LABELS.get(name, name.replace("_", " ").capitalize()), field)
             layout.addLayout(form)
         self.error = QLabel()
         self.error.setObjectName("banner")
@@ -88,7 +131,7 @@ class SettingsDialog(QDialog):
                 runnable = offered()
                 options = [o for o in options if o in runnable or o == value]
             for option in options:
-                box.addItem(str(option), option)
+                box.addItem(OPTION_LABELS.get(str(option), str(option)), option)
             box.setCurrentIndex(max(0, box.findData(value)))
             return box
         if isinstance(f.default, bool):
@@ -112,6 +155,18 @@ class SettingsDialog(QDialog):
         if f.name == "model_path":
             line.setPlaceholderText("the packaged default model (choose one on the Models page)")
         return line
+
+    def choose_model(self) -> None:
+        from pathlib import Path
+
+        from PySide6.QtWidgets import QFileDialog
+
+        current = self.editors["model_path"].text().strip()
+        start = str(Path(current).parent) if current else str(Path.home())
+        path, _ = QFileDialog.getOpenFileName(self, "Choose a model file", start,
+                                              "GGUF models (*.gguf);;All files (*)")
+        if path:
+            self.editors["model_path"].setText(path)
 
     def values(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

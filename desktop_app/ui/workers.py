@@ -398,6 +398,11 @@ class JobManager(QObject):
         for job in self.running():
             job.cancel()
 
+    def forget(self, job: Job) -> None:
+        """Drop an ended job from the list (the panel's row goes with it)."""
+        if job in self.jobs and not job.running:
+            self._remove(job)
+
     def forget_ended(self) -> None:
         for job in [j for j in self.jobs if not j.running]:
             self._remove(job)

@@ -33,7 +33,7 @@ def _ask(qtbot, window, question: str, timeout: int = 240000):
     page.input.setFocus()
     qtbot.keyClicks(page.input, question)
     with qtbot.waitSignal(window.chat.busyChanged, timeout=10000):
-        qtbot.keyClick(page.input, Qt.Key_Return, Qt.ControlModifier)
+        qtbot.keyClick(page.input, Qt.Key_Return)  # Enter sends
     job = window.chat.ask_job
     qtbot.waitUntil(lambda: not job.running, timeout=timeout)
     assert job.state == "finished", f"the answer failed: {job.message}"
@@ -134,3 +134,38 @@ def test_stop_ends_the_answer_and_keeps_the_window_usable(qtbot, chat_window, tm
     window.services.settings.max_tokens = 24
     answer = _ask(qtbot, window, "What is 2 + 3?")
     assert not answer.stopped
+
+
+def test_enter_sends_shift_enter_breaks_the_line_and_the_last_question_can_be_redone(qtbot, chat_window):
+    # With an empty library the engine answers without generating (the
+    # controls are what is tested here, not the model).
+    window = chat_window
+    page = window.chat_page
+    question = "What does the manual say about the boiler?"
+    window.show_page(0)
+    activate(window)
+    page.input.setFocus()
+    qtbot.keyClicks(page.input, question)
+    qtbot.keyClick(page.input, Qt.Key_Return, Qt.ShiftModifier)
+    assert page.input.toPlainText() == question + "\n" and not window.chat.busy
+    page.input.clear()
+    _ask(qtbot, window, question)
+    card = page.cards[-1]
+    assert "library is empty" in card.body.toPlainText()
+    assert card.regenerate_button.isVisible() and card.edit_button.isVisible()
+    assert len(window.chat.conversation.turns) == 1
+
+    # Regenerate asks the same question again, in place of the last answer.
+    with qtbot.waitSignal(window.chat.busyChanged, timeout=10000):
+        qtbot.mouseClick(card.regenerate_button, Qt.LeftButton)
+    assert not page.cards[-1].regenerate_button.isVisible()  # not while answering
+    job = window.chat.ask_job
+    qtbot.waitUntil(lambda: not job.running, timeout=240000)
+    assert len(page.cards) == 1 and page.cards[0] is not card
+    assert [t.question for t in window.chat.conversation.turns] == [question]
+    assert page.cards[0].regenerate_button.isVisible()
+
+    # Edit puts the question back in the box and takes the turn away.
+    qtbot.mouseClick(page.cards[0].edit_button, Qt.LeftButton)
+    assert page.input.toPlainText() == question
+    assert not page.cards and not window.chat.conversation.turns

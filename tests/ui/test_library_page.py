@@ -145,9 +145,89 @@ def test_remove_a_folder(qtbot, window, tmp_path):
     assert not page.hint.isVisible()
     page.table.selectRow(0)
     assert page.remove_button.isEnabled()
+    # Remove asks first; Cancel keeps the folder and its index.
+    asked = _answer_question_box(qtbot, "Cancel")
+    qtbot.mouseClick(page.remove_button, Qt.LeftButton)
+    assert asked and "docs" in asked[0] and "files themselves stay" in asked[1]
+    assert not window.jobs.running("library-remove") and page.model.rowCount() == 1
+    asked = _answer_question_box(qtbot, "Remove")
     with qtbot.waitSignal(window.library.statusChanged, timeout=60000,
                           check_params_cb=lambda s: not s.get("folders")):
         qtbot.mouseClick(page.remove_button, Qt.LeftButton)
+    assert asked
     assert page.model.rowCount() == 0
     assert page.hint.isVisible()
     assert folder.exists() and (folder / "bread.txt").exists()  # the user's files stay
+
+
+def _answer_question_box(qtbot, button_text: str) -> list[str]:
+    """Once the modal question box is open, note its text and press ``button_text``."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    seen: list[str] = []
+
+    def answer():
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox):
+            QTimer.singleShot(50, answer)
+            return
+        seen.extend([box.text(), box.informativeText()])
+        button = next(b for b in box.buttons() if b.text().replace("&", "") == button_text)
+        qtbot.mouseClick(button, Qt.LeftButton)
+
+    QTimer.singleShot(100, answer)
+    return seen
+
+
+def test_interrupted_indexing_says_so_and_resumes_at_the_next_launch(qtbot, services, make_window,
+                                                                    tmp_path):
+    folder = write_docs(tmp_path / "many", count=60)
+    window = make_window()
+    page = window.library_page
+    with qtbot.waitSignal(window.library.ingestStarted, timeout=10000) as started:
+        page.add_paths([str(folder)])
+    job = started.args[0]
+    qtbot.waitUntil(lambda: job.progress is not None and job.progress.done >= 3, timeout=120000)
+    with qtbot.waitSignal(window.library.statusChanged, timeout=60000):
+        job.cancel()
+    qtbot.waitUntil(lambda: page.model.rowCount() == 1 and not window.jobs.running("ingest"),
+                    timeout=30000)
+    files = int(page.model.folders[0]["files"])
+    assert files < 60
+    # The folder says it is incomplete.
+    last_update = page.model.index(0, 3)
+    qtbot.waitUntil(lambda: page.model.data(last_update).startswith("Incomplete"), timeout=10000)
+    window.shutdown()
+
+    # Next launch: the indexing resumes by itself and completes the folder.
+    again = make_window()
+    qtbot.waitUntil(lambda: any(j.title.startswith("Resuming indexing") for j in again.jobs.jobs),
+                    timeout=30000)
+    with qtbot.waitSignal(again.library.statusChanged, timeout=240000,
+                          check_params_cb=lambda s: any(int(f["files"]) == 60 and f["last_update"]
+                                                        for f in s["folders"])):
+        pass
+    qtbot.waitUntil(lambda: not again.library_page.model.data(
+        again.library_page.model.index(0, 3)).startswith("Incomplete"), timeout=10000)
+
+
+def test_problems_of_several_folders_name_their_folder(qtbot, window, tmp_path):
+    page = window.library_page
+    folders = []
+    for name in ("letters", "manuals"):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "note.txt").write_text(f"A readable note in {name}.\n", encoding="utf-8")
+        (folder / "broken.pdf").write_bytes(b"%PDF-1.4 not really a pdf")
+        folders.append(str(folder))
+    with qtbot.waitSignal(window.library.statusChanged, timeout=120000,
+                          check_params_cb=lambda s: len(s.get("folders", [])) == 2
+                          and not window.jobs.running("ingest")):
+        page.add_paths(folders)
+    page.table.clearSelection()
+    qtbot.waitUntil(lambda: page.failures.count() == 2, timeout=10000)
+    texts = sorted(page.failures.item(i).text() for i in range(2))
+    assert texts[0].startswith("letters: broken.pdf — ") and texts[1].startswith("manuals: broken.pdf — ")
+    page.table.selectRow(1)
+    assert page.failures.count() == 1 and "in manuals" in page.failures_label.text()

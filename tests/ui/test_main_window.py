@@ -44,7 +44,7 @@ def test_settings_are_saved_and_the_theme_applies(qtbot, window):
 
     dialog = SettingsDialog(window.services.settings, window)
     qtbot.addWidget(dialog)
-    assert dialog.editors["theme"].currentText() == "light"
+    assert dialog.editors["theme"].currentData() == "light"
     assert dialog.editors["retrieval_k"].maximum() == 20
     dialog.editors["retrieval_k"].setValue(3)
     assert dialog.values()["retrieval_k"] == 3

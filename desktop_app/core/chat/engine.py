@@ -37,7 +37,7 @@ from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
-from desktop_app.core.chat import arithmetic, planner
+from desktop_app.core.chat import arithmetic, followup, planner
 from desktop_app.core.chat.citations import Source, resolve_citations
 from desktop_app.core.chat.conversations import Conversation, Turn
 from desktop_app.core.chat.prompts import (
@@ -168,7 +168,7 @@ class ChatEngine:
                               token=token)
         history = list(conversation.turns[-HISTORY_TURNS:]) if conversation else []
 
-        sources, retrieval_ms, covered, library_empty = self._retrieve(question, history, token)
+        sources, retrieval_ms, covered, library_empty, history = self._retrieve(question, history, token)
         on_event(RetrievalDone(tuple(self._hits_of(sources)), retrieval_ms, covered))
         token.check()
 
@@ -223,14 +223,15 @@ class ChatEngine:
 
     def _retrieve(self, question: str, history: Sequence[Turn], token: CancelToken):
         started = time.perf_counter()
-        query = question
-        # A short follow-up ("and in winter?") is searched with the question before it.
-        if history and len(question.split()) < 6:
-            query = f"{history[-1].question} {question}"
         hits: list[Hit] = []
         library_empty = self.library is None
         if self.library is not None:
-            hits = self.library.search(query, k=self.settings.retrieval_k)
+            # Searched alone and with the earlier turn it refers to (followup.py);
+            # that turn goes last in the prompt's history, nearest the question.
+            found = followup.search_with_context(
+                question, history, lambda q, k: self.library.search(q, k=k),
+                self.settings.retrieval_k, self._embed())
+            hits, history = found.hits, followup.prompt_history(history, found.referred)
             if not hits:
                 library_empty = self._library_is_empty()
         retrieval_ms = (time.perf_counter() - started) * 1000
@@ -241,7 +242,7 @@ class ChatEngine:
         sources = [Source(n=i + 1, path=h.path, text=h.text, page=h.page, section=h.section,
                           start=h.start, end=h.end, similarity=h.similarity)
                    for i, h in enumerate(relevant)]
-        return sources, retrieval_ms, covered, library_empty
+        return sources, retrieval_ms, covered, library_empty, history
 
     def _library_is_empty(self) -> bool:
         try:

@@ -78,7 +78,8 @@ class ChatController(QObject):
             return answer
 
         short = question if len(question) < 40 else question[:39] + "…"
-        job = self.jobs.start(f"Answering “{short}”", ask_job, lane="llm", kind="ask")
+        # Quiet: the answer's own card shows its progress; it is not a job to list.
+        job = self.jobs.start(f"Answering “{short}”", ask_job, lane="llm", kind="ask", quiet=True)
         self.ask_job = job
         job.finished.connect(self._on_answered)
         job.failed.connect(self.askFailed)
@@ -86,6 +87,16 @@ class ChatController(QObject):
         job.ended.connect(lambda: self.busyChanged.emit(False))
         self.busyChanged.emit(True)
         return job
+
+    def take_last_turn(self):
+        """Remove the conversation's last turn (to ask it again or edit it)
+        and return it; None when there is none or an answer is running."""
+        conversation = self.conversation
+        if self.busy or conversation is None or not conversation.turns:
+            return None
+        turn = conversation.turns.pop()
+        self.save_conversation()
+        return turn
 
     def stop(self) -> None:
         # Directly, not via a queued slot: the worker is busy generating.

@@ -76,6 +76,7 @@ class LibraryController(QObject):
         self._search_job: Optional[Job] = None
         self._pending_search: Optional[tuple[str, int]] = None
         self._sync_pending = False
+        self._resume_pending = False
         self._watcher: Optional[QFileSystemWatcher] = None
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
@@ -104,6 +105,26 @@ class LibraryController(QObject):
         self.status = status
         self._rewatch(watch)
         self.statusChanged.emit(status)
+        if self._resume_pending:
+            self._resume_pending = False
+            self._resume(status)
+
+    def resume_interrupted(self) -> Optional[Job]:
+        """At launch: finish the indexing a quit, crash or cancel left
+        incomplete (the quit dialog promises it), once the status is known."""
+        if self.status.get("folders"):
+            return self._resume(self.status)
+        self._resume_pending = True
+        return None
+
+    def _resume(self, status: dict) -> Optional[Job]:
+        from desktop_app.ui.qtmodels.sources import is_incomplete
+
+        paths = [f["path"] for f in status.get("folders", []) if f.get("path") and is_incomplete(f)]
+        if not paths or self.jobs.running("ingest"):
+            return None
+        log.info("resuming interrupted indexing of %s", paths)
+        return self.add(paths, verb="Resuming indexing of")
 
     def warm_up(self) -> Job:
         """Open the library and load the embedder (heavy imports) on a
@@ -116,7 +137,7 @@ class LibraryController(QObject):
                                kind="warm-up", quiet=True)
 
     # -- add / remove -------------------------------------------------------
-    def add(self, paths: list[str]) -> Optional[Job]:
+    def add(self, paths: list[str], *, verb: str = "Indexing") -> Optional[Job]:
         paths = [str(Path(p)) for p in paths if p]
         if not paths:
             return None
@@ -128,7 +149,7 @@ class LibraryController(QObject):
         def add_job(*, token, report):
             return library().add(paths, token=token, report=report)
 
-        job = self.jobs.start(f"Indexing {names}", add_job, lane="library", kind="ingest",
+        job = self.jobs.start(f"{verb} {names}", add_job, lane="library", kind="ingest",
                               pausable=True, unit="files")
         job.paths = paths
         self._track_ingest(job)

@@ -11,12 +11,13 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from PySide6.QtCore import QSize, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut, QTextDocument
+from PySide6.QtCore import QEvent, QSize, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut, QTextCursor, QTextDocument
 from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMenu,
                                QPlainTextEdit, QPushButton, QScrollArea, QSizePolicy, QSplitter,
                                QTextBrowser, QVBoxLayout, QWidget)
 
+from desktop_app.ui.answer_text import answer_html
 from desktop_app.ui.widgets.banner import Banner
 
 log = logging.getLogger(__name__)
@@ -30,13 +31,14 @@ def _get(item, key, default=None):
     return getattr(item, key, default)
 
 
-def linked_markers(text: str, numbers: set[int]) -> str:
-    """Turn the answer's [n] markers into links the viewer opens."""
-    def repl(match):
-        n = int(match.group(1))
-        return f"[\\[{n}\\]](cite:{n})" if n in numbers else match.group(0)
+def render_answer(text: str, numbers: set[int] = frozenset(), tail: str = "") -> tuple[str, list[str]]:
+    """The answer as HTML (answer_text.py: text stays text, code is code),
+    in the current theme's colours; and its code blocks' texts."""
+    from desktop_app.ui import theme
 
-    return re.sub(r"\[(\d{1,2})\]", repl, text)
+    dark = theme.is_dark()
+    return answer_html(text, numbers, code_background="#26242d" if dark else "#f1eeea",
+                       border="#3a3743" if dark else "#d9d4cf", tail=tail)
 
 
 def chip_text(citation) -> str:
@@ -124,6 +126,8 @@ class AnswerCard(QFrame):
         super().__init__(parent)
         self.setObjectName("answerCard")
         self.text = ""
+        self.code_blocks: list[str] = []
+        self.stopped = False
         self.citations: list = []
         self.finished = False
         self.steps = QVBoxLayout()
@@ -143,8 +147,19 @@ class AnswerCard(QFrame):
         self.copy_button.setEnabled(False)
         self.meta = QLabel()
         self.meta.setObjectName("muted")
+        # Only on the last answer (the page shows them): ask it again, or
+        # put the question back in the box to change it.
+        self.regenerate_button = QPushButton("Regenerate")
+        self.regenerate_button.setToolTip("Ask the last question again")
+        self.edit_button = QPushButton("Edit Question")
+        self.edit_button.setToolTip("Put the last question back in the box to change it")
+        for button in (self.regenerate_button, self.edit_button):
+            button.hide()
+        self.copy_button.setAccessibleName("Copy the answer")
         footer = QHBoxLayout()
         footer.addWidget(self.meta, 1)
+        footer.addWidget(self.edit_button)
+        footer.addWidget(self.regenerate_button)
         footer.addWidget(self.copy_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 10, 12, 10)
@@ -190,7 +205,8 @@ class AnswerCard(QFrame):
 
     def _render(self) -> None:
         started = time.perf_counter()
-        self.body.setMarkdown(self.text + ("" if self.finished else " ▍"))
+        shown, self.code_blocks = render_answer(self.text, tail="" if self.finished else " ▍")
+        self.body.setHtml(shown)
         # The whole answer is laid out again each time (15 ms at 20k chars
         # here): a long answer renders less often, so that rendering keeps
         # to about a fifth of the UI thread's time.
@@ -205,10 +221,16 @@ class AnswerCard(QFrame):
         self.text = text
         self.citations = list(citations)
         numbers = {int(_get(c, "n")) for c in self.citations if _get(c, "n") is not None}
-        shown = linked_markers(text, numbers) if text.strip() else "*(no answer)*"
-        if stopped:
-            shown += "\n\n*— stopped*"
-        self.body.setMarkdown(shown)
+        self.stopped = stopped
+        if text.strip():
+            shown, self.code_blocks = render_answer(text, numbers)
+            if stopped:
+                shown += "<p><i>Stopped before the answer was complete.</i></p>"
+        else:
+            self.code_blocks = []
+            shown = ("<p><i>Stopped before any answer was written.</i></p>" if stopped
+                     else "<p><i>(no answer)</i></p>")
+        self.body.setHtml(shown)
         existing = {getattr(w, "tool_text", None) for w in self.findChildren(QFrame, "toolStep")}
         for call in tool_calls:
             text_key = f"{_get(call, 'input')} = {_get(call, 'output')}"
@@ -238,6 +260,11 @@ class AnswerCard(QFrame):
 
     def _on_link(self, url: QUrl) -> None:
         text = url.toString()
+        if text.startswith("copy:"):
+            index = int(text[5:])
+            if 0 <= index < len(self.code_blocks):
+                QGuiApplication.clipboard().setText(self.code_blocks[index])
+            return
         if text.startswith("cite:"):
             n = int(text[5:])
             for citation in self.citations:
@@ -257,6 +284,29 @@ class QuestionBubble(QFrame):
         layout.setContentsMargins(12, 8, 12, 8)
         layout.addWidget(label)
         self.label = label
+
+
+def welcome_text(status: Optional[dict]) -> str:
+    """The empty conversation's text, for what the library holds now."""
+    intro = ("<h2>Ask your documents</h2>"
+             "<p>Hearth answers from the files in your library and shows where each part of "
+             "the answer comes from. Arithmetic goes to a calculator, not a guess.</p>")
+    folders = (status or {}).get("folders") or []
+    if status is None:
+        return intro
+    if not folders:
+        return intro + "<p>Add folders on the <b>Library</b> page, then ask a question below.</p>"
+    files = sum(int(f.get("files") or 0) for f in folders)
+    return intro + (f"<p>Your library holds {files} file{'s' if files != 1 else ''} in "
+                    f"{len(folders)} folder{'s' if len(folders) != 1 else ''}. "
+                    "Ask a question below.</p>")
+
+
+def stopped_meta(answer) -> str:
+    timing = timing_text(answer)
+    if _get(answer, "stopped", False):
+        return "Stopped by you" + (f" · {timing}" if timing else "")
+    return timing
 
 
 def timing_text(answer) -> str:
@@ -306,11 +356,7 @@ class ChatPage(QWidget):
 
         # Right: the conversation and the composer.
         self.banner = Banner()
-        self.welcome = QLabel(
-            "<h2>Ask your documents</h2>"
-            "<p>Hearth answers from the files in your library and shows where each part of "
-            "the answer comes from. Arithmetic goes to a calculator, not a guess.</p>"
-            "<p>Add folders on the <b>Library</b> page, then ask a question below.</p>")
+        self.welcome = QLabel(welcome_text(None))
         self.welcome.setWordWrap(True)
         self.welcome.setAlignment(Qt.AlignCenter)
         self.welcome.setObjectName("muted")
@@ -330,13 +376,15 @@ class ChatPage(QWidget):
         self._stick_to_bottom = True
 
         self.input = QPlainTextEdit()
-        self.input.setPlaceholderText("Ask a question about your documents… (Ctrl+Enter to send)")
+        self.input.setPlaceholderText("Ask a question about your documents… "
+                                      "(Enter to send, Shift+Enter for a new line)")
+        self.input.installEventFilter(self)
         self.input.setAccessibleName("Question")
         self.input.setTabChangesFocus(True)
         self.input.setFixedHeight(self.fontMetrics().lineSpacing() * 4)
         self.send_button = QPushButton("Send")
         self.send_button.setObjectName("primary")
-        self.send_button.setToolTip("Send (Ctrl+Enter)")
+        self.send_button.setToolTip("Send (Enter)")
         self.send_button.clicked.connect(self.send)
         self.stop_button = QPushButton("Stop")
         self.stop_button.setToolTip("Stop the answer (Esc)")
@@ -367,15 +415,22 @@ class ChatPage(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(splitter)
 
-        for keys in ("Ctrl+Return", "Ctrl+Enter"):
+        for keys in ("Ctrl+Return", "Ctrl+Enter"):  # still sends, for those used to it
             QShortcut(QKeySequence(keys), self, self.send, context=Qt.WidgetWithChildrenShortcut)
         QShortcut(QKeySequence(Qt.Key_Escape), self, self.stop,
                   context=Qt.WidgetWithChildrenShortcut)
+        # Reading order: the question box and its buttons, then the
+        # conversation (scrollable by keyboard), then the list of past ones.
+        self.scroll.setFocusPolicy(Qt.TabFocus)
+        self.scroll.setAccessibleName("Conversation")
         self.setTabOrder(self.input, self.send_button)
         self.setTabOrder(self.send_button, self.stop_button)
-        self.setTabOrder(self.stop_button, self.new_button)
+        self.setTabOrder(self.stop_button, self.scroll)
+        self.setTabOrder(self.scroll, self.new_button)
         self.setTabOrder(self.new_button, self.history)
 
+        library_controller.statusChanged.connect(
+            lambda status: self.welcome.setText(welcome_text(status)))
         c = controller
         c.retrieved.connect(self._on_retrieved)
         c.toolCalled.connect(self._on_tool)
@@ -387,11 +442,60 @@ class ChatPage(QWidget):
         c.conversationsChanged.connect(self._show_history)
         c.conversationOpened.connect(self._show_conversation)
 
+    def eventFilter(self, watched, event) -> bool:
+        # Enter sends, Shift+Enter starts a new line (as in every chat app);
+        # an input method composing text keeps its Enter.
+        if watched is self.input and event.type() == QEvent.KeyPress \
+                and event.key() in (Qt.Key_Return, Qt.Key_Enter) \
+                and not event.modifiers() & (Qt.ShiftModifier | Qt.AltModifier):
+            self.send()
+            return True
+        return super().eventFilter(watched, event)
+
     # -- actions ---------------------------------------------------------------
     def send(self) -> None:
         question = self.input.toPlainText().strip()
         if not question or self.controller.busy:
             return
+        self._ask(question)
+
+    def regenerate(self) -> None:
+        turn = self._take_last()
+        if turn is not None:
+            self._ask(turn.question, clear_input=False)
+
+    def edit_last(self) -> None:
+        turn = self._take_last()
+        if turn is not None:
+            self.input.setPlainText(turn.question)
+            self.input.moveCursor(QTextCursor.End)
+            self.input.setFocus()
+
+    def _take_last(self):
+        turn = self.controller.take_last_turn()
+        if turn is None:
+            return None
+        # The last question bubble and its answer card leave the view.
+        for _ in range(2):
+            item = self.messages.takeAt(self.messages.count() - 1) if self.messages.count() else None
+            widget = item.widget() if item is not None else None
+            if widget is not None:
+                widget.setParent(None)
+                widget.deleteLater()
+        if self.cards:
+            self.cards.pop()
+        self.welcome.setVisible(not self.cards)
+        self._update_last_actions()
+        return turn
+
+    def _update_last_actions(self) -> None:
+        busy = self.controller.busy
+        for i, card in enumerate(self.cards):
+            last = i == len(self.cards) - 1 and card.finished and not busy
+            card.regenerate_button.setVisible(last)
+            card.edit_button.setVisible(last)
+
+    def _ask(self, question: str, *, clear_input: bool = True) -> None:
         self.banner.hide()
         self.welcome.hide()
         self._stick_to_bottom = True
@@ -399,7 +503,8 @@ class ChatPage(QWidget):
         card = self._new_card()
         card.add_status("Searching your library…")
         self.current = card
-        self.input.clear()
+        if clear_input:
+            self.input.clear()
         if self.controller.ask(question) is None:
             card.add_status("Could not start.")
 
@@ -430,6 +535,8 @@ class ChatPage(QWidget):
     def _new_card(self) -> AnswerCard:
         card = AnswerCard()
         card.citationClicked.connect(self.open_citation)
+        card.regenerate_button.clicked.connect(self.regenerate)
+        card.edit_button.clicked.connect(self.edit_last)
         self.messages.addWidget(card)
         self.cards.append(card)
         return card
@@ -464,6 +571,7 @@ class ChatPage(QWidget):
     def _on_busy(self, busy: bool) -> None:
         self.send_button.setEnabled(not busy)
         self.stop_button.setEnabled(busy)
+        self._update_last_actions()
 
     def _on_retrieved(self, hits: list) -> None:
         if self.current is None:
@@ -495,8 +603,9 @@ class ChatPage(QWidget):
         self.current = None
         card.finish(str(_get(answer, "text", "")), list(_get(answer, "citations", []) or []),
                     list(_get(answer, "tool_calls", []) or []),
-                    timing_text(answer),
+                    stopped_meta(answer),
                     stopped=bool(_get(answer, "stopped", False)))
+        self._update_last_actions()
 
     def _on_failed(self, message: str) -> None:
         card = self.current
@@ -504,13 +613,15 @@ class ChatPage(QWidget):
         if card is not None:
             card.finish(card.text, [], [], "")
             card.add_status(f"⚠ {message}")
+        self._update_last_actions()
         self.banner.show_error(f"The answer could not be completed: {message}")
 
     def _on_stopped(self) -> None:
         card = self.current
         self.current = None
         if card is not None:
-            card.finish(card.text, [], [], "Stopped", stopped=True)
+            card.finish(card.text, [], [], "Stopped by you", stopped=True)
+        self._update_last_actions()
 
     def _follow(self, _lo: int, hi: int) -> None:
         if self._stick_to_bottom:
@@ -541,8 +652,12 @@ class ChatPage(QWidget):
         if item is None:
             return
         menu = QMenu(self)
+        open_action = menu.addAction("Open Conversation")
         delete = menu.addAction("Delete Conversation")
-        if menu.exec(self.history.mapToGlobal(pos)) is delete:
+        chosen = menu.exec(self.history.mapToGlobal(pos))
+        if chosen is open_action:
+            self._open_item(item)
+        elif chosen is delete:
             conversation_id = item.data(Qt.UserRole)
             if getattr(self.controller.conversation, "id", None) == conversation_id:
                 self.new_chat()
@@ -554,4 +669,6 @@ class ChatPage(QWidget):
         for turn in conversation.turns:
             self.messages.addWidget(QuestionBubble(turn.question))
             card = self._new_card()
-            card.finish(turn.answer, turn.citations, turn.tool_calls, "", stopped=turn.stopped)
+            card.finish(turn.answer, turn.citations, turn.tool_calls,
+                        "Stopped by you" if turn.stopped else "", stopped=turn.stopped)
+        self._update_last_actions()

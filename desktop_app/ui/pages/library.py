@@ -10,7 +10,7 @@ from typing import Optional
 
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
-                               QLineEdit, QListWidget, QListWidgetItem, QPushButton, QSplitter,
+                               QLineEdit, QListWidget, QListWidgetItem, QMessageBox, QPushButton, QSplitter,
                                QTableView, QTextBrowser, QVBoxLayout, QWidget)
 
 from desktop_app.ui import theme
@@ -149,13 +149,14 @@ class LibraryPage(QWidget):
 
     # -- adding --------------------------------------------------------------
     def choose_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Add a folder to the library")
+        folder = QFileDialog.getExistingDirectory(self, "Add a folder to the library",
+                                                  str(Path.home()))
         if folder:
             self.add_paths([folder])
 
     def choose_files(self) -> None:
         files, _ = QFileDialog.getOpenFileNames(
-            self, "Add files to the library", "",
+            self, "Add files to the library", str(Path.home()),
             "Documents (*.pdf *.docx *.html *.htm *.md *.markdown *.rst *.txt);;All files (*)")
         if files:
             self.add_paths(files)
@@ -193,8 +194,23 @@ class LibraryPage(QWidget):
 
     def remove_selected(self) -> None:
         path = self.selected_path()
-        if path:
+        if path and self.confirm_remove(path):
             self.controller.remove(path)
+
+    def confirm_remove(self, path: str) -> bool:
+        row = next((f for f in self.model.folders if f.get("path") == path), {})
+        files, chunks = int(row.get("files") or 0), int(row.get("chunks") or 0)
+        box = QMessageBox(QMessageBox.Question, "Remove from the library?",
+                          f"Remove “{Path(path).name or path}” from the library?",
+                          QMessageBox.Cancel, self)
+        box.setInformativeText(
+            f"Its index ({files} file{'s' if files != 1 else ''}, {chunks} passages) is deleted and "
+            "answers no longer use it. The files themselves stay where they are; adding the "
+            "folder again re-indexes them.")
+        remove = box.addButton("Remove", QMessageBox.DestructiveRole)
+        box.setDefaultButton(QMessageBox.Cancel)
+        box.exec()
+        return box.clickedButton() is remove
 
     def _on_selection(self, *_args) -> None:
         rows = self.table.selectionModel().selectedRows()
@@ -203,16 +219,20 @@ class LibraryPage(QWidget):
 
     def _show_failures(self, row: Optional[int]) -> None:
         self.failures.clear()
-        failures = self.model.failures(row) if row is not None and row < self.model.rowCount() else []
-        if not failures and row is None:
-            # Nothing selected: show every folder's problems.
-            for r in range(self.model.rowCount()):
-                failures.extend(self.model.failures(r))
-        for path, reason in failures:
-            item = QListWidgetItem(f"{Path(path).name} — {reason}")
+        rows = [row] if row is not None and row < self.model.rowCount() else \
+            list(range(self.model.rowCount()))  # nothing selected: every folder's problems
+        failures = []
+        for r in rows:
+            folder = Path(self.model.folder_path(r)).name
+            failures.extend((folder, path, reason) for path, reason in self.model.failures(r))
+        named = len(rows) > 1   # several folders: each problem says which one
+        for folder, path, reason in failures:
+            where = f"{folder}: " if named else ""
+            item = QListWidgetItem(f"{where}{Path(path).name} — {reason}")
             item.setToolTip(path)
             self.failures.addItem(item)
-        self.failures_label.setText(f"Problems ({len(failures)} file{'s' if len(failures) != 1 else ''}"
+        scope = f" in {Path(self.model.folder_path(rows[0])).name}" if len(rows) == 1 and rows else ""
+        self.failures_label.setText(f"Problems{scope} ({len(failures)} file{'s' if len(failures) != 1 else ''}"
                                     " could not be read)")
         self.failures.setVisible(bool(failures))
         self.failures_label.setVisible(bool(failures))

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Optional
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QFormLayout, QLabel,
+from PySide6.QtWidgets import (QButtonGroup, QDialog, QDialogButtonBox, QFormLayout, QLabel, QRadioButton,
                                QLineEdit, QListWidget, QListWidgetItem, QSpinBox, QVBoxLayout,
                                QWidget)
 
@@ -28,6 +28,27 @@ def variant_path(models_dir: Path, src: Path, suffix: str) -> Path:
     return candidate
 
 
+def nominal_bits(ggml_type: str) -> float:
+    """Bits per weight of a ggml type's blocks (Q4_K: 4.5)."""
+    try:
+        import gguf
+
+        for t, (block, size) in gguf.GGML_QUANT_SIZES.items():
+            if t.name == ggml_type:
+                return size * 8 / block
+    except Exception:  # advice only
+        pass
+    return 0.0
+
+
+def token_table_share(info) -> float:
+    """The token-embedding table's share of the model's weights."""
+    if info is None or not info.parameter_count:
+        return 0.0
+    table = sum(t.n_elements for t in info.tensors if t.name == "token_embd.weight")
+    return table / info.parameter_count
+
+
 class QuantizeDialog(QDialog):
     def __init__(self, entry, models_dir: Path, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
@@ -44,6 +65,7 @@ class QuantizeDialog(QDialog):
             "generation faster, at some cost in quality. Fewer bits cost more quality, and "
             "small models lose more than the published figures for 8B models.")
         intro.setWordWrap(True)
+        self.estimates: dict = {}
         self.types = QListWidget()
         self.types.setAccessibleName("Quantization type")
         for name, qt in QUANT_TYPES.items():
@@ -52,6 +74,9 @@ class QuantizeDialog(QDialog):
 
                 est = estimate(entry.path, name, info)
                 size = f"≈ {human_size(est.bytes)} ({est.bits_per_weight:.1f} bits/weight)"
+                if info is not None and info.file_size and est.bytes > info.file_size:
+                    size += ", larger than now"
+                self.estimates[name] = est
             except Exception as exc:  # an estimate is advice; the list still works
                 log.debug("no estimate for %s: %s", name, exc)
                 size = "size unknown"
@@ -65,17 +90,19 @@ class QuantizeDialog(QDialog):
         self.explain.setObjectName("info")
         self.output = QLineEdit()
         self.output.setAccessibleName("Output file")
-        self.from_f16 = QCheckBox("Convert to F16 first, then quantize (recommended)")
-        self.allow_requant = QCheckBox("Quantize the quantized file directly (quality loss compounds)")
-        self.from_f16.toggled.connect(lambda on: on and self.allow_requant.setChecked(False))
-        self.allow_requant.toggled.connect(lambda on: on and self.from_f16.setChecked(False))
+        # One or the other, never both: radio buttons.
+        self.from_f16 = QRadioButton("Convert to F16 first, then quantize (recommended)")
+        self.allow_requant = QRadioButton("Quantize the quantized file directly (quality loss compounds)")
+        self.requant_choice = QButtonGroup(self)
+        self.requant_choice.addButton(self.from_f16)
+        self.requant_choice.addButton(self.allow_requant)
         warning = QLabel(
             f"⚠ This model is already quantized ({html.escape(info.quantization)}). Quantizing it "
             "again adds a second loss on top of the first. Converting to F16 first keeps "
             "llama.cpp's choices sane but does not recover what was lost.") if self.is_quantized \
             else QLabel()
         warning.setWordWrap(True)
-        self.from_f16.setChecked(self.is_quantized)
+        self.from_f16.setChecked(True)
 
         self.buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
         self.buttons.button(QDialogButtonBox.Ok).setText("Quantize")
@@ -113,15 +140,34 @@ class QuantizeDialog(QDialog):
         name = item.data(Qt.UserRole)
         size = item.text().split("—", 1)[-1].strip()
         current = human_size(self.entry.info.file_size) if self.entry.info else "?"
-        self.explain.setText(f"<b>{name}</b>: expected size {html.escape(size)} "
-                             f"(now {current}).<br/>Typical quality cost: "
-                             f"{html.escape(QUANT_TYPES[name].note)}.")
+        text = (f"<b>{name}</b>: expected size {html.escape(size)} (now {current}).<br/>"
+                f"Typical quality cost: {html.escape(QUANT_TYPES[name].note)}.")
+        est = self.estimates.get(name)
+        info = self.entry.info
+        if est is not None and info is not None and info.file_size and est.bytes > info.file_size:
+            text += (f"<br/>⚠ <b>The file grows</b> ({human_size(est.bytes)} instead of {current}): "
+                     f"this model is already stored with fewer bits ({html.escape(info.quantization or '?')}). "
+                     "More bits cannot bring back what the first quantization lost.")
+        nominal = nominal_bits(QUANT_TYPES[name].base)
+        if est is not None and nominal and est.bits_per_weight > nominal + 1:
+            share = token_table_share(info)
+            text += (f"<br/>{est.bits_per_weight:.1f} bits/weight overall although {name} stores "
+                     f"most weights in about {nominal:.1f}: llama.cpp keeps the output matrix "
+                     f"{'(here the token table, ' + format(share, '.0%') + ' of the weights) ' if share else ''}"
+                     "at 6-8 bits, so low-bit types save less on this model than their name suggests.")
+        self.explain.setText(text)
         self.output.setText(str(variant_path(self.models_dir, Path(self.entry.path), name)))
 
     def values(self) -> dict:
         return {"qtype": self.qtype, "out": self.output.text().strip(),
                 "from_f16": self.is_quantized and self.from_f16.isChecked(),
                 "allow_requant": self.is_quantized and self.allow_requant.isChecked()}
+
+
+# Shares of blocks removed up to which the quality cost is "small to
+# moderate" and "large" (the thresholds the dialog has always shown).
+SMALL_COST_SHARE = 0.06
+LARGE_COST_SHARE = 0.15
 
 
 class PruneDialog(QDialog):
@@ -166,6 +212,12 @@ class PruneDialog(QDialog):
         self.resize(560, 320)
         self._update()
 
+    def _output_bytes(self) -> int:
+        info = self.entry.info
+        names = {t.name: t for t in info.tensors}
+        head = names.get("output.weight") or names.get("token_embd.weight")
+        return head.n_bytes if head is not None else 0
+
     def _block_bytes(self) -> tuple[int, int]:
         info = self.entry.info
         blocks = sum(t.n_bytes for t in info.tensors if t.name.startswith("blk."))
@@ -177,12 +229,22 @@ class PruneDialog(QDialog):
             blocks, total = self._block_bytes()
             after = total - blocks * n / self.layers
             share = n / self.layers
-            cost = ("small to moderate" if share <= 0.06 else "large" if share <= 0.15
+            cost = ("small to moderate" if share <= SMALL_COST_SHARE else "large" if share <= LARGE_COST_SHARE
                     else "severe: the model may stop producing sensible text")
-            self.explain.setText(
-                f"Removes {n} of {self.layers} blocks ({share:.0%}). Expected size ≈ "
-                f"{human_size(int(after))} (now {human_size(total)}); expected speed-up ≈ "
-                f"{1 / max(0.05, 1 - share):.2f}×. Expected quality cost: {cost}.")
+            # Each token still runs the output matrix (the token table on
+            # tied models), which pruning does not shrink: the speed-up is
+            # bounded by it, not 1 / (1 - share).
+            head = self._output_bytes()
+            speedup = (blocks + head) / max(1, blocks * (1 - share) + head)
+            text = (f"Removes {n} of {self.layers} blocks ({share:.0%}). Expected size ≈ "
+                    f"{human_size(int(after))} (now {human_size(total)}); expected speed-up ≈ "
+                    f"{speedup:.2f}×. Expected quality cost: {cost}.")
+            sane = max(1, int(self.layers * LARGE_COST_SHARE))
+            if n > sane:
+                text += (f"<br/>⚠ Beyond {sane} block{'s' if sane != 1 else ''} the quality cost has not been "
+                         "measured for small models and the result is most likely unusable; "
+                         "evaluate it before chatting with it.")
+            self.explain.setText(text)
         self.output.setText(str(variant_path(self.models_dir, Path(self.entry.path),
                                              f"pruned{n}")))
 

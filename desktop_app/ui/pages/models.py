@@ -17,7 +17,11 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHea
 
 from desktop_app.ui import theme
 from desktop_app.ui.qtmodels.catalog import CatalogModel, human_count, human_size
+from desktop_app.ui.qtmodels.sources import format_when
 from desktop_app.ui.widgets.banner import Banner
+from desktop_app.ui.widgets.jobs import JobPanel
+
+MODEL_JOB_KINDS = {"model-load", "catalog-add", "quantize", "prune", "evaluate"}
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +46,62 @@ def _fmt(key: str, value) -> str:
     return str(value)
 
 
+def settings_in_words(method: str, settings: dict) -> str:
+    """A variant's recorded settings as a sentence a user reads
+    (``type=Q8_0, via=F16, source_type=quantized`` was what they saw)."""
+    parts = []
+    if settings.get("type"):
+        parts.append(f"stored as {settings['type']}")
+    if settings.get("via") == "F16":
+        parts.append("converted to F16 first")
+    source = settings.get("source_type")
+    if source and method != "prune":
+        parts.append(f"from a {source} file")
+    if settings.get("requantized"):
+        parts.append("re-quantized directly, so the quality losses add up")
+    if settings.get("imatrix"):
+        parts.append("with an importance matrix" + (" computed from the calibration text"
+                                                   if "calibration" in str(settings["imatrix"]) else ""))
+    blocks = settings.get("block_count")
+    if isinstance(blocks, dict) and blocks.get("before"):
+        removed = settings.get("removed_layers") or []
+        parts.append(f"{len(removed)} of {blocks['before']} blocks removed"
+                     + (f" (numbers {', '.join(str(n) for n in removed)})" if removed else ""))
+    if settings.get("threads"):
+        parts.append(f"using {settings['threads']} CPU threads")
+    text = "; ".join(parts)
+    return (text[0].upper() + text[1:] + ".") if text else "—"
+
+
+# Below this many parameters a model is "a first taste" (the packaged 270M).
+SMALL_MODEL_PARAMETERS = 1_000_000_000
+
+
+def better_model_guidance(entries: list, active_path) -> str:
+    """What to say about a better model: nothing when a capable one is in
+    use; the larger ones Hearth found, if any; else what one brings and how
+    to add one."""
+    usable = [e for e in entries if e.info is not None and e.info.parameter_count]
+    active = next((e for e in usable if active_path and Path(e.path).resolve() == Path(active_path).resolve()),
+                  next((e for e in usable if e.source == "default"), None))
+    current = active.info.parameter_count if active is not None else 0
+    if current >= SMALL_MODEL_PARAMETERS:
+        return ""
+    larger = sorted((e for e in usable if e.info.parameter_count > current and not (e.info.lineage or {}).get("method")),
+                    key=lambda e: -e.info.parameter_count)
+    if larger:
+        names = ", ".join(f"{html.escape(e.info.name or Path(e.path).name)} "
+                          f"({human_count(e.info.parameter_count)} parameters)" for e in larger[:3])
+        return (f"<b>Larger models are here:</b> {names}. A larger model reads passages more "
+                "reliably and writes clearer answers; select one and click <b>Use for Chat</b>.")
+    size = human_count(current) if current else "small"
+    return (f"<b>The packaged model ({size} parameters) is a first taste.</b> It answers short "
+            "questions from your documents but often misreads longer ones. An instruction-tuned "
+            "model of 1-4 billion parameters (a GGUF file of 1-3 GB, Q4_K_M) gives clearer answers "
+            "and can call the calculator itself. Download one from a model site on any computer, "
+            "then drop the .gguf file here or use <b>Add Model…</b>; it stays on this computer.")
+
+
 class ComparisonChart(QWidget):
     """Size against quality (perplexity) and speed (generation tokens/s):
     two small scatter panels, one labelled point per variant."""
@@ -52,6 +112,7 @@ class ComparisonChart(QWidget):
     def __init__(self, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
         self.rows: list[dict] = []
+        self.bounds: dict[str, tuple] = {}   # panel -> (x0, x1, y0, y1) as last drawn
         self.setMinimumHeight(self.fontMetrics().height() * 14)
 
     def set_rows(self, rows: list[dict]) -> None:
@@ -85,11 +146,11 @@ class ComparisonChart(QWidget):
                 continue
             xs = [p[0] for p in points]
             ys = [p[1] for p in points]
-            x0, x1 = min(xs), max(xs)
-            y0, y1 = min(ys), max(ys)
-            pad_x = (x1 - x0) * 0.1 or max(1.0, x0 * 0.1)
-            pad_y = (y1 - y0) * 0.15 or max(0.1, abs(y0) * 0.1)
-            x0, x1, y0, y1 = x0 - pad_x, x1 + pad_x, y0 - pad_y, y1 + pad_y
+            # Both axes start at zero: a 0.7% difference looks like one
+            # (an auto-scaled axis, 15.10-15.25, made it look huge).
+            x0, x1 = min(0.0, min(xs)), max(xs) * 1.12 or 1.0
+            y0, y1 = min(0.0, min(ys)), max(ys) * 1.15 or 1.0
+            self.bounds[key] = (x0, x1, y0, y1)
             # Enough decimals that the three axis labels differ.
             decimals = max(0, min(4, 1 - int(math.floor(math.log10(max(y1 - y0, 1e-9))))))
 
@@ -111,6 +172,9 @@ class ComparisonChart(QWidget):
                                         fm.height() * 4, fm.height()), Qt.AlignCenter, f"{x:.0f}")
             painter.drawText(QRectF(area.left(), area.bottom() + fm.height(), area.width(),
                                     fm.height() * 1.2), Qt.AlignCenter, "file size (MB)")
+            if len(points) == 1:
+                painter.drawText(QRectF(area.left(), area.top() + 4, area.width(), fm.height() * 1.3),
+                                 Qt.AlignCenter, "Evaluate another variant to compare")
             for x, y, name in points:
                 point = at(x, y)
                 painter.setPen(Qt.NoPen)
@@ -163,6 +227,9 @@ class ModelsPage(QWidget):
                       "what is inside, make a smaller variant, or measure what it costs.")
         hint.setObjectName("muted")
         hint.setWordWrap(True)
+        self.guide = QLabel()
+        self.guide.setObjectName("info")
+        self.guide.setWordWrap(True)
 
         self.model = CatalogModel(self)
         self.table = QTableView()
@@ -176,9 +243,11 @@ class ModelsPage(QWidget):
         self.table.setWordWrap(False)
         self.table.setTextElideMode(Qt.ElideMiddle)
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.Stretch)
-        for column in range(1, len(CatalogModel.COLUMNS)):
+        # The name in full; the long "Quantize of …" source is what gives
+        # way (it took the width and squeezed names to "G…70m").
+        for column in range(len(CatalogModel.COLUMNS) - 1):
             header.setSectionResizeMode(column, QHeaderView.ResizeToContents)
+        header.setSectionResizeMode(len(CatalogModel.COLUMNS) - 1, QHeaderView.Stretch)
         self.table.selectionModel().selectionChanged.connect(self._on_selection)
         self.table.doubleClicked.connect(lambda _i: self.use_selected())
         self.details = QTextBrowser()
@@ -222,7 +291,14 @@ class ModelsPage(QWidget):
         layout.addLayout(head)
         layout.addWidget(self.banner)
         layout.addWidget(hint)
+        layout.addWidget(self.guide)
+        self.guide.hide()
         layout.addWidget(vertical, 1)
+        # This page's own jobs (load, quantize, prune, evaluate) with their
+        # progress, where the user started them.
+        self.job_list = JobPanel(controller.jobs, kinds=MODEL_JOB_KINDS, compact=True)
+        layout.addWidget(self.job_list)
+        self.job_list.setVisible(bool(self.job_list.rows))
 
         c = controller
         c.catalogChanged.connect(self._on_catalog)
@@ -254,6 +330,8 @@ class ModelsPage(QWidget):
         self.details.setHtml(self._details_html(entry) if entry is not None else "")
 
     def _on_catalog(self, entries: list) -> None:
+        self.guide.setText(better_model_guidance(entries, self.controller.loaded_path))
+        self.guide.setVisible(bool(self.guide.text()))
         selected = self.selected_entry()
         self.model.set_entries(entries)
         self.model.set_active(self.controller.loaded_path)
@@ -278,10 +356,11 @@ class ModelsPage(QWidget):
         lineage = info.lineage or {}
         if lineage.get("method"):
             settings = lineage.get("settings") or {}
-            rows += [("Made by", f"{lineage['method']} of {lineage.get('parent_name', '?')}"),
-                     ("Settings", ", ".join(f"{k}={v}" for k, v in settings.items()
-                                            if not isinstance(v, (dict, list)))),
-                     ("Created", lineage.get("created", ""))]
+            rows += [("Made by", f"{lineage['method'].capitalize()} of {lineage.get('parent_name', '?')}"),
+                     ("How", settings_in_words(lineage["method"], settings)),
+                     ("Created", format_when(lineage.get("created")))]
+            if settings.get("warning"):
+                rows.append(("Note", str(settings["warning"]).capitalize() + "."))
         from desktop_app.ui.model_fit import detail_rows
 
         rows += detail_rows(entry, self.controller.services.settings)
@@ -302,7 +381,7 @@ class ModelsPage(QWidget):
 
     # -- actions -----------------------------------------------------------------
     def choose_model_file(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self, "Add models", "", "GGUF models (*.gguf);;All files (*)")
+        files, _ = QFileDialog.getOpenFileNames(self, "Add models", str(Path.home()), "GGUF models (*.gguf);;All files (*)")
         if files:
             self.controller.add_models(files)
 

@@ -55,6 +55,14 @@ def format_when(value: Any) -> str:
     return f"{when:%Y-%m-%d %H:%M}"
 
 
+def is_incomplete(folder: dict) -> bool:
+    """Indexing of this folder stopped part-way (quit, crash, cancel): it
+    never completed, or files were left mid-way."""
+    if folder.get("available") is False:
+        return False
+    return not folder.get("last_update") or int(folder.get("indexing") or 0) > 0
+
+
 class SourcesModel(ColumnsTableModel):
     COLUMNS = ("Folder", "Files", "Passages", "Last update", "Problems")
     ROWS_ATTRIBUTE = "folders"
@@ -107,12 +115,17 @@ class SourcesModel(ColumnsTableModel):
                     return self.indexing[path]
                 if folder.get("available") is False:
                     return "Unavailable (index kept)"
+                if is_incomplete(folder):
+                    return "Incomplete: indexing resumes"
                 return format_when(_first(folder, "last_update", "updated", "last_indexed"))
             if column == 4:
                 return f"{len(failures)} file{'s' if len(failures) != 1 else ''}" if failures else "—"
         if role == Qt.ToolTipRole:
             if folder.get("available") is False and column in (0, 3):
                 return f"{path}\n{folder.get('unavailable_reason') or 'The folder is not there.'}"
+            if column == 3 and is_incomplete(folder):
+                return ("Indexing of this folder was interrupted; the files indexed so far "
+                        "can be searched, and the rest is indexed again automatically.")
             if column == 0:
                 return path
             if column == 4 and failures:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QProgressBar, QPushButton,
                                QScrollArea, QSizePolicy, QVBoxLayout, QWidget)
 
@@ -79,19 +79,34 @@ class JobRow(QFrame):
         self.pause_button.setVisible(job.pausable and job.running)
 
 
-class JobPanel(QWidget):
-    """Every job of the ``JobManager``, newest first."""
+# A finished or cancelled job stays listed this long, then goes away by
+# itself; a failed one stays until the user clears it (its message matters).
+FINISHED_LINGER_MS = 6000
 
-    def __init__(self, jobs: JobManager, parent: Optional[QWidget] = None) -> None:
+
+class JobPanel(QWidget):
+    """The jobs of the ``JobManager``: running ones first (newest first),
+    then the ones that just ended. ``kinds`` limits it to those kinds (the
+    Models page shows its own jobs); ``compact`` drops the header and the
+    empty-state text, for a panel embedded in a page."""
+
+    emptied = Signal()      # no row left
+    filled = Signal()       # the first row appeared
+
+    def __init__(self, jobs: JobManager, parent: Optional[QWidget] = None, *,
+                 kinds: Optional[set[str]] = None, compact: bool = False) -> None:
         super().__init__(parent)
         self.jobs = jobs
+        self.kinds = kinds
         self.rows: dict[int, JobRow] = {}
+        self._timers: dict[int, QTimer] = {}
         self.empty = QLabel("No jobs running. Indexing, model loading, quantizing and "
                             "evaluating show their progress here.")
         self.empty.setObjectName("muted")
         self.empty.setWordWrap(True)
         self.clear_button = QPushButton("Clear finished")
-        self.clear_button.clicked.connect(jobs.forget_ended)
+        self.clear_button.setAccessibleName("Clear finished jobs")
+        self.clear_button.clicked.connect(self.clear_ended)
 
         self._list = QVBoxLayout()
         self._list.setContentsMargins(0, 0, 0, 0)
@@ -102,22 +117,28 @@ class JobPanel(QWidget):
         outer.addWidget(self.empty)
         outer.addLayout(self._list)
         outer.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.NoFrame)
-        scroll.setWidget(holder)
-
-        top = QHBoxLayout()
-        top.addStretch(1)
-        top.addWidget(self.clear_button)
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(6, 0, 6, 6)
-        layout.addLayout(top)
-        layout.addWidget(scroll)
+        if compact:
+            self.empty.hide()
+            self.clear_button.hide()
+            layout.setContentsMargins(0, 0, 0, 0)
+            layout.addWidget(holder)
+        else:
+            scroll = QScrollArea()
+            scroll.setWidgetResizable(True)
+            scroll.setFrameShape(QFrame.NoFrame)
+            scroll.setWidget(holder)
+            top = QHBoxLayout()
+            top.addStretch(1)
+            top.addWidget(self.clear_button)
+            layout.setContentsMargins(6, 0, 6, 6)
+            layout.addLayout(top)
+            layout.addWidget(scroll)
+        self.compact = compact
 
         jobs.jobStarted.connect(self._add)
         jobs.jobRemoved.connect(self._remove)
-        jobs.jobEnded.connect(lambda _job: self._update_empty())
+        jobs.jobEnded.connect(self._on_ended)
         for job in jobs.jobs:
             self._add(job)
         self._update_empty()
@@ -125,21 +146,72 @@ class JobPanel(QWidget):
     def row_for(self, job: Job) -> Optional[JobRow]:
         return self.rows.get(id(job))
 
+    def ordered_rows(self) -> list[JobRow]:
+        """The rows top to bottom, as the user sees them."""
+        rows = []
+        for i in range(self._list.count()):
+            widget = self._list.itemAt(i).widget()
+            if isinstance(widget, JobRow):
+                rows.append(widget)
+        return rows
+
+    def _shows(self, job: Job) -> bool:
+        return not job.quiet and (self.kinds is None or job.kind in self.kinds)
+
     def _add(self, job: Job) -> None:
-        if job.quiet:
+        if not self._shows(job) or id(job) in self.rows:
             return
+        was_empty = not self.rows
         row = JobRow(job)
         self.rows[id(job)] = row
         self._list.insertWidget(0, row)
+        if not job.running:
+            self._on_ended(job)
+        self._update_empty()
+        if was_empty:
+            self.filled.emit()
+
+    def _on_ended(self, job: Job) -> None:
+        row = self.rows.get(id(job))
+        if row is None:
+            return
+        # Below every running job, above the older ended ones.
+        self._list.removeWidget(row)
+        running = sum(1 for r in self.ordered_rows() if r.job.running)
+        self._list.insertWidget(running, row)
+        if job.state != "failed":
+            timer = QTimer(self)
+            timer.setSingleShot(True)
+            timer.setInterval(FINISHED_LINGER_MS)
+            timer.timeout.connect(lambda j=job: self._expire(j))
+            timer.start()
+            self._timers[id(job)] = timer
         self._update_empty()
 
+    def _expire(self, job: Job) -> None:
+        self._timers.pop(id(job), None)
+        if id(job) in self.rows and job in self.jobs.jobs:
+            self.jobs.forget(job)
+
+    def clear_ended(self) -> None:
+        for row in list(self.rows.values()):
+            if not row.job.running and row.job in self.jobs.jobs:
+                self.jobs.forget(row.job)
+
     def _remove(self, job: Job) -> None:
+        timer = self._timers.pop(id(job), None)
+        if timer is not None:
+            timer.stop()
         row = self.rows.pop(id(job), None)
         if row is not None:
             row.setParent(None)
             row.deleteLater()
         self._update_empty()
+        if row is not None and not self.rows:
+            self.emptied.emit()
 
     def _update_empty(self) -> None:
-        self.empty.setVisible(not self.rows)
+        self.empty.setVisible(not self.rows and not self.compact)
         self.clear_button.setEnabled(any(not r.job.running for r in self.rows.values()))
+        if self.compact and self.parentWidget() is not None:  # never a window of its own
+            self.setVisible(bool(self.rows))

@@ -101,7 +101,7 @@ class SourceViewer(QDialog):
         self._load_job = None
         self._pdf_page: Optional[int] = None
         self.setWindowTitle("Source")
-        self.resize(860, 760)
+        self._fit_to_screen(860, 760)
 
         self.title = QLabel()
         self.title.setObjectName("pageTitle")
@@ -114,7 +114,9 @@ class SourceViewer(QDialog):
 
         self.text_view = QTextBrowser()
         self.text_view.setOpenLinks(False)
+        self.text_view.setAccessibleName("Document text")
         self.passage = QTextBrowser()
+        self.passage.setAccessibleName("Cited passage")
         self.passage.setMaximumHeight(self.fontMetrics().height() * 9)
         self.pdf_view = None  # built on first PDF: QtPdf is loaded lazily
         self.pdf_document = None
@@ -137,6 +139,15 @@ class SourceViewer(QDialog):
         layout.addLayout(head)
         layout.addWidget(self.banner)
         layout.addWidget(self.splitter, 1)
+
+    def _fit_to_screen(self, width: int, height: int) -> None:
+        """The preferred size, but never taller or wider than the screen
+        (on a 1024x700 screen the viewer ran off the bottom)."""
+        screen = (self.parentWidget().screen() if self.parentWidget() is not None else self.screen())
+        if screen is not None:
+            room = screen.availableGeometry()
+            width, height = min(width, int(room.width() * 0.92)), min(height, int(room.height() * 0.88))
+        self.resize(width, height)
 
     # -- showing ---------------------------------------------------------------
     def show_source(self, item) -> None:
@@ -165,12 +176,17 @@ class SourceViewer(QDialog):
         self.activateWindow()
 
     def _passage_html(self, text: str) -> str:
+        # Lines kept (code and tables stay readable), runs of blank lines
+        # folded to one.
         bg, fg = theme.highlight_colors()
-        return (f"<p><b>Cited passage</b></p><p><span style='background-color:{bg}; color:{fg}'>"
-                f"{html.escape(' '.join(text.split()))}</span></p>")
+        body = html.escape(re.sub(r"\n\s*\n+", "\n\n", text.strip()), quote=False)
+        return (f"<p><b>Cited passage</b></p><p style='white-space: pre-wrap;'>"
+                f"<span style='background-color:{bg}; color:{fg}'>{body}</span></p>")
 
     def _show_text(self, path: Path, ref: SourceRef) -> None:
         self.stack.setCurrentWidget(self.text_view)
+        if self.pdf_view is not None:
+            self.pdf_bar.hide()
         self.text_view.setExtraSelections([])
         self.text_view.setPlainText("Loading…")
         if self._load_job is not None and self._load_job.running:
@@ -226,6 +242,7 @@ class SourceViewer(QDialog):
 
         self.pdf_document = QPdfDocument(self)
         self.pdf_view = QPdfView()
+        self.pdf_view.setAccessibleName("PDF page")
         self.pdf_view.setPageMode(QPdfView.PageMode.MultiPage)
         self.pdf_view.setZoomMode(QPdfView.ZoomMode.FitToWidth)
         self.pdf_view.setDocument(self.pdf_document)
@@ -233,6 +250,79 @@ class SourceViewer(QDialog):
         self.pdf_search.setDocument(self.pdf_document)
         self.pdf_view.setSearchModel(self.pdf_search)
         self.stack.addWidget(self.pdf_view)
+        self._build_pdf_bar()
+
+    def _build_pdf_bar(self) -> None:
+        """Page navigation and zoom for PDFs."""
+        from PySide6.QtWidgets import QSpinBox, QToolButton
+
+        def button(text: str, name: str, slot) -> QToolButton:
+            b = QToolButton()
+            b.setText(text)
+            b.setAccessibleName(name)
+            b.setToolTip(name)
+            b.clicked.connect(slot)
+            bar_layout.addWidget(b)
+            return b
+
+        self.pdf_bar = QWidget()
+        bar_layout = QHBoxLayout(self.pdf_bar)
+        bar_layout.setContentsMargins(0, 0, 0, 0)
+        self.previous_page_button = button("◀", "Previous page", lambda: self.go_to_page(self.current_pdf_page - 1))
+        self.page_box = QSpinBox()
+        self.page_box.setAccessibleName("Page")
+        self.page_box.setPrefix("Page ")
+        self.page_box.setKeyboardTracking(False)
+        self.page_box.valueChanged.connect(lambda n: self.go_to_page(n))
+        bar_layout.addWidget(self.page_box)
+        self.page_count_label = QLabel()
+        bar_layout.addWidget(self.page_count_label)
+        self.next_page_button = button("▶", "Next page", lambda: self.go_to_page(self.current_pdf_page + 1))
+        bar_layout.addStretch(1)
+        button("−", "Zoom out", lambda: self.zoom_by(1 / 1.25))
+        self.zoom_label = QLabel()
+        bar_layout.addWidget(self.zoom_label)
+        button("+", "Zoom in", lambda: self.zoom_by(1.25))
+        button("Fit Width", "Fit the page width", self.fit_width)
+        self.layout().insertWidget(2, self.pdf_bar)
+        self.pdf_view.pageNavigator().currentPageChanged.connect(self._show_page_number)
+        self.pdf_view.zoomFactorChanged.connect(self._show_zoom)
+        self.pdf_bar.hide()
+
+    def go_to_page(self, page: int) -> None:
+        """Show 1-based ``page`` (clamped to the document)."""
+        if self.pdf_document is None or self.pdf_document.pageCount() == 0:
+            return
+        self._pdf_page = max(0, min(page - 1, self.pdf_document.pageCount() - 1))
+        self._jump_to_page()
+
+    def zoom_by(self, factor: float) -> None:
+        from PySide6.QtPdfWidgets import QPdfView
+
+        zoom = self.pdf_view.zoomFactor()
+        self.pdf_view.setZoomMode(QPdfView.ZoomMode.Custom)
+        self.pdf_view.setZoomFactor(max(0.25, min(6.0, zoom * factor)))
+        self._show_zoom()
+
+    def fit_width(self) -> None:
+        from PySide6.QtPdfWidgets import QPdfView
+
+        self.pdf_view.setZoomMode(QPdfView.ZoomMode.FitToWidth)
+        self._show_zoom()
+
+    def _show_page_number(self, page: int) -> None:
+        self.page_box.blockSignals(True)
+        self.page_box.setValue(page + 1)
+        self.page_box.blockSignals(False)
+        count = self.pdf_document.pageCount()
+        self.previous_page_button.setEnabled(page > 0)
+        self.next_page_button.setEnabled(page + 1 < count)
+
+    def _show_zoom(self, *_args) -> None:
+        from PySide6.QtPdfWidgets import QPdfView
+
+        fit = self.pdf_view.zoomMode() == QPdfView.ZoomMode.FitToWidth
+        self.zoom_label.setText("fit width" if fit else f"{self.pdf_view.zoomFactor():.0%}")
 
     def _show_pdf(self, path: Path, ref: SourceRef) -> None:
         from PySide6.QtPdf import QPdfDocument
@@ -245,7 +335,14 @@ class SourceViewer(QDialog):
             self.banner.show_error(f"This PDF cannot be shown ({error.name}). "
                                    "Try opening it in your default app.")
             return
-        page = max(0, min((ref.page or 1) - 1, self.pdf_document.pageCount() - 1))
+        count = self.pdf_document.pageCount()
+        self.page_box.blockSignals(True)
+        self.page_box.setRange(1, max(1, count))
+        self.page_box.blockSignals(False)
+        self.page_count_label.setText(f"of {count}")
+        self.pdf_bar.show()
+        self._show_zoom()
+        page = max(0, min((ref.page or 1) - 1, count - 1))
         # A few words of the passage are enough to find it on the page.
         words = ref.text.split()
         self.pdf_search.setSearchString(" ".join(words[:6]) if words else "")
