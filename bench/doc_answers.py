@@ -209,12 +209,16 @@ def main(argv=None) -> int:
         if not n:
             continue
         share = lambda k: f"{c[k]:3d} ({c[k] / n:6.1%})"
-        print(f"{scope:9s} n={n:3d}  correct {share('correct')}  abstained {share('abstained')}  "
-              f"wrong {share('wrong')}   answers: {c['statement']} statements, {c['quote']} quotes")
+        if scope == OFF_TOPIC:  # abstaining is the right answer here
+            print(f"{scope:9s} n={n:3d}  abstained (right) {share('abstained')}  answered (wrong) {share('wrong')}")
+        else:
+            print(f"{scope:9s} n={n:3d}  correct {share('correct')}  abstained {share('abstained')}  "
+                  f"wrong {share('wrong')}   answers: {c['statement']} statements, {c['quote']} quotes")
         wrong_all += c["wrong"]
         answered_all += n
-    print(f"all       wrong {wrong_all}/{answered_all} = {wrong_all / max(1, answered_all):.1%} of all questions "
-          f"(target <= 5%)")
+    given = sum(c["statement"] + c["quote"] for c in counts.values())
+    print(f"all       wrong {wrong_all}/{answered_all} = {wrong_all / max(1, answered_all):.1%} of all questions, "
+          f"{wrong_all}/{given} = {wrong_all / max(1, given):.1%} of the answers given (target <= 5%)")
     return 0
 
 
