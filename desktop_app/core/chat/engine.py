@@ -203,7 +203,8 @@ class ChatEngine:
             grounded = support.ground(question, text, citations,
                                       [s for s in retrieved if s.n in given], self._embed())
             covered = grounded.kind != support.NOT_COVERED
-            text, citations = (grounded.text, grounded.citations) if covered else (NOT_COVERED, [])
+            text, citations = (grounded.text, grounded.citations) if covered else \
+                (grounded.text or NOT_COVERED, [])
         answer = Answer(
             question=question, text=text, citations=citations, tool_calls=tool_calls,
             retrieval_ms=retrieval_ms, first_token_ms=result.first_token_ms,

@@ -9,7 +9,9 @@ page that states the right one. So the engine shows exactly one of:
 * ``quote``: the passage's own sentence(s) that best answer the question
   (``best_quote``), quoted and cited, the citation narrowed to the quoted
   span so the viewer highlights exactly those sentences;
-* ``not_covered``: no passage sentence is close enough to the question.
+* ``not_covered``: no passage sentence is close enough to the question, or
+  the model's draft adds something and the best sentence has none of it
+  (two readings of the passages disagree).
 
 Support is decided by a measurable rule, not per question, sentence by
 sentence (``support_window``):
@@ -22,8 +24,8 @@ sentence (``support_window``):
 3. What the sentence adds stands together within ``WINDOW_SENTENCES``
    adjacent passage sentences: its new numbers all, its new words but
    ``MAX_UNSUPPORTED_WORDS``, with at least one of them or a number there,
-   and at least one of its words shared with the question ("WARNING is 10"
-   is not supported by a table whose 10 is in the DEBUG row).
+   all its content words but a quarter, and every name written as code
+   ("WARNING is 10" is not supported by "such as 10 for DEBUG, 20 for INFO").
 4. Negation agrees: the sentence says "not"/"never"/"cannot" exactly when
    that window does.
 
@@ -83,6 +85,9 @@ MAX_QUOTE_CHARS = 400
 
 _MARKER = re.compile(r"\s*\[\d{1,3}(?:\s*,\s*\d{1,3})*\]")
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9_'.-]*[A-Za-z0-9_]|[A-Za-z]|\d+(?:[.,]\d+)*")
+# Names written as code (WARNING, os.urandom, dirs_exist_ok, FileExistsError):
+# they cannot be paraphrased, so a window supports a sentence only with them.
+_NAME = re.compile(r"\b(?:[A-Z][A-Z0-9_]{2,}|[A-Za-z]\w*[._]\w[\w.]*|[A-Z][a-z]+[A-Z]\w*)\b")
 _NUMBER = re.compile(r"(?<![A-Za-z\d.])\d+(?:[.,]\d+)*")
 _NEGATION = re.compile(r"\b(?:not|no|never|cannot|can't|won't|doesn't|don't|isn't|aren't|"
                        r"neither|nor|without|n't)\b", re.I)
@@ -91,6 +96,7 @@ _NEGATION = re.compile(r"\b(?:not|no|never|cannot|can't|won't|doesn't|don't|isn'
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(`“‘])|\s*\n\s*")
 _SUFFIXES = ("ing", "ed", "es", "s", "ly")
 STATEMENT, QUOTE, NOT_COVERED = "statement", "quote", "not_covered"
+NOT_FOUND = "I could not find a sentence in your documents that answers this, so I won't guess."
 
 
 @dataclass(frozen=True)
@@ -180,8 +186,8 @@ def support_window(sentence: str, passage: str, question: str = "") -> Optional[
         return None          # adds nothing to the question: "Yes.", the question repeated
     if not numbers(sentence) <= numbers(passage) or len(words - terms(passage)) > MAX_UNSUPPORTED_WORDS:
         return None
-    shared = words & asked
     negated = bool(_NEGATION.search(sentence))
+    named = terms(" ".join(_NAME.findall(sentence)))
     best = None
     for a, b in _windows(passage):
         window = passage[a:b]
@@ -190,8 +196,8 @@ def support_window(sentence: str, passage: str, question: str = "") -> Optional[
             continue
         if not new_words & have and not new_numbers:
             continue         # none of what it adds is here
-        if shared and not shared & have:
-            continue         # what it adds is there, but about something else
+        if len(words - have) > max(MAX_UNSUPPORTED_WORDS, len(words) // 4) or not named <= have:
+            continue         # what it adds is there, but said of something else
         if bool(_NEGATION.search(window)) != negated:
             continue
         if best is None or b - a < best[1] - best[0]:
@@ -264,7 +270,7 @@ def rank_sentences(question: str, sources: Sequence[Source], embed: Optional[Emb
     else:
         cosine = np.zeros(n, dtype=np.float32)
     by_question = cosine + OVERLAP_WEIGHT * overlap
-    added = (terms(draft) - asked) | {f"#{x}" for x in numbers(draft) - numbers(question)}
+    added = _additions(draft, question)
     if added:
         found = np.array([len(added & (t | {f"#{x}" for x in numbers(s.text[a:b])})) / len(added)
                           for t, (s, a, b) in zip(sentence_terms, spans)])
@@ -329,7 +335,9 @@ def _supported_prefix(text: str, source: Source, question: str, ranked: Ranked) 
         if window is None:
             break
         kept_end = b
-        relevant |= ranked.score_of(source, *window, by_question=True) >= top - RELEVANCE_MARGIN
+        gap = top - ranked.score_of(source, *window, by_question=True)
+        log.info("sentence %r supported by [%d], %.3f below the best sentence", body[a:b][:60], source.n, gap)
+        relevant |= gap <= RELEVANCE_MARGIN
     return body[:kept_end].strip() if relevant else ""
 
 
@@ -356,5 +364,20 @@ def ground(question: str, answer: str, citations: Sequence[dict], sources: Seque
             marked = stated[:-1] + f" [{source.n}]." if stated.endswith(".") else f"{stated} [{source.n}]"
             model_cited = {c["n"]: c for c in citations}
             return Grounded(STATEMENT, marked, [model_cited.get(source.n) or source.citation(inferred=True)])
+    # The model's draft and the ranking are two readings of the passages: when
+    # the draft adds something and the quote has none of it, they disagree on
+    # what the answer is, and neither is shown.
+    added = _additions(text, question)
+    quoted = terms(quote.text) | {f"#{x}" for x in numbers(quote.text)}
+    if added and not added & quoted:
+        log.info("draft %r and quote %r disagree; not answering", text, quote.text[:80])
+        return Grounded(NOT_COVERED, NOT_FOUND, [])
     log.info("answer %r does not answer from its passages; quoting instead", text)
     return Grounded(QUOTE, quote_text(quote), [quote_citation(quote)])
+
+
+def _additions(draft: str, question: str) -> set[str]:
+    """What ``draft`` adds to ``question``: its new content words, and its
+    new numbers marked with "#"."""
+    draft = strip_markers(draft)
+    return (terms(draft) - terms(question)) | {f"#{x}" for x in numbers(draft) - numbers(question)}
