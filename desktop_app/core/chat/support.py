@@ -40,7 +40,8 @@ stemmed content words the sentence contains, weighted by how rare each is
 among the candidate sentences, like BM25's idf), plus ``DRAFT_WEIGHT`` times
 the share of what the model's draft adds that the sentence contains. The
 best sentence is quoted, with its neighbour when it is too short to stand
-alone or the heading line right above it. When even the best sentence
+alone, or else the heading line right above it and a short sentence right
+after it. When even the best sentence
 scores below ``MIN_QUOTE_SCORE`` for the question, it is "not covered".
 """
 
@@ -299,6 +300,12 @@ def best_quote(question: str, sources: Sequence[Source], embed: Optional[Embed],
     elif best - 1 in neighbours and _is_heading(source.text[spans[best - 1][1]:spans[best - 1][2]]):
         # The heading right above names what the sentence is about ("exception KeyError").
         start = spans[best - 1][1]
+    following = best + 1
+    if following < len(spans) and spans[following][0] is source and spans[following][2] > end \
+            and len(source.text[spans[following][1]:spans[following][2]].split()) < MIN_QUOTE_WORDS \
+            and not _is_heading(source.text[spans[following][1]:spans[following][2]]):
+        # A short sentence right after finishes the thought ("... wait? Default five seconds.").
+        end = spans[following][2]
     if end - start > MAX_QUOTE_CHARS:
         cut = source.text.rfind(" ", start, start + MAX_QUOTE_CHARS)
         end = cut if cut > start else start + MAX_QUOTE_CHARS
