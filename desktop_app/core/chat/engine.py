@@ -72,6 +72,7 @@ NOT_COVERED = ("Your library does not cover this question: none of its documents
                "enough to answer it, so I won't guess.")
 EMPTY_LIBRARY = ("Your library is empty, so there is nothing to answer from. Add a folder of "
                  "documents in the Library first.")
+_REFUSALS = (NOT_COVERED, EMPTY_LIBRARY, support.NOT_FOUND)
 
 
 # --- events ---------------------------------------------------------------------
@@ -200,7 +201,9 @@ class ChatEngine:
             # A document answer from the small model: its sentence only if a
             # passage supports it, else the passage's own sentence (support.py).
             given = {s.n for s in sources}
-            grounded = support.ground(question, text, citations,
+            # The base model may copy an earlier refusal from the history as
+            # its draft: that is no reading of these passages.
+            grounded = support.ground(question, "" if text.strip() in _REFUSALS else text, citations,
                                       [s for s in retrieved if s.n in given], self._embed())
             covered = grounded.kind != support.NOT_COVERED
             text, citations = (grounded.text, grounded.citations) if covered else \
