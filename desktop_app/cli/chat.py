@@ -97,6 +97,13 @@ def _print_sources(answer) -> None:
     out.flush()
 
 
+def _gist(text: str) -> str:
+    """An answer without its citation markers, spacing and final stop."""
+    from desktop_app.core.chat.support import strip_markers
+
+    return " ".join(strip_markers(text).split()).rstrip(".")
+
+
 def _cmd_ask(args, services) -> int:
     from desktop_app.core.chat.conversations import Conversation, ConversationNotFound
 
@@ -148,8 +155,11 @@ def _cmd_ask(args, services) -> int:
 def _answer_one(args, engine, store, question: str, conversation, token) -> None:
     from desktop_app.core.chat.engine import TokenStreamed
 
+    streamed: list[str] = []
+
     def on_event(event):
         if not args.json and isinstance(event, TokenStreamed):
+            streamed.append(event.text)
             sys.stdout.write(event.text)
             sys.stdout.flush()
 
@@ -164,6 +174,10 @@ def _answer_one(args, engine, store, question: str, conversation, token) -> None
             doc["conversation"] = conversation.id
         print_json(doc)
     else:
+        if _gist(answer.text) != _gist("".join(streamed)):
+            # The draft was checked against the sources and replaced
+            # (a quote of the passage, or "not covered"): show what counts.
+            sys.stdout.write(f"\n-> {answer.text}")
         sys.stdout.write("\n")
         _print_sources(answer)
         if answer.stopped:

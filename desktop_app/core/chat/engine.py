@@ -26,6 +26,9 @@ How a turn goes:
    passages truncated, then dropped; history dropped oldest first).
 4. Generation streams tokens; the answer's ``[n]`` markers become citations
    (see ``citations.py`` for the policy).
+5. A document answer of the plain (small-model) path is shown only when a
+   passage supports it; otherwise the passage's own supporting sentence is
+   quoted, or the question is "not covered" (``support.py``).
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
-from desktop_app.core.chat import arithmetic, followup, planner
+from desktop_app.core.chat import arithmetic, followup, planner, support
 from desktop_app.core.chat.citations import Source, resolve_citations
 from desktop_app.core.chat.conversations import Conversation, Turn
 from desktop_app.core.chat.prompts import (
@@ -69,6 +72,7 @@ NOT_COVERED = ("Your library does not cover this question: none of its documents
                "enough to answer it, so I won't guess.")
 EMPTY_LIBRARY = ("Your library is empty, so there is nothing to answer from. Add a folder of "
                  "documents in the Library first.")
+_REFUSALS = (NOT_COVERED, EMPTY_LIBRARY, support.NOT_FOUND)
 
 
 # --- events ---------------------------------------------------------------------
@@ -185,6 +189,7 @@ class ChatEngine:
             answer = Answer(question=question, text=text, retrieval_ms=retrieval_ms, covered=False)
             return self._finish(answer, conversation, on_event)
 
+        retrieved = sources
         if native:
             result, sources, tool_calls = self._generate_native(question, sources, history, token,
                                                                 on_event, max_tokens, native_call)
@@ -192,6 +197,17 @@ class ChatEngine:
             result, sources = self._generate_plain(question, sources, tool_calls, history, token,
                                                    on_event, max_tokens)
         text, citations = resolve_citations(result.text.strip(), sources, self._embed(), question)
+        if covered and not native and not tool_calls and not result.cancelled:
+            # A document answer from the small model: its sentence only if a
+            # passage supports it, else the passage's own sentence (support.py).
+            given = {s.n for s in sources}
+            # The base model may copy an earlier refusal from the history as
+            # its draft: that is no reading of these passages.
+            grounded = support.ground(question, "" if text.strip() in _REFUSALS else text, citations,
+                                      [s for s in retrieved if s.n in given], self._embed())
+            covered = grounded.kind != support.NOT_COVERED
+            text, citations = (grounded.text, grounded.citations) if covered else \
+                (grounded.text or NOT_COVERED, [])
         answer = Answer(
             question=question, text=text, citations=citations, tool_calls=tool_calls,
             retrieval_ms=retrieval_ms, first_token_ms=result.first_token_ms,

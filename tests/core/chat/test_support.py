@@ -1,0 +1,193 @@
+"""Document answers that answer: the model's sentence is shown only when its
+passage supports it, else the passage's own sentence is quoted, else "not
+covered". Real files in tmp_path, the real embedder, the real default model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from desktop_app.core.chat import support
+from desktop_app.core.chat.citations import Source
+from desktop_app.core.chat.engine import NOT_COVERED, ChatEngine
+from desktop_app.core.settings import Settings
+from desktop_app.core.tools.registry import default_registry
+
+MANUAL = """# Storage engine manual
+
+## Pages
+
+The database file is divided into pages. The default page size is 4096 bytes.
+The page size can be changed before the first table is created.
+
+## Journal
+
+Every write transaction is recorded in a rollback journal next to the database file.
+The journal is deleted when the transaction commits.
+"""
+
+KITCHEN = """Kitchen rota
+
+The dishwasher is emptied every evening by whoever cooked dinner.
+Fresh bread is delivered on Tuesdays and Fridays before 8 am.
+"""
+
+PAGE_PASSAGE = ("The database file is divided into pages. The default page size is 4096 bytes. "
+                "The page size can be changed before the first table is created.")
+
+
+def settings(**changes) -> Settings:
+    return Settings(**{"context_length": 2048, "max_tokens": 64, "temperature": 0.0,
+                       "retrieval_k": 4, **changes})
+
+
+@pytest.fixture(scope="module")
+def library(embedder, tmp_path_factory):
+    from desktop_app.core.library.library import Library
+
+    folder = tmp_path_factory.mktemp("manuals")
+    (folder / "storage.md").write_text(MANUAL, encoding="utf-8")
+    (folder / "kitchen.txt").write_text(KITCHEN, encoding="utf-8")
+    library = Library(tmp_path_factory.mktemp("lib"), embedder_factory=lambda: embedder,
+                      settings=settings())
+    library.add([folder])
+    yield library
+    library.close()
+
+
+@pytest.fixture(scope="module")
+def engine(library, default_llm, tmp_path_factory):
+    from desktop_app.core.llm.session import LlmSession
+    from desktop_app.core.paths import AppPaths
+
+    session = LlmSession(AppPaths.at(tmp_path_factory.mktemp("data")).ensure(), settings())
+    session.load(default_llm)
+    yield ChatEngine(library, session, default_registry(), settings())
+    session.close()
+
+
+# --- the support rule (real embedder, no model) ---------------------------------------------
+
+@pytest.mark.parametrize("sentence", [
+    "The default page size is 1024 bytes [1].",      # a number the page does not state
+    "Yes, you can.",                                  # adds nothing to the question
+    "What is the default page size?",                 # the question repeated
+    "The default page size is not 4096 bytes [1].",   # contradicts the page
+])
+def test_sentences_that_do_not_answer_from_the_page_are_not_supported(sentence):
+    assert not support.supported(sentence, PAGE_PASSAGE, "What is the default page size?")
+
+
+def test_a_number_said_of_another_name_is_not_supported():
+    passage = ("level (int) - The numeric level of the logging event (such as 10 for DEBUG, 20 for INFO, "
+               "etc). It is converted to levelno, the numeric value, and levelname.")
+    question = "What is the numeric value of the level WARNING?"
+    assert not support.supported("The numeric value of the level WARNING is 10.", passage, question)
+    assert support.supported("The numeric value of the level DEBUG is 10.", passage, question)
+
+
+def test_a_draft_and_a_quote_that_disagree_give_no_answer(embedder):
+    sources = [Source(1, "/d/storage.md", PAGE_PASSAGE, start=40)]
+    grounded = support.ground("What is the default page size?", "It is chosen by the kitchen rota.",
+                              [sources[0].citation()], sources, embedder.encode)
+    assert grounded.kind == support.NOT_COVERED and grounded.text == support.NOT_FOUND
+    assert not grounded.citations
+
+
+def test_a_sentence_stating_the_pages_fact_is_supported():
+    assert support.supported("The default page size is 4096 bytes [1].", PAGE_PASSAGE,
+                             "What is the default page size?")
+
+
+def test_an_unsupported_sentence_is_replaced_by_the_quoted_supporting_sentence(embedder):
+    sources = [Source(1, "/d/kitchen.txt", KITCHEN.split("\n\n", 1)[1], start=14),
+               Source(2, "/d/storage.md", PAGE_PASSAGE, start=40)]
+    grounded = support.ground("What is the default page size?", "The default page size is 1024 bytes [2].",
+                              [sources[1].citation()], sources, embedder.encode)
+    assert grounded.kind == support.QUOTE
+    assert "4096 bytes" in grounded.text and "1024" not in grounded.text
+    [citation] = grounded.citations
+    assert citation["n"] == 2 and citation["quote"]
+    # The citation is narrowed to the quoted sentence, at its place in the document.
+    assert citation["text"] == "The default page size is 4096 bytes."
+    assert PAGE_PASSAGE[citation["start"] - 40:citation["end"] - 40] == citation["text"]
+
+
+# --- end to end, the real default model ---------------------------------------------------
+
+def _extracted(path: str) -> str:
+    """The document's text at the parser's offsets (what chunk offsets index)."""
+    from desktop_app.core.library.parse import parse_file
+
+    text = ""
+    for block in parse_file(Path(path)):
+        text = text.ljust(block.start) + block.text
+    return text
+
+
+def _check_shown_answer(answer):
+    """Whatever the model wrote, the shown answer is one of the three kinds."""
+    if not answer.covered:
+        assert answer.text in (NOT_COVERED, support.NOT_FOUND) and not answer.citations
+        return "not_covered"
+    assert answer.citations
+    if any(c.get("quote") for c in answer.citations):
+        [citation] = answer.citations
+        # The quote is the document's own text at the cited offsets.
+        assert _extracted(citation["path"])[citation["start"]:citation["end"]] == citation["text"]
+        assert " ".join(citation["text"].split()) in answer.text
+        return "quote"
+    assert any(support.supported(answer.text, c["text"], answer.question) for c in answer.citations)
+    return "statement"
+
+
+def test_a_supported_statement_is_kept_with_its_citation(engine):
+    answer = engine.ask("What is the default page size of the database file?")
+    kind = _check_shown_answer(answer)
+    assert "4096" in answer.text
+    assert Path(answer.citations[0]["path"]).name == "storage.md"
+    assert kind in ("statement", "quote")
+
+
+def test_a_yes_no_question_gets_the_pages_sentence_not_a_bare_yes(engine):
+    answer = engine.ask("Can the page size be changed?")
+    kind = _check_shown_answer(answer)
+    assert kind in ("statement", "quote")
+    assert "first table" in answer.text
+    assert answer.text.strip(" .!").lower() not in {"yes", "no", "yes, you can", "no, you can't"}
+
+
+def test_a_draft_contradicting_the_page_is_replaced_by_the_pages_sentence(engine):
+    from desktop_app.core.chat.engine import TokenStreamed
+
+    events = []
+    answer = engine.ask("Is the journal kept after the transaction commits?", on_event=events.append)
+    draft = "".join(e.text for e in events if isinstance(e, TokenStreamed)).strip()
+    journal = "Every write transaction is recorded in a rollback journal next to the database file. " \
+              "The journal is deleted when the transaction commits."
+    # The default model's draft ("The journal is kept after ...") is not
+    # supported by the page; the answer then is the page's own sentence.
+    assert not support.supported(draft, journal, answer.question), draft
+    assert _check_shown_answer(answer) == "quote"
+    assert "The journal is deleted when the transaction commits." in answer.text
+    assert draft not in answer.text
+    assert Path(answer.citations[0]["path"]).name == "storage.md"
+
+
+def test_an_off_topic_question_is_not_covered(engine):
+    answer = engine.ask("Who painted the Mona Lisa?")
+    assert _check_shown_answer(answer) == "not_covered"
+
+
+def test_citations_point_only_at_given_passages(engine):
+    from desktop_app.core.chat.engine import RetrievalDone
+
+    events = []
+    answer = engine.ask("When is fresh bread delivered?", on_event=events.append)
+    given = [h for h in events[0].hits] if isinstance(events[0], RetrievalDone) else []
+    assert answer.citations
+    for citation in answer.citations:
+        assert any(h.path == citation["path"] and h.start <= citation["start"] < citation["end"] <= h.end
+                   for h in given), citation
+    _check_shown_answer(answer)
