@@ -79,7 +79,8 @@ def test_quantize_button_opens_a_dialog_that_explains_each_type(qtbot, window):
                 qtbot.mouseClick(dialog.buttons.button(QDialogButtonBox.Cancel), Qt.LeftButton)
 
     QTimer.singleShot(200, inspect)
-    jobs_before = len(window.jobs.running())
+    started = []
+    window.jobs.jobStarted.connect(lambda job: started.append(job.title))
     qtbot.mouseClick(page.quantize_button, Qt.LeftButton)
     assert seen, "the Quantize button opened no dialog"
     assert seen["title"].startswith("Quantize")
@@ -92,7 +93,8 @@ def test_quantize_button_opens_a_dialog_that_explains_each_type(qtbot, window):
     assert "Typical quality cost" in seen["explain"] and "expected size" in seen["explain"]
     assert "very large loss" in seen["explain_q2"]
     assert seen["out_q2"].endswith("-Q2_K.gguf")
-    assert len(window.jobs.running()) == jobs_before, "Cancel started a job"
+    # Other jobs (a catalog scan) may end meanwhile; none may start from the dialog.
+    assert not [t for t in started if "uantiz" in t], f"Cancel started a job: {started}"
 
 
 def test_quantize_job_cancels_cleanly_then_completes_into_the_catalog(qtbot, window):
