@@ -10,8 +10,10 @@ model and sorts each answer into one of three bins:
 
 Judging rule (fixed before any blind set was scored): citation markers
 ``[n]`` are removed from the answer text, then a gold pattern matches when
-it occurs in the text case-insensitively, either as a plain substring or as
-a Python regular expression (``re.search`` with ``re.IGNORECASE``; a pattern
+it occurs in the text case-insensitively, either as whole words (a pattern
+that starts or ends with a letter or digit must not continue a longer word
+or number there: "4" does not match "4096", "no" does not match "not") or,
+for a pattern with regular-expression syntax, as a Python regular expression (``re.search`` with ``re.IGNORECASE``; a pattern
 that is not a valid expression counts as a substring only). For an
 off-topic line (``"gold": null`` or ``"corpus": "off-topic"``) abstaining is
 correct and any answer is wrong. In-scope and off-topic lines are counted
@@ -84,8 +86,16 @@ def matches(text: str, patterns) -> bool:
     """The judging rule of the module docstring."""
     text = _MARKER.sub(" ", text).lower()
     for pattern in patterns:
-        if pattern.lower() in text:
+        literal = re.escape(pattern.lower())
+        # Whole words and numbers only: "4" must not match "4096", "no" not "not".
+        if pattern[:1].isalnum():
+            literal = r"(?<![a-z0-9])" + literal
+        if pattern[-1:].isalnum():
+            literal += r"(?![a-z0-9])"
+        if re.search(literal, text):
             return True
+        if not re.search(r"[\\\[\](){}|*+?^$]", pattern):
+            continue             # plain text: the literal test above is the whole rule
         try:
             if re.search(pattern, text, re.IGNORECASE):
                 return True
