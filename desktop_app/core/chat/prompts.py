@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Optional
+from typing import Optional, Sequence
 
 # --- prompts for a model without a chat template ----------------------------------
 #
@@ -45,11 +45,12 @@ SYSTEM_PROMPT = (
 )
 
 
-def native_call_grammar(template: Optional[str]) -> str:
-    """GBNF for one calculator call in the native format the template uses."""
+def native_call_grammar(template: Optional[str], numbers: Optional[Sequence[str]] = None) -> str:
+    """GBNF for one calculator call in the native format the template uses
+    (number literals limited to ``numbers`` when given)."""
     from desktop_app.core.tools.grammar import expression_grammar
 
-    rules = expression_grammar().split("\n", 1)[1]
+    rules = expression_grammar(numbers=numbers).split("\n", 1)[1]
     call = r'"{\"name\": \"calculator\", \"arguments\": {\"expression\": \"" expr0 "\"}}"'
     template = template or ""
     if "<tool_call>" in template:
