@@ -122,6 +122,8 @@ def main(argv=None) -> int:
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    if args.verbose:  # why a word problem got no number
+        logging.getLogger("desktop_app.core.chat.engine").setLevel(logging.INFO)
 
     from desktop_app.core.chat.engine import ChatEngine
     from desktop_app.core.library.embed import load_embedder

@@ -49,7 +49,9 @@ _COMBINE = re.compile(
     r"compute)\b", re.I)
 _QUANTITY = re.compile(r"\b(how (?:much|many|long|far|often|old)|cost|costs|price|pay|spend|earn|save|"
                        r"weigh|weight)\b", re.I)
-_NUMBER = re.compile(r"(?<![\w.])(\d+(?:,\d{3})*(?:\.\d+)?|\.\d+)")
+# A quantity, not a name: numbers glued to letters or hyphens (FY2027,
+# Q-2026-0417, 5th) are skipped, as the proposal grammar skips them.
+_NUMBER = re.compile(r"(?<![\w.,-])(\d+(?:,\d{3})*(?:\.\d+)?|\.\d+)(?![\w-])")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 _OPERATOR = re.compile(r"[-+*/^%!]|[a-z]\(")
 

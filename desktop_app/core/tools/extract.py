@@ -1,4 +1,4 @@
-"""Find the arithmetic in a user's question, for the app-side planner.
+"""Find the arithmetic a user's question writes out (``chat/wordproblem.py``).
 
 The packaged 270M model is a weak planner (issue 3): asked to choose a
 calculator call it answers in prose, asked to write an expression it drops
