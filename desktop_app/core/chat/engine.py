@@ -294,8 +294,6 @@ class ChatEngine:
                 return None
             proposal = wordproblem.propose(self._writer(token), question, [s.text for s in sources])
             log.info("word problem: %s", proposal.expression or proposal.reason)
-            if proposal.lookup:
-                return None
             if proposal.expression is None:
                 return calculation.NOT_WORKED_OUT, calls
             expression = proposal.expression

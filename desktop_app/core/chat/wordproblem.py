@@ -73,9 +73,14 @@ def written_arithmetic(question: str) -> Optional[str]:
     return None
 
 
+_PERCENT = re.compile(r"\d\s*%")
+
+
 def asks_to_compute(question: str) -> bool:
-    """Does the question ask to work a number out (not look one up)?"""
-    return bool(_COMBINE.search(question)) or (bool(_QUANTITY.search(question)) and bool(numbers_in(question)))
+    """Does the question ask to work a number out (not look one up)? A
+    percentage it states is one to apply."""
+    return bool(_COMBINE.search(question) or _PERCENT.search(question)) or \
+        (bool(_QUANTITY.search(question)) and bool(numbers_in(question)))
 
 
 def number_sentences(texts: Iterable[str], question: str, limit: int = 6, max_chars: int = 300) -> list[str]:
@@ -122,7 +127,6 @@ class Proposal:
     """The outcome of working a word problem: an expression to run, or why not."""
     expression: Optional[str]
     reason: str = ""             # why there is none (for the log and the bench)
-    lookup: bool = False         # the model named one number of the passages: no arithmetic
 
 
 # write(prompt, grammar, temperature, seed) -> the model's text (the engine's session)
@@ -147,8 +151,9 @@ def propose(write: Writer, question: str, passages: Sequence[str] = (), *,
         if i == 0:
             first = text
             if not _OPERATOR.search(text):
-                if numbers_in(text) and not numbers_in(text) & numbers_in(question):
-                    return Proposal(None, "a number of the passages, no arithmetic", lookup=True)
+                # Perhaps a number the passages state; but a computation was
+                # asked for, and the model's wording around a copied number
+                # is not checked: no number rather than a doubtful one.
                 return Proposal(None, f"no arithmetic in {text!r}")
             if not _uses_all(text, question):
                 return Proposal(None, f"{text!r} leaves out numbers the question states")

@@ -45,6 +45,7 @@ def test_written_arithmetic_that_leaves_numbers_out_is_not_the_question(question
 def test_computation_questions_are_told_from_lookups():
     assert asks_to_compute("Tom buys 3 pens at 2 euros each. How much does he pay?")
     assert asks_to_compute("What is the total of the three invoices?")
+    assert asks_to_compute("What would the rent be after a 5% rise?")
     assert not asks_to_compute("How many raised beds does the garden have?")
     assert not asks_to_compute("When is the shop open?")
 
@@ -75,7 +76,7 @@ def test_agreeing_proposals_are_accepted():
 @pytest.mark.parametrize("texts, reason", [
     (("12 * 7", "12 + 7"), "disagree"),
     (("12 * 2",), "leaves out"),
-    (("84",), "no arithmetic"),
+    (("84",), "no arithmetic"),       # a lone number, even one a passage states
     (("12 * 7 / (7 - 7)",), "does not run"),
 ])
 def test_anything_less_than_agreement_is_refused(texts, reason):
