@@ -54,6 +54,12 @@ def final_text(model_text: str, calls: Sequence[Mapping]) -> str:
     return result_text(last)
 
 
+def is_own_text(text: str) -> bool:
+    """Is ``text`` one of the statements above (to be shown as is)?"""
+    return text == NOT_WORKED_OUT or text.startswith(("The calculator cannot work out ",
+                                                      "The calculator worked out "))
+
+
 def cited_sources(expression: str, question_numbers: set, sources: Sequence) -> list[int]:
     """Passages that supplied a number of ``expression`` the question did not state."""
     from desktop_app.core.chat.wordproblem import numbers_in

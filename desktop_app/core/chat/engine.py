@@ -21,8 +21,8 @@ How a turn goes:
    expression the model proposed consistently from the question's and the
    passages' numbers, else Hearth says it could not work it out. Either way
    a calculator result is stated unchanged and an error is the answer.
-3. Prompt (texts and grammars in ``prompts.py``): numbered sources, the
-   calculator's results, recent history and the question, fitted to the
+3. Prompt (texts and grammars in ``prompts.py``): numbered sources, recent
+   history and the question, fitted to the
    context window with the model's own tokenizer (answer tokens reserved;
    passages truncated, then dropped; history dropped oldest first).
 4. Generation streams tokens; the answer's ``[n]`` markers become citations
@@ -180,9 +180,11 @@ class ChatEngine:
         if not native:
             worked = self._work_out(question, sources if covered else [], token, on_event)
             if worked is not None:
-                text, tool_calls = worked
+                # Hearth's own text, stated as is: its citations are the
+                # passages that supplied numbers (no attribution to redo).
+                text, tool_calls, cited = worked
                 on_event(TokenStreamed(text))
-                text, citations = resolve_citations(text, sources, self._embed(), question)
+                citations = [s.citation(inferred=False) for s in sources if s.n in cited]
                 answer = Answer(question=question, text=text, citations=citations, tool_calls=tool_calls,
                                 retrieval_ms=retrieval_ms, covered=covered)
                 return self._finish(answer, conversation, on_event)
@@ -206,7 +208,10 @@ class ChatEngine:
                 result = _replace_text(result, calculation.final_text(result.text.strip(), tool_calls))
         else:
             result, sources = self._generate_plain(question, sources, history, token, on_event, max_tokens)
-        text, citations = resolve_citations(result.text.strip(), sources, self._embed(), question)
+        if calculation.is_own_text(result.text):
+            text, citations = result.text, []   # Hearth's statement of a result or error, as is
+        else:
+            text, citations = resolve_citations(result.text.strip(), sources, self._embed(), question)
         answer = Answer(
             question=question, text=text, citations=citations, tool_calls=tool_calls,
             retrieval_ms=retrieval_ms, first_token_ms=result.first_token_ms,
@@ -281,9 +286,10 @@ class ChatEngine:
         return result
 
     def _work_out(self, question: str, sources: Sequence[Source], token: CancelToken,
-                  on_event: OnEvent) -> Optional[tuple[str, list[dict]]]:
-        """For a model without native tools: the answer text and tool calls
-        when the question asks for a number (see ``wordproblem.py``), None
+                  on_event: OnEvent) -> Optional[tuple[str, list[dict], list[int]]]:
+        """For a model without native tools: the answer text, tool calls and
+        cited passage numbers when the question asks for a number (see
+        ``wordproblem.py``), None
         when it is a question for the documents."""
         if self.tools is None or "calculator" not in self.tools:
             return None
@@ -295,13 +301,13 @@ class ChatEngine:
             proposal = wordproblem.propose(self._writer(token), question, [s.text for s in sources])
             log.info("word problem: %s", proposal.expression or proposal.reason)
             if proposal.expression is None:
-                return calculation.NOT_WORKED_OUT, calls
+                return calculation.NOT_WORKED_OUT, calls, []
             expression = proposal.expression
         self._run_tool("calculator", {"expression": expression}, calls, on_event)
         if not calls[-1]["ok"]:
-            return calculation.error_text(calls[-1]), calls
+            return calculation.error_text(calls[-1]), calls, []
         cited = calculation.cited_sources(expression, wordproblem.numbers_in(question), sources)
-        return calculation.result_text(calls[-1], cited), calls
+        return calculation.result_text(calls[-1], cited), calls, cited
 
     def _writer(self, token: CancelToken) -> wordproblem.Writer:
         def write(prompt: str, grammar: str, temperature: float, seed: int) -> str:
