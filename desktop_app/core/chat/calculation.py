@@ -25,6 +25,22 @@ NOT_WORKED_OUT = (
     "the Models page, handles word problems like this one.")
 
 
+NOT_IN_DOCUMENTS = (
+    "Your documents do not state the number this answer needs, and I could not work it out "
+    "from them, so I give none. The passage that seems closest is cited.")
+
+
+def invented_numbers(answer: str, passages: Sequence[str], question: str) -> set:
+    """Numbers a generated answer states that neither the passages nor the
+    question state: the model made them up (or computed them unchecked)."""
+    from desktop_app.core.chat.wordproblem import numbers_in
+
+    stated = numbers_in(question)
+    for text in passages:
+        stated |= numbers_in(text)
+    return numbers_in(re.sub(r"\[\d+(?:,\s*\d+)*\]", " ", answer)) - stated
+
+
 def error_message(output: str) -> str:
     """The calculator's message without the tool protocol's "error: " prefix."""
     return output[len("error:"):].strip() if output.startswith("error:") else output.strip()
@@ -56,7 +72,7 @@ def final_text(model_text: str, calls: Sequence[Mapping]) -> str:
 
 def is_own_text(text: str) -> bool:
     """Is ``text`` one of the statements above (to be shown as is)?"""
-    return text == NOT_WORKED_OUT or text.startswith(("The calculator cannot work out ",
+    return text in (NOT_WORKED_OUT, NOT_IN_DOCUMENTS) or text.startswith(("The calculator cannot work out ",
                                                       "The calculator worked out "))
 
 

@@ -208,7 +208,14 @@ class ChatEngine:
                 result = _replace_text(result, calculation.final_text(result.text.strip(), tool_calls))
         else:
             result, sources = self._generate_plain(question, sources, history, token, on_event, max_tokens)
-        if calculation.is_own_text(result.text):
+            invented = calculation.invented_numbers(result.text, [s.text for s in sources], question)
+            if invented and not result.cancelled:
+                # Shown means right: a number no passage states is not shown.
+                log.info("answer states numbers no passage states (%s); not shown", sorted(invented))
+                result = _replace_text(result, calculation.NOT_IN_DOCUMENTS)
+        if result.text == calculation.NOT_IN_DOCUMENTS:
+            text, citations = result.text, [sources[0].citation(inferred=True)] if sources else []
+        elif calculation.is_own_text(result.text):
             text, citations = result.text, []   # Hearth's statement of a result or error, as is
         else:
             text, citations = resolve_citations(result.text.strip(), sources, self._embed(), question)

@@ -122,3 +122,14 @@ def test_a_word_problem_the_model_cannot_verify_gets_no_number(bare_engine):
     assert answer.text == NOT_WORKED_OUT
     assert not answer.tool_calls
     assert "Models page" in answer.text and not any(ch.isdigit() for ch in answer.text)
+
+
+def test_a_number_no_passage_states_is_caught():
+    from desktop_app.core.chat.calculation import invented_numbers
+
+    passages = ["The hotel cap is 120 euros a night and the per diem is 45 euros a day."]
+    question = "What can be claimed for 3 nights and 4 days?"
+    assert invented_numbers("The claim is EUR 1,058 [1].", passages, question) == {1058.0}
+    # Numbers the passages or the question state, in any format, are not invented.
+    assert invented_numbers("The cap is 120 euros a night for 3 nights [1].", passages, question) == set()
+    assert invented_numbers("It is forty-five euros a day [1].", passages, question) == set()
