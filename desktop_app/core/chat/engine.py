@@ -13,15 +13,16 @@ How a turn goes:
    used; when none is left the library does not cover the question and the
    answer says so (the model is not asked to invent one), unless the
    question is plain arithmetic, which needs no library.
-2. Tools, chosen from the question only (passages are data, see
-   ``arithmetic.py``): arithmetic in the question goes to the calculator; a
-   word problem the app can plan (``planner.py``) runs its expression; else a
-   question asking for a quantity lets the model write an expression from the
-   passages' numbers under the calculator grammar, checked before it runs. At
-   most ``MAX_TOOL_CALLS`` calls per turn, each recorded. A model whose chat
-   template supports tools gets them natively instead and calls them itself.
-3. Prompt (texts and grammars in ``prompts.py``): numbered sources, the
-   calculator's results, recent history and the question, fitted to the
+2. Numbers (``wordproblem.py``, answer texts in ``calculation.py``). A model
+   whose chat template supports tools gets the calculator natively and
+   decides itself when to call it (at most ``MAX_TOOL_CALLS`` calls a turn).
+   For other models Hearth decides from the question only (passages are
+   data): arithmetic written in it runs as is; a word problem runs only an
+   expression the model proposed consistently from the question's and the
+   passages' numbers, else Hearth says it could not work it out. Either way
+   a calculator result is stated unchanged and an error is the answer.
+3. Prompt (texts and grammars in ``prompts.py``): numbered sources, recent
+   history and the question, fitted to the
    context window with the model's own tokenizer (answer tokens reserved;
    passages truncated, then dropped; history dropped oldest first).
 4. Generation streams tokens; the answer's ``[n]`` markers become citations
@@ -40,12 +41,11 @@ from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
-from desktop_app.core.chat import arithmetic, followup, planner, support
+from desktop_app.core.chat import calculation, followup, support, wordproblem
 from desktop_app.core.chat.citations import Source, resolve_citations
 from desktop_app.core.chat.conversations import Conversation, Turn
 from desktop_app.core.chat.prompts import (
-    EXPRESSION_HEADER, NON_EMPTY_LINE, PLAIN_HEADER, PLAIN_HEADER_WITH_CALCULATOR, PLAIN_STOPS, SYSTEM_PROMPT,
-    native_call_grammar, result_answer_grammar)
+    NON_EMPTY_LINE, PLAIN_HEADER, PLAIN_STOPS, SYSTEM_PROMPT)
 from desktop_app.core.chat.toolcalls import may_be_call, parse_tool_calls
 from desktop_app.core.jobs import CancelToken, Cancelled
 from desktop_app.core.library.documents import Hit
@@ -66,7 +66,6 @@ MAX_TOOL_CALLS = 3
 HISTORY_TURNS = 4
 SAFETY_TOKENS = 8
 MIN_PASSAGE_TOKENS = 24
-EXPRESSION_MAX_TOKENS = 40
 
 NOT_COVERED = ("Your library does not cover this question: none of its documents is relevant "
                "enough to answer it, so I won't guess.")
@@ -148,11 +147,16 @@ def _one_line(text: str) -> str:
 
 
 class ChatEngine:
-    def __init__(self, library, session, tools, settings: Settings) -> None:
+    def __init__(self, library, session, tools, settings: Settings, *,
+                 first_step_grammar: Optional[str] = None) -> None:
         self.library = library
         self.session = session
         self.tools = tools
         self.settings = settings
+        # GBNF for a tool-capable model's first step. None in the app (the
+        # model decides); the tests set a call grammar because the packaged
+        # 270M base model, given a tools template, does not call on its own.
+        self.first_step_grammar = first_step_grammar
 
     # ------------------------------------------------------------------ ask
 
@@ -177,27 +181,43 @@ class ChatEngine:
         token.check()
 
         native = self._native_tools_enabled()
-        tool_calls: list[dict] = []
         if not native:
-            tool_calls = self._plan_tools(question, sources if covered else [], token, on_event)
+            worked = self._work_out(question, sources if covered else [], token, on_event)
+            if worked is not None:
+                # Hearth's own text, stated as is: its citations are the
+                # passages that supplied numbers (no attribution to redo).
+                text, tool_calls, cited = worked
+                on_event(TokenStreamed(text))
+                citations = [s.citation(inferred=False) for s in sources if s.n in cited]
+                answer = Answer(question=question, text=text, citations=citations, tool_calls=tool_calls,
+                                retrieval_ms=retrieval_ms, covered=covered)
+                return self._finish(answer, conversation, on_event)
         token.check()
-        native_call = native and self._question_wants_tools(question, covered)
 
-        if not covered and not tool_calls and not native_call:
-            text = EMPTY_LIBRARY if library_empty else NOT_COVERED
-            on_event(TokenStreamed(text))
-            answer = Answer(question=question, text=text, retrieval_ms=retrieval_ms, covered=False)
+        refusal = EMPTY_LIBRARY if library_empty else NOT_COVERED
+        if not covered and not native:
+            on_event(TokenStreamed(refusal))
+            answer = Answer(question=question, text=refusal, retrieval_ms=retrieval_ms, covered=False)
             return self._finish(answer, conversation, on_event)
 
         retrieved = sources
+        tool_calls: list[dict] = []
         if native:
             result, sources, tool_calls = self._generate_native(question, sources, history, token,
-                                                                on_event, max_tokens, native_call)
+                                                                on_event, max_tokens)
+            if not covered and not tool_calls:
+                # Nothing relevant in the library and no calculation: the
+                # model's own text would be invented.
+                result = _replace_text(result, refusal)
+            elif tool_calls:
+                result = _replace_text(result, calculation.final_text(result.text.strip(), tool_calls))
         else:
-            result, sources = self._generate_plain(question, sources, tool_calls, history, token,
-                                                   on_event, max_tokens)
-        text, citations = resolve_citations(result.text.strip(), sources, self._embed(), question)
-        if covered and not native and not tool_calls and not result.cancelled:
+            result, sources = self._generate_plain(question, sources, history, token, on_event, max_tokens)
+        if calculation.is_own_text(result.text):
+            text, citations = result.text, []   # Hearth's statement of a result or error, as is
+        else:
+            text, citations = resolve_citations(result.text.strip(), sources, self._embed(), question)
+        if covered and not native and not result.cancelled:
             # A document answer from the small model: its sentence only if a
             # passage supports it, else the passage's own sentence (support.py).
             given = {s.n for s in sources}
@@ -208,6 +228,11 @@ class ChatEngine:
             covered = grounded.kind != support.NOT_COVERED
             text, citations = (grounded.text, grounded.citations) if covered else \
                 (grounded.text or NOT_COVERED, [])
+        elif not native and result.cancelled and \
+                calculation.invented_numbers(text, [s.text for s in sources], question):
+            # A stopped draft is not checked sentence by sentence; shown means
+            # right: a number no passage states is not shown.
+            text, citations = calculation.NOT_IN_DOCUMENTS, []
         answer = Answer(
             question=question, text=text, citations=citations, tool_calls=tool_calls,
             retrieval_ms=retrieval_ms, first_token_ms=result.first_token_ms,
@@ -273,14 +298,6 @@ class ChatEngine:
         info = self.session.loaded
         return bool(info and info.supports_tools and self.tools is not None and len(self.tools))
 
-    @staticmethod
-    def _question_wants_tools(question: str, covered: bool) -> bool:
-        """Tools are chosen from the user's question only: arithmetic written
-        in it, or (with library passages) a request to compute something."""
-        if arithmetic.plain_expression(question):
-            return True
-        return covered and arithmetic.asks_for_computation(question)
-
     def _run_tool(self, name: str, arguments: dict, tool_calls: list[dict], on_event: OnEvent):
         result = self.tools.run(name, arguments)
         shown = arguments.get("expression") if isinstance(arguments.get("expression"), str) else \
@@ -290,91 +307,42 @@ class ChatEngine:
         on_event(ToolCalled(name, shown, result.output, result.ok))
         return result
 
-    def _plan_tools(self, question: str, sources: Sequence[Source], token: CancelToken,
-                    on_event: OnEvent) -> list[dict]:
-        """The app as planner (for models that cannot call tools themselves).
-
-        Arithmetic stated in the question goes to the calculator as is. A
-        word problem the planner can read (``planner.py``: the operation
-        from the question's wording, operands from the question or the
-        passages' labelled numbers) runs its expression. Otherwise a
-        question asking to compute something gets an expression written by
-        the model under the calculator grammar, from the question's own
-        numbers and the passages' number sentences; it runs only when it has
-        an operation, uses only numbers found there, and uses the question's
-        numbers when it states any."""
-        calls: list[dict] = []
+    def _work_out(self, question: str, sources: Sequence[Source], token: CancelToken,
+                  on_event: OnEvent) -> Optional[tuple[str, list[dict], list[int]]]:
+        """For a model without native tools: the answer text, tool calls and
+        cited passage numbers when the question asks for a number (see
+        ``wordproblem.py``), None
+        when it is a question for the documents."""
         if self.tools is None or "calculator" not in self.tools:
-            return calls
-        expression = arithmetic.plain_expression(question)
-        if expression:
-            self._run_tool("calculator", {"expression": expression}, calls, on_event)
-            return calls
-        planned = planner.plan(question, planner.joined_passages(sources))
-        if planned is not None:
-            log.info("planned %s: %s", planned.operation, planned.expression)
-            result = self._run_tool("calculator", {"expression": planned.expression}, calls, on_event)
-            if result.ok:
-                return calls
-        if not arithmetic.asks_for_computation(question):
-            return calls
-        facts = arithmetic.number_sentences([s.text for s in sources], question) if sources else []
-        if not facts and not arithmetic.question_numbers(question) - arithmetic.FREE_NUMBERS:
-            return calls
-        allowed = arithmetic.numbers_in(question) | arithmetic.numbers_in(" ".join(facts))
-        facts_text = " ".join(facts[:6])
-        best: Optional[tuple] = None
-        # Greedy first; if its expression leaves out numbers the question
-        # states, a few sampled drafts get a chance (a 270M writer often
-        # drops one term). Drafts are cheap: ~10 tokens each.
-        for attempt, (temperature, seed) in enumerate(((0.0, 0), (0.7, 1), (0.7, 2), (0.7, 3))):
-            token.check()
-            expression = self._write_expression(question, facts_text, token, temperature, seed)
-            if expression is None:
-                continue
-            if not arithmetic.has_operation(expression):
-                if attempt == 0:
-                    return calls  # the model says: a lookup, no arithmetic needed
-                continue
-            if not arithmetic.grounded(expression, allowed) or \
-                    not arithmetic.uses_question_numbers(expression, question) or \
-                    arithmetic.sourced_numbers(expression) < 2:
-                from desktop_app.core.logs import user_text  # numbers from documents: see the log policy
-
-                log.info("expression %r is not grounded in the question and passages; not run",
-                         user_text(expression))
-                continue
-            coverage = arithmetic.question_number_coverage(expression, question)
-            if best is None or coverage > best[0]:
-                best = (coverage, expression)
-            if coverage >= 1.0:
-                break
-        if best is not None:
-            self._run_tool("calculator", {"expression": best[1]}, calls, on_event)
-        return calls
-
-    def _write_expression(self, question: str, facts: str, token: CancelToken,
-                          temperature: float = 0.0, seed: int = 0) -> Optional[str]:
-        from desktop_app.core.tools.grammar import expression_grammar
-
-        grammar = expression_grammar().replace("root ::= expr0", 'root ::= " "? expr0', 1)
-        prompt = (EXPRESSION_HEADER + f"Facts: {_one_line(facts) or 'none'}\n"
-                  f"Question: {_one_line(question)}\nExpression:")
-        prompt = self._fit_plain(prompt, EXPRESSION_MAX_TOKENS)
-        if prompt is None:
             return None
-        result = self.session.generate(prompt, token=token, max_tokens=EXPRESSION_MAX_TOKENS,
-                                       grammar=grammar, temperature=temperature, seed=seed)
-        if result.cancelled:
-            raise Cancelled()
-        text = result.text.strip()
-        return text or None
+        calls: list[dict] = []
+        expression = wordproblem.written_arithmetic(question)
+        if expression is None:
+            if not wordproblem.asks_to_compute(question):
+                return None
+            proposal = wordproblem.propose(self._writer(token), question, [s.text for s in sources])
+            log.info("word problem: %s", proposal.expression or proposal.reason)
+            if proposal.expression is None:
+                return calculation.NOT_WORKED_OUT, calls, []
+            expression = proposal.expression
+        self._run_tool("calculator", {"expression": expression}, calls, on_event)
+        if not calls[-1]["ok"]:
+            return calculation.error_text(calls[-1]), calls, []
+        cited = calculation.cited_sources(expression, wordproblem.numbers_in(question), sources)
+        return calculation.result_text(calls[-1], cited), calls, cited
 
-    def _fit_plain(self, prompt: str, reserve: int) -> Optional[str]:
-        budget = self.session.n_ctx - reserve - SAFETY_TOKENS
-        if self.session.count_tokens(prompt) + 1 <= budget:
-            return prompt
-        return None
+    def _writer(self, token: CancelToken) -> wordproblem.Writer:
+        def write(prompt: str, grammar: str, temperature: float, seed: int) -> str:
+            token.check()
+            reserve = wordproblem.EXPRESSION_MAX_TOKENS
+            if self.session.count_tokens(prompt) + 1 > self.session.n_ctx - reserve - SAFETY_TOKENS:
+                return ""
+            result = self.session.generate(prompt, token=token, max_tokens=reserve, grammar=grammar,
+                                           temperature=temperature, seed=seed)
+            if result.cancelled:
+                raise Cancelled()
+            return result.text
+        return write
 
     # -------------------------------------------------------------- prompts
 
@@ -407,12 +375,8 @@ class ChatEngine:
             remaining -= used
         return fitted
 
-    @staticmethod
-    def _calculator_lines(tool_calls: Sequence[dict]) -> str:
-        return "".join(f"Calculator: {c['input']} = {c['output']}\n" for c in tool_calls if c.get("ok"))
-
-    def _plain_prompt(self, question: str, sources: Sequence[Source], tool_calls, history) -> str:
-        parts = [PLAIN_HEADER_WITH_CALCULATOR if self._calculator_lines(tool_calls) else PLAIN_HEADER]
+    def _plain_prompt(self, question: str, sources: Sequence[Source], history) -> str:
+        parts = [PLAIN_HEADER]
         for turn in history:
             parts.append(f"Question: {_one_line(turn.question)}\nAnswer: {_one_line(turn.answer)}\n\n")
         if sources:
@@ -420,7 +384,6 @@ class ChatEngine:
             parts.extend(f"[{s.n}] {_label(s)}\n{_one_line(s.text)}\n" for s in sources)
         else:
             parts.append("Sources: none\n")
-        parts.append(self._calculator_lines(tool_calls))
         parts.append(f"Question: {_one_line(question)}\nAnswer:")
         return "".join(parts)
 
@@ -461,16 +424,14 @@ class ChatEngine:
     def _stream(self, on_event: OnEvent):
         return lambda text: on_event(TokenStreamed(text))
 
-    def _generate_plain(self, question, sources, tool_calls, history, token, on_event, max_tokens):
+    def _generate_plain(self, question, sources, history, token, on_event, max_tokens):
         reserve, budget = self._answer_budget(max_tokens)
         count = lambda prompt: self.session.count_tokens(prompt) + 1  # + BOS
         prompt, fitted = self._build_within_budget(
-            lambda s, h: self._plain_prompt(question, s, tool_calls, h), count, sources, history, budget)
-        results = [c["output"] for c in tool_calls if c.get("ok")]
-        grammar = result_answer_grammar(results[-1], question) if results else None
+            lambda s, h: self._plain_prompt(question, s, h), count, sources, history, budget)
         result = self.session.generate(prompt, token=token, on_token=self._stream(on_event),
-                                       max_tokens=reserve, stop=PLAIN_STOPS, grammar=grammar)
-        if not result.text.strip() and not result.cancelled and grammar is None:
+                                       max_tokens=reserve, stop=PLAIN_STOPS)
+        if not result.text.strip() and not result.cancelled:
             # The base model sometimes ends its answer before writing one
             # (a newline first): ask again, with a line that must not be empty.
             log.info("empty answer; asking again for a non-empty line")
@@ -489,14 +450,11 @@ class ChatEngine:
         messages.extend(tool_turns)
         return messages
 
-    def _generate_native(self, question, sources, history, token, on_event, max_tokens, tools_allowed):
-        """A model with native tool calling drives the calculator itself.
-
-        When the question calls for arithmetic, the model's first step is
-        constrained by a grammar to a calculator call in its template's own
-        format (so the call always parses); the model writes the expression.
-        Calls are only honoured when the question itself is about numbers:
-        passages are data."""
+    def _generate_native(self, question, sources, history, token, on_event, max_tokens):
+        """A model with native tool calling decides itself when to call the
+        calculator: it is pure and bounded, so a call a passage suggested is
+        harmless (a future tool with effects would need the user's consent).
+        Its calls are parsed from its own output in its template's format."""
         schemas = self.tools.schemas()
         tool_calls: list[dict] = []
         tool_turns: list[dict] = []
@@ -507,17 +465,15 @@ class ChatEngine:
             messages, fitted = self._build_within_budget(
                 lambda s, h: self._messages(question, s, h, tool_turns), count, sources, history, budget)
             gate = _StreamGate(self._stream(on_event))
-            grammar = native_call_grammar(self.session.chat_template) \
-                if tools_allowed and not tool_calls and "calculator" in self.tools else None
+            grammar = self.first_step_grammar if not tool_calls else None
             result = self.session.generate(messages, token=token, on_token=gate, max_tokens=reserve,
                                            tools=schemas, grammar=grammar)
             calls = parse_tool_calls(result.text)
             if not calls or result.cancelled:
                 gate.flush()
                 return result, fitted, tool_calls
-            if len(tool_calls) >= MAX_TOOL_CALLS or not tools_allowed:
-                log.info("ignoring %d tool call(s): %s", len(calls),
-                         "limit reached" if tools_allowed else "the question does not call for tools")
+            if len(tool_calls) >= MAX_TOOL_CALLS:
+                log.info("ignoring %d tool call(s): limit reached", len(calls))
                 text = re.sub(r"<tool_call>.*?(</tool_call>|$)", "", result.text, flags=re.S).strip()
                 return _replace_text(result, text or NOT_COVERED), fitted, tool_calls
             tool_turns.append({"role": "assistant", "content": "", "tool_calls": [

@@ -583,7 +583,7 @@ def _whole(x: Number, what: str) -> int:
 
 def _sqrt(x: Number) -> Number:
     if x < 0:
-        raise CalculatorError(f"the square root of a negative number ({_plain(x)}) is not a real number")
+        raise CalculatorError(f"a negative number ({_plain(x)}) has no real square root")
     if not isinstance(x, float):
         root = _exact_root(Fraction(x), 2)
         if root is not None:
@@ -665,7 +665,7 @@ def _inverse_trig(fn: Callable[[float], float], name: str) -> Callable[[Number],
 
 
 def _round(x: Number, digits: Number = 0) -> Number:
-    n = _whole(digits, "the number of digits in round")
+    n = _whole(digits, "the digits argument of round")
     if abs(n) > 100:
         raise CalculatorError("round accepts between -100 and 100 digits")
     # Floats round as written (2.675 -> 2.68), halves away from zero.

@@ -1,4 +1,4 @@
-"""Find the arithmetic in a user's question, for the app-side planner.
+"""Find the arithmetic a user's question writes out (``chat/wordproblem.py``).
 
 The packaged 270M model is a weak planner (issue 3): asked to choose a
 calculator call it answers in prose, asked to write an expression it drops
@@ -26,7 +26,7 @@ function calls like sqrt(2)):
 - percent / per cent / %; "P% of N" and "P percent of N" (P% * N);
   "increase N by P%" (N + P%), "decrease/reduce N by P%" (N - P%)
 - square root of, cube root of, log of, natural log of, the square/cube of
-- the sum / product of A and B [and C...], the difference between A and B,
+- the sum / product of A and B [and C...], difference between A and B,
   the average / mean of A, B and C, add A and B, add A to B,
   subtract A from B, multiply A by B, divide A by B,
   half / a third / a quarter of N, twice / double / triple N
@@ -164,7 +164,7 @@ _REWRITES = [
     (re.compile(rf"\btriple\s+({_NUM})"), lambda m: f"(3 * {m.group(1)})"),
     (re.compile(rf"\b(?:the\s+)?square\s+of\s+({_NUM})"), lambda m: f"({m.group(1)}^2)"),
     (re.compile(rf"\b(?:the\s+)?cube\s+of\s+({_NUM})"), lambda m: f"({m.group(1)}^3)"),
-    # "raised to the 5th power", "to the 3rd power"
+    # ordinal powers: "to the 3rd power", "raised to the 4th power"
     (re.compile(r"\b(?:raised\s+)?to\s+the\s+(\d+)(?:st|nd|rd|th)\s+power\b"), lambda m: f" ^ {m.group(1)}"),
     (re.compile(rf"\bfactorial\s+of\s+({_NUM})"), lambda m: f"factorial({m.group(1)})"),
     (re.compile(rf"({_NUM})\s+factorial\b"), lambda m: f"{m.group(1)}!"),

@@ -282,8 +282,8 @@ def generate_constrained(llm, prompt: str, grammar_text: str, *, max_tokens: int
 _EXPRESSION_EXAMPLES = (
     ("A book costs $8.20. How much do 3 books cost?", "8.20 * 3"),
     ("A class of 28 students is split into teams of 4. How many teams are there?", "28 / 4"),
-    ("A $60 dinner plus a 20% tip. What is the total?", "60 + 20%"),
-    ("Prices went from $50 to $54. By what percent did they rise?", "(54 - 50) / 50 * 100"),
+    ("A $60 dinner plus a 20% tip. How much is paid?", "60 + 20%"),
+    ("A fare rose from $50 to $54. What was the rise in percent?", "(54 - 50) / 50 * 100"),
     ("I ran 5.5 km on Monday and 7.25 km on Tuesday. How far did I run?", "5.5 + 7.25"),
 )
 

@@ -3,7 +3,7 @@ question must never send made-up arithmetic to the calculator."""
 
 import pytest
 
-from desktop_app.core.chat.arithmetic import asks_for_computation
+from desktop_app.core.chat.wordproblem import asks_to_compute as asks_for_computation
 
 
 @pytest.mark.parametrize("question", [
