@@ -20,14 +20,13 @@ import numpy as np
 from desktop_app.core.jobs import CancelToken, Progress, Report, ignore_progress
 from desktop_app.core.library.documents import Hit
 from desktop_app.core.library.ingest import Candidate, IngestReport, run_ingest, walk_files
+from desktop_app.core.library.rank import fuse
 from desktop_app.core.library.store import SourceRecord, Store
 from desktop_app.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
 SEARCH_MODES = ("hybrid", "vector", "bm25")
-RRF_K = 60                 # the usual reciprocal-rank-fusion constant
-BM25_WEIGHT = 1.0          # weight of the BM25 ranking in the fusion (vectors: 1)
 MIN_CANDIDATES = 50        # per ranked list fed to the fusion
 # Failures a retry may fix without the file changing (permissions, a file
 # that was being moved): tried again on every add.
@@ -306,8 +305,9 @@ class Library:
     def search(self, query: str, k: int = 5, mode: str = "hybrid") -> list[Hit]:
         """The ``k`` passages that best answer ``query``.
 
-        ``hybrid`` fuses the HNSW and BM25 rankings by reciprocal rank; its
-        ``score`` is the fused score. ``similarity`` is the cosine of query
+        ``hybrid`` fuses the HNSW and BM25 candidates by their normalized
+        scores with document evidence (``rank.fuse``); its ``score`` is the
+        fused score. ``similarity`` is the cosine of query
         and passage (computed for every hit of the vector and hybrid modes;
         None in bm25 mode, which never embeds the query).
         """
@@ -330,13 +330,13 @@ class Library:
         elif mode == "bm25":
             ranked = bm25_hits[:k]
         else:
-            fused: dict[int, float] = {}
-            for hits, weight in ((vector_hits, 1.0), (bm25_hits, BM25_WEIGHT)):
-                for rank, (chunk_id, _score) in enumerate(hits):
-                    fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (RRF_K + rank + 1)
-            ranked = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:k]
+            candidates = list(dict.fromkeys([c for c, _ in vector_hits] + [c for c, _ in bm25_hits]))
+            rows = self.store.chunk_rows(candidates)
+            file_of = {chunk_id: row.path for chunk_id, row in rows.items()}
+            ranked = fuse(vector_hits, bm25_hits, file_of)[:k]
         ids = [chunk_id for chunk_id, _ in ranked]
-        rows = self.store.chunk_rows(ids)
+        if mode != "hybrid":
+            rows = self.store.chunk_rows(ids)
         if qvec is not None:
             unseen = [i for i in ids if i not in similarity]
             for chunk_id, vec in self.store.chunk_vectors(unseen).items():

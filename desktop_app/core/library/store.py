@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import sqlite3
 import threading
 import time
@@ -31,14 +30,17 @@ from typing import Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 
+from desktop_app.core.library.context import EMBED_TEXT_VERSION, document_title
 from desktop_app.core.library.documents import Chunk
+from desktop_app.core.library import fts
+from desktop_app.core.library.fts import FTS_SCHEMA_VERSION, fts_query  # noqa: F401 (re-exported)
 from desktop_app.core.paths import ensure_private_dir
 
 log = logging.getLogger(__name__)
 
 DB_NAME = "library.sqlite3"
 INDEX_NAME = "vectors.hnsw"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = FTS_SCHEMA_VERSION
 
 # HNSW build/search parameters. At 100k chunks (bench/search_scale.py) ef=128
 # gave recall@10 0.970 against exact search, ef=256 0.987 for 0.5 ms a query.
@@ -78,19 +80,10 @@ CREATE TABLE IF NOT EXISTS chunks (
     section TEXT,
     start INTEGER NOT NULL,
     "end" INTEGER NOT NULL,
-    vector BLOB NOT NULL
+    vector BLOB NOT NULL,
+    title TEXT
 );
 CREATE INDEX IF NOT EXISTS chunks_file ON chunks(file_id);
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
-    text, section, content='chunks', content_rowid='id',
-    tokenize='unicode61 remove_diacritics 2');
-CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
-    INSERT INTO chunks_fts(rowid, text, section) VALUES (new.id, new.text, coalesce(new.section, ''));
-END;
-CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
-    INSERT INTO chunks_fts(chunks_fts, rowid, text, section)
-        VALUES ('delete', old.id, old.text, coalesce(old.section, ''));
-END;
 """
 
 
@@ -131,34 +124,6 @@ class ChunkRow:
     end: int
 
 
-_FTS_WORD = re.compile(r"\w+", re.UNICODE)
-# Words that match most passages: in an OR query each makes FTS5 score nearly
-# every row (1.6 s a query at 100k chunks) while adding almost nothing to BM25.
-_STOPWORDS = frozenset("""
-a about an and are as at be been but by can could did do does for from had has have how i if in into
-is it its me my not of on or our she should so than that the their them then there these they this
-to was we were what when where which while who whom why will with would you your
-""".split())
-
-
-def fts_query(text: str, max_terms: int = 32) -> Optional[str]:
-    """User text as a safe FTS5 query: every word quoted (so quotes, AND/OR/
-    NOT, ``*``, ``:`` and parentheses are plain text), common English words
-    dropped unless nothing else is left, joined with OR so BM25 ranks by how
-    many and how rare the matching words are."""
-    words = _FTS_WORD.findall(text.lower())
-    kept = [w for w in words if w not in _STOPWORDS] or words
-    seen: list[str] = []
-    for word in kept:
-        if word not in seen:
-            seen.append(word)
-        if len(seen) >= max_terms:
-            break
-    if not seen:
-        return None
-    return " OR ".join(f'"{w}"' for w in seen)
-
-
 def _touch_private(path: Path) -> None:
     fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
     os.close(fd)
@@ -179,9 +144,9 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.executescript(_SCHEMA)
-        self._set_meta_default("schema_version", str(SCHEMA_VERSION))
+        self._upgrade_schema()
         self._set_meta_default("db_gen", "0")
+        self._set_meta_default("embed_text_version", str(EMBED_TEXT_VERSION))
         self._index = None          # hnswlib.Index, created when the dim is known
         self._dim: Optional[int] = self._meta_int("dim")
         self._index_count = 0       # labels in the index, deleted ones included
@@ -213,6 +178,23 @@ class Store:
 
     def transaction(self) -> "Store._Tx":
         return Store._Tx(self)
+
+    def _upgrade_schema(self) -> None:
+        """Create the tables, or bring an older library's up to date in one
+        transaction (see ``fts.migrate``: no re-embedding)."""
+        fresh = self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone() is None
+        with self.transaction() as db:
+            found = None if fresh else self._meta_int("schema_version")
+            for statement in fts.statements(_SCHEMA):
+                db.execute(statement)
+            if found is not None and found < SCHEMA_VERSION:
+                fts.migrate(db, found)
+                # Its vectors were made from the bare passage text.
+                self._db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('embed_text_version', '1')")
+            else:
+                for statement in fts.statements(fts.FTS_DDL):
+                    db.execute(statement)
+            self._set_meta(db, "schema_version", SCHEMA_VERSION)
 
     def _meta(self, key: str) -> Optional[str]:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -523,6 +505,7 @@ class Store:
             with self.transaction() as db:
                 file_ids: dict[str, int] = {}
                 seq: dict[str, int] = {}
+                titles: dict[str, str] = {}
                 for op in ops:
                     if isinstance(op, FileStart):
                         fid = self._upsert_file(db, op.path, op.source_id, now, "indexing", None)
@@ -538,11 +521,13 @@ class Store:
                             seq[op.path] = db.execute("SELECT count(*) FROM chunks WHERE file_id = ?",
                                                       (fid,)).fetchone()[0]
                         c = op.chunk
+                        if op.path not in titles:
+                            titles[op.path] = document_title(op.path)
                         cur = db.execute(
-                            'INSERT INTO chunks(file_id, seq, text, page, section, start, "end", vector) '
-                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                            'INSERT INTO chunks(file_id, seq, text, page, section, start, "end", vector, title) '
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                             (fid, seq[op.path], c.text, c.page, c.section, c.start, c.end,
-                             vectors[row].tobytes()))
+                             vectors[row].tobytes(), titles[op.path]))
                         seq[op.path] += 1
                         new_ids.append(cur.lastrowid)
                         row += 1
@@ -612,14 +597,8 @@ class Store:
 
     def bm25_search(self, query: str, k: int) -> list[tuple[int, float]]:
         """(chunk id, BM25 score: higher is better), best first."""
-        match = fts_query(query)
-        if match is None:
-            return []
         with self.lock:
-            rows = self._db.execute(
-                "SELECT rowid, -bm25(chunks_fts, 1.0, 0.5) AS score FROM chunks_fts "
-                "WHERE chunks_fts MATCH ? ORDER BY bm25(chunks_fts, 1.0, 0.5) LIMIT ?", (match, k)).fetchall()
-        return [(int(r[0]), float(r[1])) for r in rows]
+            return fts.bm25_search(self._db, query, k)
 
     def chunk_rows(self, ids: Sequence[int]) -> dict[int, ChunkRow]:
         if not ids:
