@@ -276,6 +276,25 @@ class Library:
             result.removed += self.store.delete_files(gone)
         return len(seen), todo, unchanged
 
+    # ------------------------------------------------------------ re-embed
+
+    def needs_reembed(self) -> bool:
+        """True when the stored vectors were made from an older composition
+        of the embedded text (a library from an earlier version)."""
+        from desktop_app.core.library.reembed import needs_reembed
+
+        return needs_reembed(self.store)
+
+    def reembed(self, *, token: Optional[CancelToken] = None, report: Report = ignore_progress) -> int:
+        """Rebuild every vector alongside the old ones; searches keep using
+        the old index until the new one is complete (``reembed.py``)."""
+        from desktop_app.core.library.reembed import reembed
+
+        with self._write_lock:
+            embedder = self.embedder
+            self.store.ensure_embedder(embedder.name, embedder.dim)
+            return reembed(self.store, embedder, token=token, report=report)
+
     # ---------------------------------------------------------------- remove
 
     def remove(self, path: PathLike) -> int:

@@ -389,6 +389,32 @@ class Store:
             self._record_index_gen(gen)
             self._last_save = time.monotonic()
 
+    def new_index_like(self) -> "IndexBuilder":
+        """An empty vector index with this library's parameters, to be filled
+        without the store's lock and handed to ``adopt_index``."""
+        with self.lock:
+            if self._dim is None:
+                raise StoreError("ensure_embedder() must be called before building an index")
+            return IndexBuilder(self._new_index(int(self._live * 1.1) + 1024))
+
+    def adopt_index(self, builder: "IndexBuilder", commit) -> None:
+        """Swap in an index built alongside (re-embedding): ``commit(db)``
+        runs in one transaction and returns ids of passages the builder did
+        not see (their stored vectors are added); ids the builder holds that
+        SQLite no longer has are dropped. Then the index is saved."""
+        with self.lock:
+            with self.transaction() as db:
+                extra = commit(db)
+                self._bump_gen(db)
+            self._index = builder.index
+            self._index_count = builder.count
+            self._add_from_db(sorted(extra))
+            live = set(r[0] for r in self._db.execute("SELECT id FROM chunks"))
+            for label in set(int(i) for i in self._index.get_ids_list()) - live:
+                self._index.mark_deleted(label)
+            self._live = len(live)
+            self.save_index(force=True)
+
     def _record_index_gen(self, gen: Optional[int] = None) -> None:
         with self.transaction() as db:
             self._set_meta(db, "index_gen", gen if gen is not None else self._meta_int("db_gen"))
@@ -642,6 +668,21 @@ class Store:
             return {"sources": self._db.execute("SELECT count(*) FROM sources").fetchone()[0],
                     "files": files, "chunks": self._count_chunks(), "failed": failed or 0,
                     "indexing": indexing or 0, "indexed_vectors": self._live if self._index is not None else 0}
+
+
+class IndexBuilder:
+    """An HNSW index being filled outside the store's lock."""
+
+    def __init__(self, index) -> None:
+        self.index = index
+        self.count = 0
+
+    def add(self, vectors: np.ndarray, ids: np.ndarray) -> None:
+        needed = self.count + len(ids)
+        if needed > self.index.get_max_elements():
+            self.index.resize_index(max(needed, int(self.index.get_max_elements() * 1.5)))
+        self.index.add_items(vectors, ids)
+        self.count += len(ids)
 
 
 # Write operations produced by ingest, applied in order by Store.write_batch.
