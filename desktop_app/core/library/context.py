@@ -9,7 +9,7 @@ weighted fields, and prefixed to the text the embedder sees.
 The title is derived from the file name (``hyperref-doc.pdf`` -> "hyperref
 doc"). That is deliberate: it is known for every format, costs nothing, is
 often the most specific name a document has (``shutil.html``,
-``longtable.pdf``, ``invoice_INV-2026-1142.md``), and a library built by an
+``longtable.pdf``, ``tenancy_agreement_flat_3.docx``), and a library built by an
 older version can be given exactly the same titles from the paths it stored,
 without re-reading a single file. Formats with a real title heading (HTML
 ``h1``, PDF bookmarks, Markdown ``#``) already carry it as the first element
