@@ -45,8 +45,10 @@ HERE = Path(__file__).resolve().parent
 DEFAULT_CORPUS = Path("/usr/share/doc/python3.11/html")
 DEFAULT_QUESTIONS = HERE / "data" / "retrieval_python_docs.jsonl"
 MODES = ("vector", "bm25", "hybrid")
-# Sphinx build leftovers: copies of the pages' sources and assets, not documents.
+# Sphinx build leftovers: copies of the pages' sources and assets, and its
+# JavaScript search index (3.6 MB of JSON), not documents.
 SKIPPED_FOLDERS = frozenset({"_sources", "_static", "_images", "_downloads"})
+SKIPPED_FILES = frozenset({"searchindex.js"})
 
 
 def load_questions(path: Path) -> list[dict]:
@@ -74,7 +76,7 @@ def corpus_paths(corpus: Path, questions: list[dict], subset: int = 0, max_kb: i
         rel = path.relative_to(corpus)
         if rel.as_posix() in answers or not path.is_file() or not is_supported(path):
             continue
-        if any(part.startswith(".") or part in SKIPPED_FOLDERS for part in rel.parts):
+        if any(part.startswith(".") or part in SKIPPED_FOLDERS for part in rel.parts) or path.name in SKIPPED_FILES:
             continue
         if max_kb and path.stat().st_size > max_kb * 1024:
             continue
@@ -138,6 +140,10 @@ def run_backend(backend: str, paths: list[Path], questions: list[dict], corpus: 
         t0 = time.perf_counter()
         report = lib.add(paths, token=CancelToken(), report=StderrProgress())
         seconds = time.perf_counter() - t0
+        # A kept work dir may hold files of an earlier, different selection.
+        wanted = {str(p.resolve()) for p in paths}
+        for stale in [p for p in lib.store.files_under(str(corpus.resolve())) if p not in wanted]:
+            lib.remove(stale)
         status = lib.status()
         result = {"backend": backend, "index_seconds": seconds, "totals": status.get("totals"),
                   "files": len(paths), "chunks_embedded": report.chunks,
