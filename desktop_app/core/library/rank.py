@@ -32,10 +32,13 @@ Scored = Sequence[tuple[int, float]]
 @dataclass(frozen=True)
 class FusionWeights:
     vector: float = 1.0
-    bm25: float = 0.6
-    floor: float = 0.5           # quantile of a list's scores that maps to 0
-    doc_best: float = 0.3        # bonus: share of the file's best other passage
+    bm25: float = 0.45
+    floor: float = 0.0           # quantile of a list's scores that maps to 0 (0: the weakest)
+    doc_best: float = 0.15       # bonus: share of the file's best other passage
     doc_rest: float = 0.05       # bonus: share of each further passage of the file
+    # Only candidates count (the top MIN_CANDIDATES of each side), so a long
+    # page earns the bonus by matching in many places, not by being long.
+    doc_rest_max: int = 100
 
 
 DEFAULT_WEIGHTS = FusionWeights()
@@ -75,6 +78,6 @@ def fuse(vector_hits: Scored, bm25_hits: Scored, file_of: Mapping[int, object],
         others.remove(score)
         bonus = 0.0
         if others:
-            bonus = weights.doc_best * others[0] + weights.doc_rest * sum(others[1:])
+            bonus = weights.doc_best * others[0] + weights.doc_rest * sum(others[1:1 + weights.doc_rest_max])
         fused[cid] = score + bonus
     return sorted(fused.items(), key=lambda item: (-item[1], item[0]))
