@@ -20,7 +20,8 @@ import numpy as np
 from desktop_app.core.jobs import CancelToken, Progress, Report, ignore_progress
 from desktop_app.core.library.documents import Hit
 from desktop_app.core.library.ingest import Candidate, IngestReport, run_ingest, walk_files
-from desktop_app.core.library.rank import fuse
+from desktop_app.core.library.context import EMBED_TEXT_VERSION
+from desktop_app.core.library.rank import BARE_TEXT_WEIGHTS, DEFAULT_WEIGHTS, fuse
 from desktop_app.core.library.store import SourceRecord, Store
 from desktop_app.core.settings import Settings
 
@@ -352,7 +353,8 @@ class Library:
             candidates = list(dict.fromkeys([c for c, _ in vector_hits] + [c for c, _ in bm25_hits]))
             rows = self.store.chunk_rows(candidates)
             file_of = {chunk_id: row.path for chunk_id, row in rows.items()}
-            ranked = fuse(vector_hits, bm25_hits, file_of)[:k]
+            weights = DEFAULT_WEIGHTS if self.store.embed_text_version >= EMBED_TEXT_VERSION else BARE_TEXT_WEIGHTS
+            ranked = fuse(vector_hits, bm25_hits, file_of, weights)[:k]
         ids = [chunk_id for chunk_id, _ in ranked]
         if mode != "hybrid":
             rows = self.store.chunk_rows(ids)

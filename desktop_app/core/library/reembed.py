@@ -38,14 +38,8 @@ BATCH = 256
 _SIDE_TABLE = "CREATE TABLE IF NOT EXISTS chunks_next (id INTEGER PRIMARY KEY, vector BLOB NOT NULL)"
 
 
-def embed_text_version(store) -> int:
-    with store.transaction() as db:
-        row = db.execute("SELECT value FROM meta WHERE key = 'embed_text_version'").fetchone()
-    return int(row[0]) if row else EMBED_TEXT_VERSION
-
-
 def needs_reembed(store) -> bool:
-    return embed_text_version(store) < EMBED_TEXT_VERSION
+    return store.embed_text_version < EMBED_TEXT_VERSION
 
 
 def reembed(store, embedder, *, token: Optional[CancelToken] = None, report: Report = ignore_progress,

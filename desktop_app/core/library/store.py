@@ -230,6 +230,14 @@ class Store:
         return self._dim
 
     @property
+    def embed_text_version(self) -> int:
+        """Which composition of passage text the stored vectors were made
+        from (``context.EMBED_TEXT_VERSION``)."""
+        with self.lock:
+            value = self._meta("embed_text_version")
+            return int(value) if value is not None else EMBED_TEXT_VERSION
+
+    @property
     def embedder_name(self) -> Optional[str]:
         with self.lock:
             return self._meta("embedder")

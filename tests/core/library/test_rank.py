@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from desktop_app.core.library.context import document_title, embed_text
-from desktop_app.core.library.rank import FusionWeights, fuse, normalized
+from desktop_app.core.library.rank import BARE_TEXT_WEIGHTS, FusionWeights, fuse, normalized
 
 
 def test_a_clear_vector_winner_stays_first_against_a_flat_bm25_list():
@@ -24,8 +24,9 @@ def test_agreement_of_both_sides_beats_either_alone():
 def test_several_good_passages_of_one_file_lift_its_best_one():
     vector = [(1, 0.60), (2, 0.59), (3, 0.58), (4, 0.30), (5, 0.29), (6, 0.28)]
     files = {1: "lone.html", 2: "topic.html", 3: "topic.html", 4: "x", 5: "y", 6: "z"}
-    assert fuse(vector, [], files)[0][0] == 2
-    # Without document evidence the lone passage's higher score wins.
+    # Document evidence (the weights for vectors of bare passage text).
+    assert fuse(vector, [], files, BARE_TEXT_WEIGHTS)[0][0] == 2
+    # Without it the lone passage's higher score wins.
     assert fuse(vector, [], files, FusionWeights(doc_best=0.0, doc_rest=0.0))[0][0] == 1
 
 
