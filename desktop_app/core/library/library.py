@@ -206,10 +206,18 @@ class Library:
 
         A source whose root folder is gone is skipped and its files kept
         (``unavailable``); files gone from a folder that is there leave.
+        A library whose vectors are of an older embedded-text composition
+        is then re-embedded alongside (searches keep working meanwhile).
         """
         sources = self.store.sources()
         if not sources:
             return IngestReport()
+        result = self._refresh_sources(sources, token, report)
+        if self.needs_reembed():
+            result.chunks += self.reembed(token=token, report=report)
+        return result
+
+    def _refresh_sources(self, sources, token: Optional[CancelToken], report: Report) -> IngestReport:
         result = IngestReport()
         present = []
         for source in sources:

@@ -91,3 +91,14 @@ def test_kill_9_during_the_rebuild_leaves_the_old_index_working(tmp_path, embedd
     assert reembed(store, embedder, token=CancelToken()) < 3
     assert store._meta("embed_text_version") == str(EMBED_TEXT_VERSION)
     store.close()
+
+
+def test_the_background_refresh_upgrades_an_old_library(tmp_path, embedder, make_library):
+    root = tmp_path / "lib"
+    _make_v1_library(root, embedder)
+    lib = make_library(root)
+    assert lib.needs_reembed()
+    lib.refresh(token=CancelToken())   # its folder (/docs) is not there: files kept, vectors redone
+    assert not lib.needs_reembed()
+    [hit] = lib.search("watering tomatoes", k=1)
+    assert hit.path == "/docs/garden.txt"
