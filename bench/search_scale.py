@@ -175,11 +175,14 @@ def main() -> int:
     parser.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "hearth-bench-embedder")
     parser.add_argument("--png", type=Path, default=Path("search_scale.png"))
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--ef", type=int, help="HNSW ef at search time (default: the store's)")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
 
     from desktop_app.core.library import store as store_mod
+    if args.ef:
+        store_mod.HNSW_EF_SEARCH = args.ef
     from desktop_app.core.library.documents import Chunk
     from desktop_app.core.library.embed import load_embedder
     from desktop_app.core.library.library import Library
