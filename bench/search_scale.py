@@ -1,36 +1,40 @@
-"""Search at 100,000 chunks: end-to-end latency and HNSW recall.
+"""Search latency as a library grows to 250,000 distinct real passages.
 
-Embedding 100,000 real chunks takes most of an hour on 2 cores, so the
-vectors are built another way -- but NOT from random Gaussian noise, which
-behaves nothing like text embeddings (recall@10 0.27 at ef=64 measured on
-random 384-d vectors). Here:
+Texts: real and all different. Passages are cut (the library's own parser
+and chunker, token counts estimated from words to keep the run short) from
+Debian documentation and source trees found on this machine -- the Python
+HTML docs, git-doc, the Python standard library and the installed Python
+packages' sources -- and any passage whose text was already seen is
+dropped, so no text is stored twice (duplicated text makes BM25 look
+slower and HNSW look easier than real libraries).
 
-1. ``--real`` (default 2,000) real chunks of a documentation corpus (default:
-   Debian's python3.11-doc HTML and git-doc) are parsed, chunked and embedded
-   with the real embedder;
-2. each of the 100,000 stored vectors is a mixture of two real chunk
-   embeddings (weight 0.6-0.95 on the first) plus small Gaussian noise
-   (sigma 0.01 per dimension), renormalized: it lies on the manifold the real
-   embeddings span, with their cluster structure. Its text is the text of its
-   main real chunk (so BM25 works on real words).
+Vectors: embedding 250,000 passages takes hours on 2 cores, so they are
+built another way, but NOT from Gaussian noise (which behaves nothing like
+text embeddings): ``--real`` passages are embedded with the real embedder
+and each stored vector is a mixture of two of them (weight 0.6-0.95 on the
+first) plus small noise, renormalized -- on the manifold real embeddings
+span, with their cluster structure.
 
-Everything is stored through the real Store (SQLite + FTS5 + HNSW). Then,
-with real queries (the retrieval question set, plus snippets of real chunks):
+Everything is written through the real Store (SQLite + FTS5 + HNSW). At each
+size of ``--sizes`` the library is measured with real queries (the
+retrieval sets' questions plus 12-word snippets of stored passages):
 
-- p50/p95 of ``Library.search`` end to end (query embedding included) for
-  hybrid, vector and bm25;
-- HNSW recall@10 against exact search (a full matrix product) for the same
-  query vectors, and the exact search's own latency as the baseline.
+- p50/p95 of ``Library.search`` end to end (query embedding included), for
+  hybrid, vector and bm25, k=5;
+- HNSW recall@10 against exact search (numpy over every stored vector).
 
-Target (issue 2): recall@10 >= 0.98.
+and a PNG plots the growth (log-log), so the cost of 1M passages can be read
+off the trend. Targets (issue 12) at 250k: hybrid p50 <= 30 ms, p95 <= 100 ms,
+recall@10 >= 0.98.
 
-    .venv/bin/python bench/search_scale.py            # ~20 min on 2 busy cores
-    .venv/bin/python bench/search_scale.py --chunks 20000 --real 500   # quick look
+    .venv/bin/python bench/search_scale.py                          # 10k..250k, ~30 min on 2 busy cores
+    .venv/bin/python bench/search_scale.py --sizes 10000,50000 --queries 100   # quick look
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import random
@@ -50,148 +54,206 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from desktop_app.core.settings import Settings  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_CORPORA = (Path("/usr/share/doc/python3.11/html"), Path("/usr/share/doc/git-doc"))
-QUESTIONS = HERE / "data" / "retrieval_python_docs.jsonl"
+QUESTION_SETS = (HERE / "data" / "retrieval_python_docs.jsonl", HERE / "data" / "retrieval_latex_docs.jsonl")
+MODES = ("hybrid", "vector", "bm25")
 
 
-def real_chunks(corpora, want: int, embedder, seed: int) -> list[str]:
+def default_roots() -> list[Path]:
+    import sysconfig
+
+    roots = [Path("/usr/share/doc/python3.11/html"), Path("/usr/share/doc/git-doc"),
+             Path(sysconfig.get_paths()["stdlib"]), Path(sysconfig.get_paths()["purelib"])]
+    return [r for r in roots if r.is_dir()]
+
+
+def distinct_passages(roots: list[Path], want: int, max_tokens: int, overlap: int) -> list[str]:
+    """``want`` passages of real text, no two alike, from the files under ``roots``."""
     from desktop_app.core.library.chunk import chunk_blocks
     from desktop_app.core.library.documents import ParseError
     from desktop_app.core.library.parse import is_supported, parse_file
 
-    files = [p for c in corpora if c.exists() for p in sorted(c.rglob("*"))
-             if p.is_file() and is_supported(p) and "_static" not in p.parts]
-    random.Random(seed).shuffle(files)
+    def words(text: str) -> int:   # ~1.3 tokens a word: a cheap stand-in for the tokenizer
+        return int(len(text.split()) * 1.3) + 1
+
+    seen: set[bytes] = set()
     texts: list[str] = []
-    settings = Settings()
-    for path in files:
-        try:
-            texts += [c.text for c in chunk_blocks(parse_file(path), embedder.count_tokens,
-                                                   settings.chunk_tokens, settings.chunk_overlap)]
-        except ParseError:
-            continue
-        if len(texts) >= want:
-            break
-    if len(texts) < want // 2:
-        raise SystemExit(f"only {len(texts)} chunks found in {corpora}")
-    return texts[:want]
+    t0 = time.perf_counter()
+    for root in roots:
+        for folder, dirs, files in os.walk(root):
+            dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")) and d != "__pycache__")
+            for name in sorted(files):
+                path = Path(folder) / name
+                if not is_supported(path) or name.startswith("."):
+                    continue
+                try:
+                    for chunk in chunk_blocks(parse_file(path), words, max_tokens, overlap):
+                        text = chunk.text.strip()
+                        if len(text) < 40:
+                            continue
+                        digest = hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=12).digest()
+                        if digest in seen:
+                            continue
+                        seen.add(digest)
+                        texts.append(text)
+                except (ParseError, OSError, ValueError):
+                    continue
+                if len(texts) >= want:
+                    print(f"collected {len(texts)} distinct passages in {time.perf_counter() - t0:.0f}s")
+                    return texts
+    raise SystemExit(f"only {len(texts)} distinct passages under {roots}; add roots with --root")
 
 
-def synthesize(real: np.ndarray, n: int, rng: np.random.Generator, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+def synthesize(real: np.ndarray, n: int, rng: np.random.Generator, sigma: float) -> np.ndarray:
     a = rng.integers(0, len(real), n)
     b = rng.integers(0, len(real), n)
     w = rng.uniform(0.6, 0.95, n).astype(np.float32)[:, None]
     out = w * real[a] + (1 - w) * real[b] + rng.normal(0, sigma, (n, real.shape[1])).astype(np.float32)
     out /= np.linalg.norm(out, axis=1, keepdims=True)
-    return out.astype(np.float32), a
+    return out.astype(np.float32)
 
 
-def percentile(values, q) -> float:
+def ms(values, q) -> float:
     return float(np.percentile(np.asarray(values) * 1000, q))
+
+
+def measure(lib, queries: list[str], qvecs: np.ndarray, vectors: np.ndarray, ids: np.ndarray) -> dict:
+    out = {}
+    lib.search("warm up", k=5)
+    for mode in MODES:
+        times = []
+        for q in queries:
+            t = time.perf_counter()
+            lib.search(q, k=5, mode=mode)
+            times.append(time.perf_counter() - t)
+        out[mode] = {"p50": ms(times, 50), "p95": ms(times, 95)}
+    recalls, exact_times = [], []
+    for q in qvecs:
+        t = time.perf_counter()
+        scores = vectors @ q
+        top = set(ids[np.argpartition(-scores, 10)[:10]].tolist())
+        exact_times.append(time.perf_counter() - t)
+        found = {i for i, _ in lib.store.vector_search(q, 10)}
+        recalls.append(len(found & top) / 10)
+    out["recall@10"] = float(np.mean(recalls))
+    out["exact_p50"] = ms(exact_times, 50)
+    return out
+
+
+def plot(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = sorted(results)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for mode, color in zip(MODES, ("tab:red", "tab:blue", "tab:green")):
+        ax.plot(sizes, [results[n][mode]["p50"] for n in sizes], "o-", color=color, label=f"{mode} p50")
+        ax.plot(sizes, [results[n][mode]["p95"] for n in sizes], "s--", color=color, alpha=0.6,
+                label=f"{mode} p95")
+    ax.axhline(30, color="grey", lw=0.8, ls=":")
+    ax.axhline(100, color="grey", lw=0.8, ls=":")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("passages in the library")
+    ax.set_ylabel("search latency, ms (query embedding included)")
+    ax.set_title("Hearth search latency vs library size (targets: 30 ms p50, 100 ms p95)")
+    ax.legend(fontsize=8)
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--chunks", type=int, default=100_000)
-    parser.add_argument("--real", type=int, default=2000, help="real chunks embedded to build from")
+    parser.add_argument("--sizes", default="10000,25000,50000,100000,250000")
+    parser.add_argument("--root", type=Path, action="append", help="text sources (default: docs + Python sources)")
+    parser.add_argument("--real", type=int, default=2000, help="passages embedded to build the vectors from")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--sigma", type=float, default=0.01)
-    parser.add_argument("--backend", choices=("torch", "onnx-int8"), default="onnx-int8",
-                        help="embedder for the real chunks and the queries (default onnx-int8: faster)")
+    parser.add_argument("--backend", choices=("torch", "onnx-int8"), default="onnx-int8")
     parser.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "hearth-bench-embedder")
+    parser.add_argument("--png", type=Path, default=Path("search_scale.png"))
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--ef", type=int, help="HNSW ef at search time (default: the store's)")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
+    sizes = sorted(int(s) for s in args.sizes.split(","))
 
+    from desktop_app.core.library import store as store_mod
+    if args.ef:
+        store_mod.HNSW_EF_SEARCH = args.ef
     from desktop_app.core.library.documents import Chunk
     from desktop_app.core.library.embed import load_embedder
     from desktop_app.core.library.library import Library
-    from desktop_app.core.library import store as store_mod
-    from desktop_app.core.library.store import ChunkOp, FileDone, FileStart, Store
+    from desktop_app.core.library.store import ChunkOp, FileDone, FileStart
 
     rng = np.random.default_rng(args.seed)
+    settings = Settings()
     embedder = load_embedder(args.backend, cache_dir=args.cache_dir)
+    texts = distinct_passages(args.root or default_roots(), sizes[-1], settings.chunk_tokens, settings.chunk_overlap)
     t0 = time.perf_counter()
-    texts = real_chunks(DEFAULT_CORPORA, args.real, embedder, args.seed)
-    real = embedder.encode(texts, batch_size=32)
-    print(f"embedded {len(texts)} real chunks ({embedder.backend}) in {time.perf_counter() - t0:.0f}s")
-    vectors, parent = synthesize(real, args.chunks, rng, args.sigma)
-    print(f"synthesized {len(vectors)} vectors: mixtures of 2 real embeddings + N(0, {args.sigma}) noise, "
-          f"mean cosine to main parent {float(np.mean(np.sum(vectors * real[parent], axis=1))):.3f}")
+    sample = random.Random(args.seed).sample(texts, min(args.real, len(texts)))
+    real = embedder.encode(sample, batch_size=32)
+    print(f"embedded {len(sample)} real passages ({embedder.backend}) in {time.perf_counter() - t0:.0f}s")
+    vectors = synthesize(real, len(texts), rng, args.sigma)
+
+    queries: list[str] = []
+    for qset in QUESTION_SETS:
+        if qset.exists():
+            queries += [json.loads(line)["question"] for line in qset.open(encoding="utf-8") if line.strip()]
+    snippets = [" ".join(t.split()[:12]) for t in random.Random(args.seed).sample(texts, args.queries)]
+    queries = (queries + snippets)[:args.queries]
+    qvecs = embedder.encode(queries)
 
     work = Path(tempfile.mkdtemp(prefix="hearth-bench-scale-"))
+    results: dict[int, dict] = {}
     try:
-        store = Store(work / "library")
+        lib = Library(work / "library", embedder_factory=lambda: embedder, settings=settings)
+        store = lib.store
         store.ensure_embedder(embedder.name, embedder.dim)
-        t0 = time.perf_counter()
-        per_file = 2000
-        for lo in range(0, len(vectors), per_file):
-            path = f"/synthetic/doc-{lo // per_file:04d}.txt"
-            source = store.add_source("/synthetic", "folder")
-            ops = [FileStart(path, source.id)]
-            ops += [ChunkOp(path, Chunk(text=texts[parent[i]], start=i, end=i + 1))
-                    for i in range(lo, min(lo + per_file, len(vectors)))]
-            ops.append(FileDone(path, 1, 1, "0" * 64))
-            store.write_batch(ops, vectors[lo:lo + per_file])
-        store.save_index(force=True)
-        ids = np.array([r[0] for r in store._db.execute("SELECT id FROM chunks ORDER BY id")], dtype=np.int64)
-        store.close()
-        print(f"stored {len(ids)} chunks (SQLite + FTS5 + HNSW M={store_mod.HNSW_M}, "
-              f"ef_construction={store_mod.HNSW_EF_CONSTRUCTION}) in {time.perf_counter() - t0:.0f}s")
-
-        queries: list[str] = []
-        if QUESTIONS.exists():
-            with open(QUESTIONS, encoding="utf-8") as handle:
-                queries += [json.loads(line)["question"] for line in handle if line.strip()]
-        snippets = [" ".join(t.split()[:12]) for t in texts]
-        random.Random(args.seed).shuffle(snippets)
-        queries = (queries + snippets)[:args.queries]
-
-        t0 = time.perf_counter()
-        lib = Library(work / "library", embedder_factory=lambda: embedder, settings=Settings())
-        print(f"library opened in {time.perf_counter() - t0:.2f}s")
-        lib.search("warm up", k=5)
-        latency = {}
-        for mode in ("hybrid", "vector", "bm25"):
-            times = []
-            for q in queries:
-                t = time.perf_counter()
-                hits = lib.search(q, k=5, mode=mode)
-                times.append(time.perf_counter() - t)
-                assert hits or mode == "bm25"
-            latency[mode] = times
-
-        qvec = embedder.encode(queries)
-        exact_times, truth = [], []
-        for q in qvec:
-            t = time.perf_counter()
-            scores = vectors @ q
-            top = np.argpartition(-scores, 10)[:10]
-            exact_times.append(time.perf_counter() - t)
-            truth.append(set(ids[top].tolist()))
-        print(f"\n{len(queries)} queries over {len(ids)} chunks, k=5:")
-        for mode, times in latency.items():
-            print(f"  search {mode:<7} end to end: p50 {percentile(times, 50):6.1f} ms   "
-                  f"p95 {percentile(times, 95):6.1f} ms")
-        print(f"  baseline exact vector search (numpy, no embedding): p50 {percentile(exact_times, 50):6.1f} ms")
-
-        for ef in sorted({64, 128, store_mod.HNSW_EF_SEARCH, 256}):
-            store_mod_ef = store_mod.HNSW_EF_SEARCH
-            store_mod.HNSW_EF_SEARCH = ef
-            found, hnsw_times = [], []
-            for q in qvec:
-                t = time.perf_counter()
-                hits = lib.store.vector_search(q, 10)
-                hnsw_times.append(time.perf_counter() - t)
-                found.append({i for i, _ in hits})
-            store_mod.HNSW_EF_SEARCH = store_mod_ef
-            recall = float(np.mean([len(f & t) / 10 for f, t in zip(found, truth)]))
-            mark = "  <- used" if ef == store_mod.HNSW_EF_SEARCH else ""
-            print(f"  HNSW ef={ef:<4} recall@10 {recall:.4f}   p50 {percentile(hnsw_times, 50):5.2f} ms  "
-                  f"(speed-up vs exact x{np.median(exact_times) / np.median(hnsw_times):.0f}){mark}")
+        source = store.add_source("/bench", "folder")
+        ids: list[int] = []
+        stored = 0
+        per_file = 1000
+        build_seconds = 0.0
+        for size in sizes:
+            t0 = time.perf_counter()
+            while stored < size:
+                hi = min(size, stored + per_file)
+                path = f"/bench/doc-{stored // per_file:05d}.txt"
+                ops = [FileStart(path, source.id)]
+                ops += [ChunkOp(path, Chunk(text=texts[i], start=i, end=i + 1)) for i in range(stored, hi)]
+                ops.append(FileDone(path, 1, 1, "0" * 64))
+                store.write_batch(ops, vectors[stored:hi])
+                stored = hi
+            store.save_index(force=True)
+            build_seconds += time.perf_counter() - t0
+            ids = np.array([r[0] for r in store._db.execute("SELECT id FROM chunks ORDER BY id")], dtype=np.int64)
+            results[size] = measure(lib, queries, qvecs, vectors[:stored], ids)
+            r = results[size]
+            print(f"{size:>7} passages (built in {build_seconds:.0f}s so far): "
+                  + "  ".join(f"{m} p50 {r[m]['p50']:6.1f} p95 {r[m]['p95']:6.1f}" for m in MODES)
+                  + f"  | HNSW recall@10 {r['recall@10']:.3f} (ef={store_mod.HNSW_EF_SEARCH}), "
+                  f"exact numpy p50 {r['exact_p50']:.1f} ms", flush=True)
         lib.close()
-        return 0
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+    print(f"\n{len(queries)} queries, k=5, times in ms (query embedding included):")
+    print(f"{'passages':>9} " + " ".join(f"{m + ' p50':>11} {m + ' p95':>11}" for m in MODES) + "  recall@10")
+    for size in sizes:
+        r = results[size]
+        print(f"{size:>9} " + " ".join(f"{r[m]['p50']:>11.1f} {r[m]['p95']:>11.1f}" for m in MODES)
+              + f"  {r['recall@10']:>9.3f}")
+    top = results[sizes[-1]]
+    print(f"at {sizes[-1]}: hybrid p50 {top['hybrid']['p50']:.1f} ms (target <= 30), "
+          f"p95 {top['hybrid']['p95']:.1f} ms (target <= 100), recall@10 {top['recall@10']:.3f} (target >= 0.98)")
+    plot(results, args.png)
+    print(f"plot: {args.png}")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
+    return 0
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ class Chunk:
 @dataclass(frozen=True)
 class Hit:
     """One search result. ``score`` is the ranking score of the mode used
-    (RRF for hybrid); ``similarity`` is the cosine similarity of the query to
+    (the fused score for hybrid, see rank.py); ``similarity`` is the cosine of the query to
     the chunk when the vector side saw it (None otherwise), which is what a
     caller uses to judge whether anything relevant was found at all."""
 

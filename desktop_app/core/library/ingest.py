@@ -28,6 +28,7 @@ from typing import Callable, Iterator, Optional, Union
 import numpy as np
 
 from desktop_app.core.jobs import Cancelled, CancelToken, Progress, RateLimitedReport, Report
+from desktop_app.core.library.context import document_title, embed_text
 from desktop_app.core.library.documents import Chunk, ParseError
 from desktop_app.core.library.fsnames import to_fs
 from desktop_app.core.library.store import (
@@ -395,9 +396,10 @@ def run_ingest(store: Store, embedder, candidates: list[Candidate], *, total_fil
                 state["detail"] = cand.path
                 pending_ops.append(FileStart(cand.path, cand.source_id))
             elif isinstance(item, _Chunks):
+                title = document_title(cand.path)
                 for chunk in item.chunks:
                     pending_ops.append(ChunkOp(cand.path, chunk))
-                    pending_texts.append(chunk.text)
+                    pending_texts.append(embed_text(title, chunk.section, chunk.text))
             elif isinstance(item, _Done):
                 pending_ops.append(FileDone(cand.path, item.size, item.mtime_ns, item.sha256))
                 if cand.known is None or cand.known.status == "failed":

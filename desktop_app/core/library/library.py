@@ -25,8 +25,10 @@ import numpy as np
 
 from desktop_app.core.jobs import CancelToken, Progress, Report, ignore_progress
 from desktop_app.core.library.documents import Hit
+from desktop_app.core.library.context import EMBED_TEXT_VERSION
 from desktop_app.core.library.fsnames import ReservedName, display, to_fs, to_text
 from desktop_app.core.library.ingest import Candidate, IngestReport, not_regular_reason, run_ingest, walk_files
+from desktop_app.core.library.rank import BARE_TEXT_WEIGHTS, DEFAULT_WEIGHTS, fuse
 from desktop_app.core.library.recovery import LibraryError, read_folder_list, write_folder_list
 from desktop_app.core.library.store import FileFailed, SourceRecord, Store
 from desktop_app.core.settings import Settings
@@ -36,8 +38,6 @@ log = logging.getLogger(__name__)
 SEARCH_MODES = ("hybrid", "vector", "bm25")
 # Progress stage while another process holds the library (detail: who).
 WAITING = "waiting"
-RRF_K = 60                 # the usual reciprocal-rank-fusion constant
-BM25_WEIGHT = 1.0          # weight of the BM25 ranking in the fusion (vectors: 1)
 MIN_CANDIDATES = 50        # per ranked list fed to the fusion
 # Failures a retry may fix without the file changing (permissions, a file
 # that was being moved): tried again on every add.
@@ -296,10 +296,18 @@ class Library:
 
         A source whose root folder is gone is skipped and its files kept
         (``unavailable``); files gone from a folder that is there leave.
+        A library whose vectors are of an older embedded-text composition
+        is then re-embedded alongside (searches keep working meanwhile).
         """
         sources = self.store.sources()
         if not sources:
             return IngestReport()
+        result = self._refresh_sources(sources, token, report)
+        if self.needs_reembed():
+            result.chunks += self.reembed(token=token, report=report)
+        return result
+
+    def _refresh_sources(self, sources, token: Optional[CancelToken], report: Report) -> IngestReport:
         result = IngestReport()
         present = []
         for source in sources:
@@ -395,6 +403,25 @@ class Library:
             except OSError as exc:
                 skipped.append((entry.path, f"unreadable: {exc.strerror or exc}"))
 
+    # ------------------------------------------------------------ re-embed
+
+    def needs_reembed(self) -> bool:
+        """True when the stored vectors were made from an older composition
+        of the embedded text (a library from an earlier version)."""
+        from desktop_app.core.library.reembed import needs_reembed
+
+        return needs_reembed(self.store)
+
+    def reembed(self, *, token: Optional[CancelToken] = None, report: Report = ignore_progress) -> int:
+        """Rebuild every vector alongside the old ones; searches keep using
+        the old index until the new one is complete (``reembed.py``)."""
+        from desktop_app.core.library.reembed import reembed
+
+        with self._writing(token, report):
+            embedder = self.embedder
+            self.store.ensure_embedder(embedder.name, embedder.dim)
+            return reembed(self.store, embedder, token=token, report=report)
+
     # ---------------------------------------------------------------- remove
 
     def remove(self, path: PathLike, *, token: Optional[CancelToken] = None,
@@ -425,8 +452,9 @@ class Library:
     def search(self, query: str, k: int = 5, mode: str = "hybrid") -> list[Hit]:
         """The ``k`` passages that best answer ``query``.
 
-        ``hybrid`` fuses the HNSW and BM25 rankings by reciprocal rank; its
-        ``score`` is the fused score. ``similarity`` is the cosine of query
+        ``hybrid`` fuses the HNSW and BM25 candidates by their normalized
+        scores with document evidence (``rank.fuse``); its ``score`` is the
+        fused score. ``similarity`` is the cosine of query
         and passage (computed for every hit of the vector and hybrid modes;
         None in bm25 mode, which never embeds the query).
         """
@@ -449,13 +477,14 @@ class Library:
         elif mode == "bm25":
             ranked = bm25_hits[:k]
         else:
-            fused: dict[int, float] = {}
-            for hits, weight in ((vector_hits, 1.0), (bm25_hits, BM25_WEIGHT)):
-                for rank, (chunk_id, _score) in enumerate(hits):
-                    fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (RRF_K + rank + 1)
-            ranked = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:k]
+            candidates = list(dict.fromkeys([c for c, _ in vector_hits] + [c for c, _ in bm25_hits]))
+            rows = self.store.chunk_rows(candidates)
+            file_of = {chunk_id: row.path for chunk_id, row in rows.items()}
+            weights = DEFAULT_WEIGHTS if self.store.embed_text_version >= EMBED_TEXT_VERSION else BARE_TEXT_WEIGHTS
+            ranked = fuse(vector_hits, bm25_hits, file_of, weights)[:k]
         ids = [chunk_id for chunk_id, _ in ranked]
-        rows = self.store.chunk_rows(ids)
+        if mode != "hybrid":
+            rows = self.store.chunk_rows(ids)
         if qvec is not None:
             unseen = [i for i in ids if i not in similarity]
             for chunk_id, vec in self.store.chunk_vectors(unseen).items():

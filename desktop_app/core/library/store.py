@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import sqlite3
 import threading
 import time
@@ -36,8 +35,11 @@ from typing import Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 
+from desktop_app.core.library import fts
+from desktop_app.core.library.context import EMBED_TEXT_VERSION, document_title
 from desktop_app.core.library.database import is_damage, open_database
 from desktop_app.core.library.documents import Chunk
+from desktop_app.core.library.fts import FTS_SCHEMA_VERSION, fts_query  # noqa: F401 (re-exported)
 from desktop_app.core.library.index_cache import label_digest, read_stamp, write_stamp
 from desktop_app.core.library.integrity import ensure_unique_passages
 from desktop_app.core.library.recovery import FOLDER_LIST, damaged, write_folder_list
@@ -48,13 +50,14 @@ log = logging.getLogger(__name__)
 
 DB_NAME = "library.sqlite3"
 INDEX_NAME = "vectors.hnsw"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = FTS_SCHEMA_VERSION
 
-# HNSW build/search parameters. At 100k chunks (bench/search_scale.py) ef=128
-# gave recall@10 0.970 against exact search, ef=256 0.987 for 0.5 ms a query.
+# HNSW build/search parameters. At 250k distinct passages (bench/search_scale.py,
+# issue 12) ef=256 gave recall@10 0.937 against exact search, ef=512 0.968 and
+# ef=1024 0.986, for 4.4 ms a vector query including the query's embedding.
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 200
-HNSW_EF_SEARCH = 256
+HNSW_EF_SEARCH = 1024
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -88,19 +91,10 @@ CREATE TABLE IF NOT EXISTS chunks (
     section TEXT,
     start INTEGER NOT NULL,
     "end" INTEGER NOT NULL,
-    vector BLOB NOT NULL
+    vector BLOB NOT NULL,
+    title TEXT
 );
 CREATE INDEX IF NOT EXISTS chunks_file ON chunks(file_id);
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
-    text, section, content='chunks', content_rowid='id',
-    tokenize='unicode61 remove_diacritics 2');
-CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
-    INSERT INTO chunks_fts(rowid, text, section) VALUES (new.id, new.text, coalesce(new.section, ''));
-END;
-CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
-    INSERT INTO chunks_fts(chunks_fts, rowid, text, section)
-        VALUES ('delete', old.id, old.text, coalesce(old.section, ''));
-END;
 """
 
 
@@ -141,32 +135,6 @@ class ChunkRow:
     end: int
 
 
-_FTS_WORD = re.compile(r"\w+", re.UNICODE)
-# Words that match most passages: in an OR query each makes FTS5 score nearly
-# every row (1.6 s a query at 100k chunks) while adding almost nothing to BM25.
-_STOPWORDS = frozenset("""
-a about an and are as at be been but by can could did do does for from had has have how i if in into
-is it its me my not of on or our she should so than that the their them then there these they this
-to was we were what when where which while who whom why will with would you your
-""".split())
-
-
-def fts_query(text: str, max_terms: int = 32) -> Optional[str]:
-    """User text as a safe FTS5 query: every word quoted (so quotes, AND/OR/
-    NOT, ``*``, ``:`` and parentheses are plain text), common English words
-    dropped unless nothing else is left, joined with OR so BM25 ranks by how
-    many and how rare the matching words are."""
-    words = _FTS_WORD.findall(text.lower())
-    kept = [w for w in words if w not in _STOPWORDS] or words
-    seen: list[str] = []
-    for word in kept:
-        if word not in seen:
-            seen.append(word)
-        if len(seen) >= max_terms:
-            break
-    if not seen:
-        return None
-    return " OR ".join(f'"{w}"' for w in seen)
 
 
 class Store:
@@ -183,10 +151,10 @@ class Store:
         try:
             self._db = open_database(db_path, self.read_only)
             if not self.read_only:
-                self._db.executescript(_SCHEMA)
+                self._upgrade_schema()
                 ensure_unique_passages(self._db)
-                self._set_meta_default("schema_version", str(SCHEMA_VERSION))
                 self._set_meta_default("db_gen", "0")
+                self._set_meta_default("embed_text_version", str(EMBED_TEXT_VERSION))
                 # Names this database: an index saved for another one is never trusted.
                 self._set_meta_default("library_id", uuid.uuid4().hex)
             self.library_id = self._meta("library_id") or ""
@@ -233,6 +201,23 @@ class Store:
 
     def transaction(self) -> "Store._Tx":
         return Store._Tx(self)
+
+    def _upgrade_schema(self) -> None:
+        """Create the tables, or bring an older library's up to date in one
+        transaction (see ``fts.migrate``: no re-embedding)."""
+        fresh = self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone() is None
+        with self.transaction() as db:
+            found = None if fresh else self._meta_int("schema_version")
+            for statement in fts.statements(_SCHEMA):
+                db.execute(statement)
+            if found is not None and found < SCHEMA_VERSION:
+                fts.migrate(db, found)
+                # Its vectors were made from the bare passage text.
+                self._db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('embed_text_version', '1')")
+            else:
+                for statement in fts.statements(fts.FTS_DDL):
+                    db.execute(statement)
+            self._set_meta(db, "schema_version", SCHEMA_VERSION)
 
     def _meta(self, key: str) -> Optional[str]:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -296,6 +281,14 @@ class Store:
     @property
     def dim(self) -> Optional[int]:
         return self._dim
+
+    @property
+    def embed_text_version(self) -> int:
+        """Which composition of passage text the stored vectors were made
+        from (``context.EMBED_TEXT_VERSION``)."""
+        with self.lock:
+            value = self._meta("embed_text_version")
+            return int(value) if value is not None else EMBED_TEXT_VERSION
 
     @property
     def embedder_name(self) -> Optional[str]:
@@ -504,6 +497,33 @@ class Store:
         self._saved_digest = digest
         self._last_save = time.monotonic()
 
+    def new_index_like(self) -> "IndexBuilder":
+        """An empty vector index with this library's parameters, to be filled
+        without the store's lock and handed to ``adopt_index``."""
+        with self.lock:
+            if self._dim is None:
+                raise StoreError("ensure_embedder() must be called before building an index")
+            return IndexBuilder(self._new_index(int(self._live * 1.1) + 1024))
+
+    def adopt_index(self, builder: "IndexBuilder", commit) -> None:
+        """Swap in an index built alongside (re-embedding): ``commit(db)``
+        runs in one transaction and returns ids of passages the builder did
+        not see (their stored vectors are added); ids the builder holds that
+        SQLite no longer has are dropped. Then the index is saved."""
+        with self.lock:
+            with self.transaction() as db:
+                extra = commit(db)
+                self._bump_gen(db)
+            self._index = builder.index
+            self._index_count = builder.count
+            live = self._db_ids()
+            built = {int(i) for i in self._index.get_ids_list()}
+            for label in built - live:
+                self._index.mark_deleted(label)
+            self._labels = built & live
+            self._add_from_db(sorted(set(extra) - self._labels))
+            self.save_index(force=True)
+
     def seconds_since_save(self) -> float:
         return time.monotonic() - self._last_save
 
@@ -623,6 +643,7 @@ class Store:
             with self.transaction() as db:
                 file_ids: dict[str, int] = {}
                 seq: dict[str, int] = {}
+                titles: dict[str, str] = {}
                 for op in ops:
                     if isinstance(op, FileStart):
                         fid = self._upsert_file(db, op.path, op.source_id, now, "indexing", None)
@@ -638,11 +659,13 @@ class Store:
                             seq[op.path] = db.execute("SELECT count(*) FROM chunks WHERE file_id = ?",
                                                       (fid,)).fetchone()[0]
                         c = op.chunk
+                        if op.path not in titles:
+                            titles[op.path] = document_title(op.path)
                         cur = db.execute(
-                            'INSERT INTO chunks(file_id, seq, text, page, section, start, "end", vector) '
-                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                            'INSERT INTO chunks(file_id, seq, text, page, section, start, "end", vector, title) '
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                             (fid, seq[op.path], c.text, c.page, c.section, c.start, c.end,
-                             vectors[row].tobytes()))
+                             vectors[row].tobytes(), titles[op.path]))
                         seq[op.path] += 1
                         new_ids.append(cur.lastrowid)
                         row += 1
@@ -712,14 +735,8 @@ class Store:
 
     def bm25_search(self, query: str, k: int) -> list[tuple[int, float]]:
         """(chunk id, BM25 score: higher is better), best first."""
-        match = fts_query(query)
-        if match is None:
-            return []
         with self.lock:
-            rows = self._db.execute(
-                "SELECT rowid, -bm25(chunks_fts, 1.0, 0.5) AS score FROM chunks_fts "
-                "WHERE chunks_fts MATCH ? ORDER BY bm25(chunks_fts, 1.0, 0.5) LIMIT ?", (match, k)).fetchall()
-        return [(int(r[0]), float(r[1])) for r in rows]
+            return fts.bm25_search(self._db, query, k)
 
     def chunk_rows(self, ids: Sequence[int]) -> dict[int, ChunkRow]:
         if not ids:
@@ -768,6 +785,21 @@ class Store:
             return {"sources": self._db.execute("SELECT count(*) FROM sources").fetchone()[0],
                     "files": files, "chunks": self._count_chunks(), "failed": failed or 0,
                     "indexing": indexing or 0, "indexed_vectors": self._live if self._index is not None else 0}
+
+
+class IndexBuilder:
+    """An HNSW index being filled outside the store's lock."""
+
+    def __init__(self, index) -> None:
+        self.index = index
+        self.count = 0
+
+    def add(self, vectors: np.ndarray, ids: np.ndarray) -> None:
+        needed = self.count + len(ids)
+        if needed > self.index.get_max_elements():
+            self.index.resize_index(max(needed, int(self.index.get_max_elements() * 1.5)))
+        self.index.add_items(vectors, ids)
+        self.count += len(ids)
 
 
 # Write operations produced by ingest, applied in order by Store.write_batch.
