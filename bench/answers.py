@@ -72,7 +72,9 @@ def shown_numbers(text: str) -> list[float]:
 def judge(text: str, item: dict) -> str:
     """'correct', 'abstained' or 'wrong' for one answer text."""
     if item.get("error"):
-        if text.startswith(ERROR_REPORT) and item["error"].lower() in text.lower():
+        # "error": true asks for any calculator refusal; a string names it.
+        expected = item["error"]
+        if text.startswith(ERROR_REPORT) and (expected is True or str(expected).lower() in text.lower()):
             return "correct"
         return "wrong" if shown_numbers(text) else "abstained"
     values = shown_numbers(text)
