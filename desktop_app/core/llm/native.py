@@ -192,6 +192,12 @@ def _repack_key() -> str:
     return f"{getattr(llama_cpp, '__version__', '?')}|{backend().system_info}"
 
 
+def checked_here() -> bool:
+    """Whether this process already knows if repacking is safe (so a caller
+    need not find a model file for ``ensure_safe_loading``)."""
+    return os.environ.get(REPACK_ENV) == "1" or _repack_key() in _CHECKED
+
+
 def ensure_safe_loading(state_dir: os.PathLike | str, model_path: os.PathLike | str) -> bool:
     """Check once per llama.cpp build and CPU (cached in ``state_dir``) that
     decoding with weight repacking does not crash; if it does, turn it off.
@@ -237,5 +243,5 @@ def ensure_safe_loading(state_dir: os.PathLike | str, model_path: os.PathLike | 
     return False
 
 
-__all__ = ["REPACK_ENV", "apply_repack_choice", "ensure_safe_loading", "known_backend", "Backend", "backend",
+__all__ = ["REPACK_ENV", "apply_repack_choice", "checked_here", "ensure_safe_loading", "known_backend", "Backend", "backend",
            "gpu_layers_for_load", "load_and_decode", "peak_rss", "current_rss"]

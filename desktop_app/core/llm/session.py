@@ -296,6 +296,20 @@ class LlmSession:
     def chat_template(self) -> Optional[str]:
         return self._info.chat_template if self._info else None
 
+    def _guard_native(self) -> None:
+        """Whoever builds the session (the app, the CLI, a bench), weight
+        repacking that crashes on this CPU is found and turned off before any
+        load: otherwise the probe child would crash on it and a good file
+        would be blamed (native.ensure_safe_loading, cached per build)."""
+        from desktop_app.core.defaults import default_llm_path
+        from desktop_app.core.llm.native import checked_here, ensure_safe_loading
+
+        try:
+            if not checked_here():
+                ensure_safe_loading(self.paths.data_dir, default_llm_path(self.paths.models_dir))
+        except Exception as exc:  # noqa: BLE001 - the guard never stops a load by itself
+            log.warning("could not check llama.cpp weight repacking: %s", exc)
+
     def load(self, model_path: Optional[Path] = None, *, token: Optional[CancelToken] = None,
              report: Report = ignore_progress) -> ModelInfo:
         """Load ``model_path`` (None: the packaged default, assembled on first
@@ -314,6 +328,7 @@ class LlmSession:
         report(Progress("checking model", 0, 1, model_path.name))
         header = check_model_file(model_path)
         n_ctx = self._context_for(header)
+        self._guard_native()
         if not self._verified.is_verified(model_path):
             # First meeting with this file: a child loads it first, so a
             # native assert in llama.cpp ends the child, not Hearth, and the
