@@ -1,6 +1,7 @@
 """The log file keeps the user's questions and document text out unless the
-``log_content`` setting is on: a real failure path that logs the question
-(the planner failing on malformed passages), with a real log file."""
+``log_content`` setting is on: a real path that logs the question and the
+passage's sentences (checking a document answer against its passage, with the
+real embedder), with a real log file."""
 
 from __future__ import annotations
 
@@ -8,12 +9,15 @@ import logging
 
 import pytest
 
-from desktop_app.core.chat import planner
+from desktop_app.core.chat import support
+from desktop_app.core.chat.citations import Source
 from desktop_app.core.logs import setup_logging, user_text
 from desktop_app.core.paths import AppPaths
 from desktop_app.core.settings import Settings
 
-QUESTION = "How much is 3 plus the 47 apples in my secret diary?"
+QUESTION = "How many apples are hidden in my secret diary?"
+PASSAGE = Source(n=1, path="/home/user/diary.txt",
+                 text="The secret diary says that 47 apples are hidden under the old oak tree.")
 
 
 @pytest.fixture
@@ -35,19 +39,20 @@ def _log_text(paths: AppPaths) -> str:
     return paths.log_file.read_text(encoding="utf-8")
 
 
-def test_questions_stay_out_of_the_log_unless_the_setting_is_on(tmp_path, fresh_logging):
+def test_questions_stay_out_of_the_log_unless_the_setting_is_on(tmp_path, fresh_logging, embedder):
     paths = AppPaths.at(tmp_path / "data").ensure()
     setup_logging(paths)  # the default settings: content off
-    assert planner.plan(QUESTION, passages=[(1, None)]) is None  # fails inside, logs, goes on
+    draft = "Yes, you can."        # not an answer: checked, logged, replaced by the passage's sentence
+    support.ground(QUESTION, draft, [PASSAGE.citation()], [PASSAGE], embedder.encode)
     text = _log_text(paths)
-    assert "the planner failed" in text, "the failure itself must still be logged"
-    assert "secret diary" not in text and "apples" not in text
+    assert "best sentence score" in text, "what was decided must still be logged"
+    assert "secret diary" not in text and "apples" not in text and "oak" not in text
     assert f"<{len(QUESTION)} characters hidden" in text
 
     settings = Settings(log_content=True)
     settings.save(paths.settings_file)
     setup_logging(paths)  # the next start reads the setting
-    planner.plan(QUESTION, passages=[(1, None)])
+    support.ground(QUESTION, draft, [PASSAGE.citation()], [PASSAGE], embedder.encode)
     assert "secret diary" in _log_text(paths)
 
 

@@ -50,6 +50,7 @@ from desktop_app.core.chat.toolcalls import may_be_call, parse_tool_calls
 from desktop_app.core.jobs import CancelToken, Cancelled
 from desktop_app.core.library.documents import Hit
 from desktop_app.core.settings import Settings
+from desktop_app.core.logs import user_text
 
 log = logging.getLogger(__name__)
 
@@ -321,7 +322,7 @@ class ChatEngine:
             if not wordproblem.asks_to_compute(question):
                 return None
             proposal = wordproblem.propose(self._writer(token), question, [s.text for s in sources])
-            log.info("word problem: %s", proposal.expression or proposal.reason)
+            log.info("word problem: %s", user_text(proposal.expression) if proposal.expression else proposal.reason)
             if proposal.expression is None:
                 return calculation.NOT_WORKED_OUT, calls, []
             expression = proposal.expression

@@ -33,6 +33,7 @@ import numpy as np
 
 from desktop_app.core.chat.conversations import Turn
 from desktop_app.core.library.documents import Hit
+from desktop_app.core.logs import user_text
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ def search_with_context(question: str, history: Sequence[Turn], search: Callable
     extra = [h for h in other if _key(h) not in seen and h.similarity is not None and h.similarity >= floor]
     merged = sorted(kept + extra, key=lambda h: -(h.similarity if h.similarity is not None else 0.0))
     log.info("follow-up search: alone %.3f, with context %.3f; kept %r (+%d)",
-             coverage(alone), coverage(contextual), kept_query, len(extra))
+             coverage(alone), coverage(contextual), user_text(kept_query), len(extra))
     return FollowupSearch(merged[:k], kept_query, turn)
 
 

@@ -56,6 +56,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from desktop_app.core.chat.citations import STOPWORDS, Source
+from desktop_app.core.logs import user_text
 
 log = logging.getLogger(__name__)
 
@@ -343,7 +344,8 @@ def _supported_prefix(text: str, source: Source, question: str, ranked: Ranked) 
             break
         kept_end = b
         gap = top - ranked.score_of(source, *window, by_question=True)
-        log.info("sentence %r supported by [%d], %.3f below the best sentence", body[a:b][:60], source.n, gap)
+        log.info("sentence %r supported by [%d], %.3f below the best sentence", user_text(body[a:b][:60]), source.n,
+                 gap)
         relevant |= gap <= RELEVANCE_MARGIN
     return body[:kept_end].strip() if relevant else ""
 
@@ -359,7 +361,7 @@ def ground(question: str, answer: str, citations: Sequence[dict], sources: Seque
     ranked = rank_sentences(question, sources, embed, text)
     quote = best_quote(question, sources, embed, ranked)
     relevance = float(ranked.by_question.max()) if ranked else float("nan")
-    log.info("best sentence score %.3f for %r", relevance, question)
+    log.info("best sentence score %.3f for %r", relevance, user_text(question))
     if quote is None or relevance < MIN_QUOTE_SCORE:
         return Grounded(NOT_COVERED, "", [])
     cited = [by_n[c["n"]] for c in citations if c.get("n") in by_n]
@@ -377,9 +379,9 @@ def ground(question: str, answer: str, citations: Sequence[dict], sources: Seque
     added = _additions(text, question)
     quoted = terms(quote.text) | {f"#{x}" for x in numbers(quote.text)}
     if added and not added & quoted:
-        log.info("draft %r and quote %r disagree; not answering", text, quote.text[:80])
+        log.info("draft %r and quote %r disagree; not answering", user_text(text), user_text(quote.text[:80]))
         return Grounded(NOT_COVERED, NOT_FOUND, [])
-    log.info("answer %r does not answer from its passages; quoting instead", text)
+    log.info("answer %r does not answer from its passages; quoting instead", user_text(text))
     return Grounded(QUOTE, quote_text(quote), [quote_citation(quote)])
 
 
