@@ -182,7 +182,7 @@ def apply_repack_choice() -> bool:
     params_without_repack.hearth_no_repack = True
     ll.llama_model_default_params = params_without_repack
     llama_cpp.llama_model_default_params = params_without_repack
-    log.warning("llama.cpp weight repacking is off (%s=1): it crashes on this machine", REPACK_ENV)
+    log.info("llama.cpp weight repacking is off (%s=1): it crashes on this machine", REPACK_ENV)
     return True
 
 

@@ -47,7 +47,12 @@ def test_passages_are_sampled_with_documents_held_out(library_data):
     assert 15_000 <= len(cal.calibration) <= 25_000 and cal.passages > 10
     assert cal.documents >= 3 and cal.held_out_documents >= 1 and cal.held_out
     # held-out passages come from other documents than the calibration ones
-    assert not set(cal.held_out.split("\n\n")) & set(cal.calibration.split("\n\n"))
+    # (a passage is compared whole-paragraph; short lines such as ">>>" or a
+    # blank code line occur in many documents and say nothing about which)
+    def paragraphs(text):
+        return {p for p in text.split("\n\n") if len(p) >= 40}
+
+    assert not paragraphs(cal.held_out) & paragraphs(cal.calibration)
 
 
 def test_an_empty_library_says_so(tmp_path):
