@@ -1,6 +1,6 @@
 """`hearth library ...`: the document library from a terminal.
 
-add (with a progress bar; Ctrl-C cancels cleanly), remove, status, search.
+add (with a progress bar; Ctrl-C cancels cleanly), remove, status, files, search.
 """
 
 from __future__ import annotations
@@ -181,6 +181,26 @@ def _register_status(commands) -> None:
     p.set_defaults(handler=_cmd_status)
 
 
+def _cmd_files(args, services) -> int:
+    files = services.library.files(args.path)
+    if not files:
+        raise UserError(f"{args.path} is not a folder or file in the library (see: library status)")
+    if args.json:
+        print_json([f.to_dict() for f in files])
+        return 0
+    for f in files:
+        detail = f"{f.passages} passages" if f.state == "indexed" else (f.reason or "")
+        print(f"{f.state:8}  {f.path}" + (f"  ({detail})" if detail else ""))
+    return 0
+
+
+def _register_files(commands) -> None:
+    p = commands.add_parser("files", help="one added folder's files: indexed, failed (why) or pending")
+    p.add_argument("path", help="the folder (or file) as added")
+    p.add_argument("--json", action="store_true", help="print one JSON list")
+    p.set_defaults(handler=_cmd_files)
+
+
 # --- search -------------------------------------------------------------------
 
 def _hit_dict(hit) -> dict:
@@ -234,7 +254,8 @@ def _register_search(commands) -> None:
     p.set_defaults(handler=_cmd_search)
 
 
-SUBCOMMANDS = (_register_add, _register_remove, _register_rebuild, _register_status, _register_search)
+SUBCOMMANDS = (_register_add, _register_remove, _register_rebuild, _register_status, _register_files,
+               _register_search)
 
 
 def register(subparsers) -> None:

@@ -231,3 +231,51 @@ def test_problems_of_several_folders_name_their_folder(qtbot, window, tmp_path):
     assert texts[0].startswith("letters: broken.pdf — ") and texts[1].startswith("manuals: broken.pdf — ")
     page.table.selectRow(1)
     assert page.failures.count() == 1 and "in manuals" in page.failures_label.text()
+
+
+def test_selected_folder_lists_its_files_with_state_reason_and_passages(qtbot, window, tmp_path):
+    from desktop_app.core.library.store import FileStart
+
+    folder = write_docs(tmp_path / "shelf")
+    (folder / "broken.pdf").write_bytes(b"%PDF-1.4 not really a pdf")
+    page = window.library_page
+    window.show_page(1)
+    with qtbot.waitSignal(window.library.statusChanged, timeout=120000,
+                          check_params_cb=lambda s: bool(s.get("folders"))
+                          and not window.jobs.running("ingest")):
+        page.add_paths([str(folder)])
+    # Nothing selected: no file list.
+    page.table.clearSelection()
+    assert not page.files_view.isVisible()
+
+    page.table.selectRow(_folder_row(page, folder))
+    qtbot.waitUntil(lambda: page.files_view.topLevelItemCount() == 4, timeout=10000)
+    assert page.files_view.isVisible()
+    rows = {page.files_view.topLevelItem(i).text(0): page.files_view.topLevelItem(i)
+            for i in range(4)}
+    assert set(rows) == {"volcanoes.md", "bread.txt", "notes.rst", "broken.pdf"}
+    for name in ("volcanoes.md", "bread.txt", "notes.rst"):
+        assert rows[name].text(1) == "Indexed"
+        assert int(rows[name].text(2)) >= 1
+    # The passage counts are the library's, which the folder row sums.
+    total = sum(int(rows[n].text(2)) for n in ("volcanoes.md", "bread.txt", "notes.rst"))
+    assert total == int(_cell(page, _folder_row(page, folder), 2))
+    failed = rows["broken.pdf"]
+    assert failed.text(1).startswith("Failed: ") and len(failed.text(1)) > len("Failed: ")
+    assert failed.text(2) == ""
+    assert "4 files: 3 indexed, 1 failed" in page.files_label.text()
+
+    # A file whose indexing was cut off (what a crash mid-file leaves in the
+    # store) reads as pending once the status is read again.
+    library = window.services.library
+    source_id = next(s.id for s in library.store.sources() if Path(s.path) == folder.resolve())
+    library.store.write_batch([FileStart(str((folder / "bread.txt").resolve()), source_id)], None)
+    with qtbot.waitSignal(window.library.statusChanged, timeout=10000):
+        window.library.refresh_status()
+    qtbot.waitUntil(lambda: any(page.files_view.topLevelItem(i).text(1).startswith("Pending")
+                                for i in range(page.files_view.topLevelItemCount())), timeout=10000)
+    assert "1 pending" in page.files_label.text()
+
+    # Selecting nothing hides the list again.
+    page.table.clearSelection()
+    assert not page.files_view.isVisible()

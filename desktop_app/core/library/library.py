@@ -71,6 +71,22 @@ class Source:
                 "available": self.available, "unavailable_reason": self.unavailable_reason}
 
 
+@dataclass(frozen=True)
+class LibraryFile:
+    """One file of a folder, as the library holds it."""
+
+    path: str
+    state: str                 # "indexed" | "failed" | "pending" (interrupted mid-way, redone by the next add)
+    reason: Optional[str]      # why it failed, for "failed"
+    passages: int
+
+    def to_dict(self) -> dict:
+        return {"path": self.path, "state": self.state, "reason": self.reason, "passages": self.passages}
+
+
+_FILE_STATES = {"ok": "indexed", "failed": "failed", "indexing": "pending"}
+
+
 def _summary(self: IngestReport) -> str:
     parts = [f"{n} {label}" for n, label in (
         (self.added, "added"), (self.updated, "updated"), (self.unchanged, "unchanged"),
@@ -512,6 +528,16 @@ class Library:
             out.append(Source(s.path, s.kind, c["files"], c["chunks"], c["failed"], c["indexing"],
                               s.added_at, s.updated_at, mine, reason is None, reason))
         return out
+
+    def files(self, path: PathLike) -> list[LibraryFile]:
+        """The files of the added folder or file at *path*, by path; empty when
+        it is not in the library."""
+        target = _norm(path)
+        for s in self.store.sources():
+            if s.path == target:
+                return [LibraryFile(f.path, _FILE_STATES.get(f.status, f.status), f.reason, f.chunks)
+                        for f in self.store.files_of_source(s.id)]
+        return []
 
     def status(self) -> dict:
         sources = self.sources()

@@ -66,6 +66,8 @@ class LibraryController(QObject):
     ingestFinished = Signal(str)          # summary line
     searchFinished = Signal(str, object)    # query, [Hit]
     searchFailed = Signal(str)
+    filesListed = Signal(str, object)       # folder path, [LibraryFile]
+    filesFailed = Signal(str, str)          # folder path, message
     errorRaised = Signal(str)             # anything else the user must know
 
     def __init__(self, services, jobs: JobManager, parent: Optional[QObject] = None) -> None:
@@ -183,6 +185,21 @@ class LibraryController(QObject):
         if self._sync_pending:
             self._sync_pending = False
             self._debounce.start()
+
+    # -- a folder's files ---------------------------------------------------
+    def list_files(self, path: str) -> Job:
+        """Read the files of one folder on the search lane (a read; it need not
+        wait for indexing on the library lane)."""
+        library = lambda: self.services.library  # noqa: E731
+
+        def files_job(*, token, report):
+            return library().files(path)
+
+        job = self.jobs.start(f"Listing “{path}”", files_job, lane="search", kind="library-files",
+                              quiet=True)
+        job.finished.connect(lambda files: self.filesListed.emit(path, list(files)))
+        job.failed.connect(lambda message: self.filesFailed.emit(path, str(message)))
+        return job
 
     # -- search -------------------------------------------------------------
     def search(self, query: str, k: int = 8) -> None:

@@ -8,10 +8,11 @@ import logging
 from pathlib import Path
 from typing import Optional
 
-from PySide6.QtCore import Qt, QUrl
+from PySide6.QtCore import Qt, QTimer, QUrl
 from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
                                QLineEdit, QListWidget, QListWidgetItem, QMessageBox, QPushButton, QSplitter,
-                               QTableView, QTextBrowser, QVBoxLayout, QWidget)
+                               QTableView, QTextBrowser, QTreeWidget, QTreeWidgetItem, QVBoxLayout,
+                               QWidget)
 
 from desktop_app.ui import theme
 from desktop_app.ui.highlight import highlight_html, snippet
@@ -86,6 +87,28 @@ class LibraryPage(QWidget):
         self.failures_label.hide()
         self.failures.hide()
 
+        # The selected folder's files: what was read, what failed and why, what
+        # is still to do. Filled by a job (the store is I/O), never here.
+        self.files_label = QLabel("Files")
+        self.files_label.setStyleSheet("font-weight: 600;")
+        self.files_view = QTreeWidget()
+        self.files_view.setColumnCount(3)
+        self.files_view.setHeaderLabels(["File", "State", "Passages"])
+        self.files_view.setRootIsDecorated(False)
+        self.files_view.setAlternatingRowColors(True)
+        self.files_view.setUniformRowHeights(True)
+        self.files_view.setAccessibleName("Files of the selected folder")
+        files_header = self.files_view.header()
+        files_header.setStretchLastSection(False)
+        files_header.setSectionResizeMode(0, QHeaderView.Stretch)
+        files_header.setSectionResizeMode(1, QHeaderView.Interactive)
+        files_header.resizeSection(1, self.fontMetrics().horizontalAdvance("M") * 22)
+        files_header.setSectionResizeMode(2, QHeaderView.ResizeToContents)
+        self.files_label.hide()
+        self.files_view.hide()
+        self._files_of: Optional[str] = None   # the folder the list shows (or is loading)
+        self._files_requested = False
+
         top = QWidget()
         top_layout = QVBoxLayout(top)
         top_layout.setContentsMargins(0, 0, 0, 0)
@@ -94,6 +117,8 @@ class LibraryPage(QWidget):
         top_layout.addWidget(self.table, 1)
         top_layout.addWidget(self.failures_label)
         top_layout.addWidget(self.failures)
+        top_layout.addWidget(self.files_label)
+        top_layout.addWidget(self.files_view, 1)
 
         self.search_box = QLineEdit()
         self.search_box.setPlaceholderText("Search your library (Ctrl+F)…")
@@ -134,7 +159,8 @@ class LibraryPage(QWidget):
         self.setTabOrder(self.add_files_button, self.sync_button)
         self.setTabOrder(self.sync_button, self.remove_button)
         self.setTabOrder(self.remove_button, self.table)
-        self.setTabOrder(self.table, self.search_box)
+        self.setTabOrder(self.table, self.files_view)
+        self.setTabOrder(self.files_view, self.search_box)
         self.setTabOrder(self.search_box, self.search_button)
         self.setTabOrder(self.search_button, self.results)
 
@@ -144,6 +170,8 @@ class LibraryPage(QWidget):
         controller.ingestStarted.connect(self._on_ingest_started)
         controller.ingestFinished.connect(self._on_ingest_finished)
         controller.errorRaised.connect(self.banner.show_error)
+        controller.filesListed.connect(self._show_files)
+        controller.filesFailed.connect(self._files_failed)
         controller.searchFinished.connect(self._show_hits)
         controller.searchFailed.connect(lambda m: self.banner.show_error(f"Search failed: {m}"))
 
@@ -216,6 +244,67 @@ class LibraryPage(QWidget):
         rows = self.table.selectionModel().selectedRows()
         self.remove_button.setEnabled(bool(rows))
         self._show_failures(rows[0].row() if rows else None)
+        self._list_files(self.selected_path())
+
+    # -- the selected folder's files -------------------------------------------
+    def _list_files(self, path: Optional[str]) -> None:
+        self._files_of = path
+        if not path:
+            self.files_view.clear()
+            self.files_view.hide()
+            self.files_label.hide()
+            return
+        if self.files_view.topLevelItemCount() == 0:
+            self.files_label.setText(f"Files in {Path(path).name or path} (reading…)")
+        self.files_label.show()
+        self.files_view.show()
+        if not self._files_requested:
+            # A status update re-selects the row (one more selection signal):
+            # one read per turn of the event loop is enough.
+            self._files_requested = True
+            QTimer.singleShot(0, self._request_files)
+
+    def _request_files(self) -> None:
+        self._files_requested = False
+        if self._files_of:
+            self.controller.list_files(self._files_of)
+
+    def _show_files(self, path: str, files: list) -> None:
+        if path != self._files_of:
+            return   # the selection moved on while the list was read
+        self.files_view.clear()
+        counts = {"indexed": 0, "failed": 0, "pending": 0}
+        items = []
+        for f in files:
+            counts[f.state] = counts.get(f.state, 0) + 1
+            if f.state == "failed":
+                state = f"Failed: {f.reason}" if f.reason else "Failed"
+            elif f.state == "pending":
+                state = "Pending (not finished)"
+            else:
+                state = "Indexed"
+            try:
+                shown = str(Path(f.path).relative_to(path))
+            except ValueError:
+                shown = Path(f.path).name
+            item = QTreeWidgetItem([shown, state, str(f.passages) if f.state == "indexed" else ""])
+            item.setToolTip(0, f.path)
+            item.setToolTip(1, state)
+            item.setTextAlignment(2, Qt.AlignRight | Qt.AlignVCenter)
+            items.append(item)
+        self.files_view.addTopLevelItems(items)
+        parts = [f"{counts['indexed']} indexed"]
+        if counts["failed"]:
+            parts.append(f"{counts['failed']} failed")
+        if counts["pending"]:
+            parts.append(f"{counts['pending']} pending")
+        total = len(files)
+        self.files_label.setText(f"Files in {Path(path).name or path} ({total} file"
+                                 f"{'s' if total != 1 else ''}: {', '.join(parts)})")
+
+    def _files_failed(self, path: str, message: str) -> None:
+        if path == self._files_of:
+            self.files_label.setText(f"The files of {Path(path).name or path} could not be read: {message}")
 
     def _show_failures(self, row: Optional[int]) -> None:
         self.failures.clear()
@@ -247,6 +336,10 @@ class LibraryPage(QWidget):
                 if self.model.folder_path(row) == selected:
                     self.table.selectRow(row)
         self._show_failures(None if not selected else self._row_of(selected))
+        if selected and self._row_of(selected) is not None:
+            self._list_files(selected)   # counts and states changed
+        elif self._files_of:
+            self._list_files(None)
 
     def _row_of(self, path: str) -> Optional[int]:
         for row in range(self.model.rowCount()):
