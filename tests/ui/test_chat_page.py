@@ -169,3 +169,28 @@ def test_enter_sends_shift_enter_breaks_the_line_and_the_last_question_can_be_re
     qtbot.mouseClick(page.cards[0].edit_button, Qt.LeftButton)
     assert page.input.toPlainText() == question
     assert not page.cards and not window.chat.conversation.turns
+
+
+def test_answer_text_lines_up_with_its_card_and_the_column_keeps_a_readable_width(qtbot, chat_window):
+    from PySide6.QtGui import QTextCursor
+
+    window = chat_window
+    window.resize(1900, 1000)
+    _ask(qtbot, window, "What is 1234 * 5678?")
+    page = window.chat_page
+    card = page.cards[-1]
+    qtbot.waitUntil(lambda: card.body.isVisible() and card.meta.isVisible(), timeout=10000)
+    # The answer's first character starts where the card's other rows do.
+    plain = card.body.toPlainText()
+    first = QTextCursor(card.body.document())
+    first.setPosition(len(plain) - len(plain.lstrip()))
+    text_left = card.body.mapTo(card, card.body.cursorRect(first).topLeft()).x()
+    meta_left = card.meta.mapTo(card, card.meta.contentsRect().topLeft()).x()
+    assert abs(text_left - meta_left) <= 2, (text_left, meta_left)
+    # On a wide window the conversation is a centred column, not 1800 px lines.
+    viewport = page.scroll.viewport()
+    assert page.column.width() <= page.column.maximumWidth() < viewport.width() - 100
+    left = page.column.mapTo(viewport, page.column.rect().topLeft()).x()
+    right_gap = viewport.width() - (left + page.column.width())
+    assert abs(left - right_gap) <= 20, (left, right_gap)
+    assert card.width() <= page.column.width()

@@ -23,6 +23,9 @@ from desktop_app.ui.widgets.banner import Banner
 log = logging.getLogger(__name__)
 
 RENDER_INTERVAL_MS = 60
+# The widest the conversation column gets, in average characters (about 90
+# characters of text per line once the cards' padding is taken off).
+READABLE_CHARS = 110
 
 
 def _get(item, key, default=None):
@@ -110,6 +113,9 @@ class AutoHeightBrowser(QTextBrowser):
         self.setOpenLinks(False)
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
         self.viewport().setAutoFillBackground(False)
+        # No inner margin: the text lines up with the card's other rows (the
+        # default 4 px indented every answer past its "Found …" line).
+        self.document().setDocumentMargin(0)
         self.document().documentLayout().documentSizeChanged.connect(self._fit)
 
     def _fit(self, size) -> None:
@@ -362,12 +368,21 @@ class ChatPage(QWidget):
         self.welcome.setObjectName("muted")
         self.messages = QVBoxLayout()
         self.messages.setSpacing(10)
+        # The conversation is a centred column of readable width: on a wide
+        # window, answer lines stretched to 1100+ px were hard to follow.
+        self.column = QWidget()
+        self.column.setMaximumWidth(self.fontMetrics().averageCharWidth() * READABLE_CHARS)
+        column_layout = QVBoxLayout(self.column)
+        column_layout.setContentsMargins(0, 0, 0, 0)
+        column_layout.addWidget(self.welcome)
+        column_layout.addLayout(self.messages)
+        column_layout.addStretch(1)
         holder = QWidget()
-        holder_layout = QVBoxLayout(holder)
+        holder_layout = QHBoxLayout(holder)
         holder_layout.setContentsMargins(16, 12, 16, 12)
-        holder_layout.addWidget(self.welcome)
-        holder_layout.addLayout(self.messages)
-        holder_layout.addStretch(1)
+        holder_layout.addStretch(0)
+        holder_layout.addWidget(self.column, 1)
+        holder_layout.addStretch(0)
         self.scroll = QScrollArea()
         self.scroll.setWidgetResizable(True)
         self.scroll.setFrameShape(QFrame.NoFrame)
