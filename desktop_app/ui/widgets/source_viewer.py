@@ -1,7 +1,7 @@
 """The built-in source viewer: a cited passage shown in its context.
 
-PDFs open in QtPdf at the cited page with the passage's words search-
-highlighted; every other format shows the document's extracted text with the
+PDFs open in QtPdf at the cited page with the whole passage marked, line by
+line (widgets/pdf_passage.py); every other format shows the document's extracted text with the
 passage marked and scrolled into view. Reading and parsing the document run
 on a worker; "Open in default app" hands the file to the desktop.
 """
@@ -240,8 +240,10 @@ class SourceViewer(QDialog):
         from PySide6.QtPdf import QPdfDocument, QPdfSearchModel
         from PySide6.QtPdfWidgets import QPdfView
 
+        from desktop_app.ui.widgets.pdf_passage import PassagePdfView
+
         self.pdf_document = QPdfDocument(self)
-        self.pdf_view = QPdfView()
+        self.pdf_view = PassagePdfView()
         self.pdf_view.setAccessibleName("PDF page")
         self.pdf_view.setPageMode(QPdfView.PageMode.MultiPage)
         self.pdf_view.setZoomMode(QPdfView.ZoomMode.FitToWidth)
@@ -343,9 +345,16 @@ class SourceViewer(QDialog):
         self.pdf_bar.show()
         self._show_zoom()
         page = max(0, min((ref.page or 1) - 1, count - 1))
-        # A few words of the passage are enough to find it on the page.
+        # The whole passage is marked, line by line, from the page's text
+        # layer; when the layer does not have it (a scan, text the parser
+        # read differently), its first words are searched for instead.
+        bg, _fg = theme.highlight_colors()
+        mark = QColor(bg)
+        mark.setAlpha(110)
+        self.pdf_view.mark_color = mark
+        marked = self.pdf_view.mark_passage(page, ref.text)
         words = ref.text.split()
-        self.pdf_search.setSearchString(" ".join(words[:6]) if words else "")
+        self.pdf_search.setSearchString("" if marked or not words else " ".join(words[:6]))
         self._pdf_page = page
         self._jump_to_page()
         # Showing the window lays the view out again (fit to width), which
