@@ -83,3 +83,25 @@ def no_leftover_threads():
             break
         time.sleep(0.05)
     assert not leftover, f"test left threads running: {[t.name for t in leftover]}"
+
+
+# The test process leaves without the interpreter's teardown, as the window
+# does (desktop_app/__main__.py): garbage-collecting Qt wrappers at
+# finalization intermittently aborts in a C extension ("Fatal Python error:
+# bool_dealloc", PySide6 6.12) after every test has passed and been
+# reported, which would turn a green run into exit code 134. Not root-caused.
+_EXIT_STATUS: list[int] = []
+
+
+def pytest_sessionfinish(session, exitstatus):
+    _EXIT_STATUS.append(int(exitstatus))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    if _EXIT_STATUS and os.environ.get("HEARTH_PYTEST_TEARDOWN") != "1":
+        import sys
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_EXIT_STATUS[-1])
