@@ -19,7 +19,7 @@ runs Hearth's fit search (core/llm/fit.py) for budgets equal to each
 preset's size, KL from the parent on the bundled calibration text (256-token
 windows); then re-measures the presets and the chosen mixes on the bundled
 evaluation text (held out: the search never saw it). Prints both tables and
-writes a PNG (size vs KL, Pareto front of the mixes, presets marked).
+writes a PNG (size vs KL, Pareto front of all measured, presets marked).
 Target: at each budget the chosen mix has >= 20% lower KL than the best
 preset of that size or smaller. No importance matrix on either side.
 
@@ -104,8 +104,9 @@ def _chart(path: Path, mixes, presets, chosen, title: str) -> None:
     fig = Figure(figsize=(8, 5), dpi=100)
     ax = fig.add_subplot(1, 1, 1)
     ax.scatter([c.mb for c in mixes], [c.kl_mean for c in mixes], color="#9aa5b1", s=14, label="mixes measured")
-    front = _front([(c.mb, c.kl_mean, c.name) for c in mixes])
-    ax.plot([p[0] for p in front], [p[1] for p in front], color="#1f5fa8", marker="o", label="Pareto front (mixes)")
+    front = _front([(c.mb, c.kl_mean, c.name) for c in list(mixes) + list(presets)])
+    ax.plot([p[0] for p in front], [p[1] for p in front], color="#1f5fa8", marker="o",
+            label="Pareto front (all measured)")
     ax.scatter([c.mb for c in presets], [c.kl_mean for c in presets], color="#c2571a", marker="s", zorder=3,
                label="llama.cpp presets")
     for c in presets:
@@ -147,7 +148,7 @@ def pareto(args) -> int:
         search(m, {}, int(mb * 1e6), max_steps=args.max_steps)
         fitting = [c for c in m.cache.values() if c.file_size <= mb * 1e6]
         chosen[mb] = min(fitting, key=lambda c: c.kl_mean) if fitting else None
-    mixes = list(m.cache.values())
+    mixes = [c for c in m.cache.values() if c.types]   # the start preset is already among the presets
     print(f"measured on {default_calibration_text().name}, {args.windows} windows of 256 tokens "
           f"({m.count} quantize+KL runs):")
     print(table(list(presets.values()) + mixes))
