@@ -119,7 +119,9 @@ class _Model:
         by_name = {t.name: t for t in info.tensors}
         for g, ts in self.groups.items():
             kinds = [by_name[t.name].type for t in ts]
-            self.base_types[g] = max(set(kinds), key=kinds.count)
+            # ties (Q4_K_M gives half the ffn_down layers Q6_K) go to the
+            # higher type, the same in every run (not set order)
+            self.base_types[g] = max(sorted(set(kinds)), key=lambda k: (kinds.count(k), self.bits(k)))
             self.base_bytes[g] = sum(by_name[t.name].n_bytes for t in ts)
         self.base_other = preset_path.stat().st_size - sum(self.base_bytes.values())
 
