@@ -11,6 +11,17 @@ llama_cpp imported), the memory the model itself takes. Target (issue 13):
     .venv/bin/python bench/fit.py                       # default model + F16 and Q8_0 variants
     .venv/bin/python bench/fit.py --ctx 512 2048 --models default
     .venv/bin/python bench/fit.py --repack              # keep llama.cpp's AMX/ARM weight repacking
+    .venv/bin/python bench/fit.py --pareto              # fitted mixes vs llama.cpp presets (size vs KL)
+
+--pareto (issue 13, "fit my model in N GB"): on the default model's F16
+parent (dequantized), measures llama.cpp's standard presets Q2_K..Q4_K_M and
+runs Hearth's fit search (core/llm/fit.py) for budgets equal to each
+preset's size, KL from the parent on the bundled calibration text (256-token
+windows); then re-measures the presets and the chosen mixes on the bundled
+evaluation text (held out: the search never saw it). Prints both tables and
+writes a PNG (size vs KL, Pareto front of all measured, presets marked).
+Target: at each budget the chosen mix has >= 20% lower KL than the best
+preset of that size or smaller. No importance matrix on either side.
 
 Weight repacking is off by default here: on this machine (an AMX-capable
 VM) llama.cpp's AMX buffers crash in llama_decode; the estimate does not
@@ -74,6 +85,103 @@ def variants(default: Path, work: Path, wanted: list[str]) -> list[tuple[str, Pa
     return out
 
 
+def _front(points):
+    """The Pareto front (size up, KL down) of (size, kl, label) points."""
+    front, best = [], float("inf")
+    for p in sorted(points):
+        if p[1] < best:
+            front.append(p)
+            best = p[1]
+    return front
+
+
+def _chart(path: Path, mixes, presets, chosen, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 5), dpi=100)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.scatter([c.mb for c in mixes], [c.kl_mean for c in mixes], color="#9aa5b1", s=14, label="mixes measured")
+    front = _front([(c.mb, c.kl_mean, c.name) for c in list(mixes) + list(presets)])
+    ax.plot([p[0] for p in front], [p[1] for p in front], color="#1f5fa8", marker="o",
+            label="Pareto front (all measured)")
+    ax.scatter([c.mb for c in presets], [c.kl_mean for c in presets], color="#c2571a", marker="s", zorder=3,
+               label="llama.cpp presets")
+    for c in presets:
+        ax.annotate(c.name, (c.mb, c.kl_mean), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    ax.scatter([c.mb for c in chosen], [c.kl_mean for c in chosen], facecolors="none", edgecolors="black",
+               s=90, zorder=4, label="chosen at a budget")
+    ax.set_yscale("log")
+    ax.set_xlabel("file size (MB)")
+    ax.set_ylabel("KL divergence from the F16 parent (log)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+
+
+def pareto(args) -> int:
+    from desktop_app.core.defaults import default_llm_path
+    from desktop_app.core.jobs import CancelToken
+    from desktop_app.core.llm.fit import PRESETS, Measurer, search, table
+    from desktop_app.core.llm.native import ensure_safe_loading
+    from desktop_app.core.llm.optimize.evaluate import DEFAULT_EVAL_TEXT
+    from desktop_app.core.llm.optimize.imatrix import default_calibration_text
+    from desktop_app.core.llm.optimize.quantize import dequantize
+
+    args.work.mkdir(parents=True, exist_ok=True)
+    default = default_llm_path(args.work)
+    ensure_safe_loading(args.work, default)
+    f16 = args.work / "gemma-3-270m-f16.gguf"
+    if not f16.exists():
+        dequantize(default, f16, "F16")
+    token = CancelToken()
+    m = Measurer(f16, args.work, default_calibration_text(), windows=args.windows, token=token,
+                 report=lambda p: None)
+    presets = {q: m.preset(q, start=(q == "Q4_K_M")) for q in PRESETS}
+    budgets = args.max_mb or [presets[q].file_size / 1e6 for q in PRESETS if q != "Q4_K_M"]
+    chosen = {}
+    for mb in sorted(budgets, reverse=True):
+        search(m, {}, int(mb * 1e6), max_steps=args.max_steps)
+        fitting = [c for c in m.cache.values() if c.file_size <= mb * 1e6]
+        chosen[mb] = min(fitting, key=lambda c: c.kl_mean) if fitting else None
+    mixes = [c for c in m.cache.values() if c.types]   # the start preset is already among the presets
+    print(f"measured on {default_calibration_text().name}, {args.windows} windows of 256 tokens "
+          f"({m.count} quantize+KL runs):")
+    print(table(list(presets.values()) + mixes))
+
+    held = Measurer(f16, args.work, DEFAULT_EVAL_TEXT, windows=args.windows, token=token, report=lambda p: None)
+    held_presets = {q: held.preset(q, start=(q == "Q4_K_M")) for q in PRESETS}
+    held_chosen = {mb: held.mix(dict(c.types)) for mb, c in chosen.items() if c is not None}
+    print(f"\nbudget = a preset's size; KL on the held-out {DEFAULT_EVAL_TEXT.name} "
+          f"(calibration text in brackets):")
+    print(f"{'budget MB':>9}  {'best preset <= budget':<22} {'KL':>14}  {'fitted mix MB':>13} {'KL':>16}  "
+          f"{'KL lower by':>11}  mix")
+    met = True
+    for mb, c in sorted(chosen.items()):
+        if c is None:
+            print(f"{mb:9.1f}  no mix found")
+            met = False
+            continue
+        under = [q for q in PRESETS if presets[q].file_size <= mb * 1e6]
+        best = min(under, key=lambda q: held_presets[q].kl_mean)
+        h = held_chosen[mb]
+        gain = 1 - h.kl_mean / held_presets[best].kl_mean
+        met &= gain >= 0.20 and h.file_size <= mb * 1e6
+        print(f"{mb:9.1f}  {best:<22} {held_presets[best].kl_mean:.4f} ({presets[best].kl_mean:.4f})  "
+              f"{h.mb:13.1f} {h.kl_mean:.4f} ({c.kl_mean:.4f})  {gain:11.1%}  {c.describe()}")
+    print(f"\ntarget (>= 20% lower KL than the best preset of that size or smaller, held-out text): "
+          f"{'met' if met else 'NOT met'} at every budget")
+    png = args.work / "fit-pareto.png"
+    _chart(png, mixes, list(presets.values()), [c for c in chosen.values() if c is not None],
+           f"Gemma 3 270M F16 parent: fitted mixes vs presets ({default_calibration_text().name})")
+    print(f"chart: {png}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -86,9 +194,16 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repack", action="store_true", help="keep llama.cpp's weight repacking (AMX/ARM)")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "hearth-bench-fit")
+    parser.add_argument("--pareto", action="store_true", help="fitted mixes vs llama.cpp presets (size vs KL)")
+    parser.add_argument("--max-mb", type=float, nargs="+", default=None,
+                        help="--pareto budgets (default: each preset's size)")
+    parser.add_argument("--windows", type=int, default=4, help="--pareto: windows of 256 tokens per KL")
+    parser.add_argument("--max-steps", type=int, default=12, help="--pareto: search steps per budget")
     args = parser.parse_args()
     if args.child:
         return child(args)
+    if args.pareto:
+        return pareto(args)
 
     from desktop_app.core.defaults import default_llm_path
     from desktop_app.core.llm.catalog import read_gguf_info

@@ -328,6 +328,10 @@ from desktop_app.cli.model_optimize import register_evaluate, register_prune  # 
 
 SUBCOMMANDS += [register_prune, register_evaluate]
 
+from desktop_app.cli.model_fit import register_fit  # noqa: E402
+
+SUBCOMMANDS.append(register_fit)
+
 
 def register(subparsers) -> None:
     group = subparsers.add_parser("model", help="pick, quantize, prune and measure local models")

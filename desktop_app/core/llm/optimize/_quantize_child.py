@@ -6,6 +6,7 @@ where the parent follows it; cancelling kills this process.
 
     python -m desktop_app.core.llm.optimize._quantize_child SRC OUT --ftype N
         [--threads N] [--allow-requant] [--imatrix FILE]
+        [--tensor-type REGEX=GGML_TYPE_ID ...]
 
 Exit status 0 on success; otherwise the last stdout line starting with
 ``ERROR:`` says why.
@@ -85,6 +86,9 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--allow-requant", action="store_true")
     parser.add_argument("--imatrix", default=None)
+    # Per-tensor type overrides (llama_model_quantize_params.tt_overrides):
+    # a tensor whose name matches REGEX gets ggml type ID (fit.py's mixes).
+    parser.add_argument("--tensor-type", action="append", default=[])
     args = parser.parse_args(argv)
     # Ctrl-C in a terminal reaches the whole process group; cancelling is
     # the parent's decision (it kills this process), so ignore it here.
@@ -130,6 +134,16 @@ def main(argv=None) -> int:
         params.imatrix = ctypes.cast(array, ctypes.POINTER(ll.llama_model_imatrix_data))
         out.write(f"hearth: using importance matrix with {len(entries)} entries\n".encode())
         out.flush()
+
+    if args.tensor_type:
+        overrides = (ll.llama_model_tensor_override * (len(args.tensor_type) + 1))()
+        for i, item in enumerate(args.tensor_type):
+            pattern, _, type_id = item.rpartition("=")
+            overrides[i].pattern = pattern.encode()
+            overrides[i].type = int(type_id)
+        overrides[len(args.tensor_type)].pattern = None  # terminator
+        keep_alive.append(overrides)
+        params.tt_overrides = ctypes.cast(overrides, ctypes.POINTER(ll.llama_model_tensor_override))
 
     status = ll.llama_model_quantize(args.src.encode(), args.out.encode(), ctypes.byref(params))
     if status != 0:

@@ -178,13 +178,15 @@ def _check_paths(src: Path, out: Path, expected_bytes: int) -> None:
 
 
 def child_command(src: Path, out: Path, ftype: int, *, threads: int = 0, allow_requant: bool = False,
-                  imatrix: Optional[Path] = None) -> list[str]:
+                  imatrix: Optional[Path] = None, tensor_types: Optional[dict[str, int]] = None) -> list[str]:
     cmd = [sys.executable, "-m", "desktop_app.core.llm.optimize._quantize_child", str(src), str(out),
            "--ftype", str(ftype), "--threads", str(threads)]
     if allow_requant:
         cmd.append("--allow-requant")
     if imatrix is not None:
         cmd += ["--imatrix", str(imatrix)]
+    for pattern, type_id in (tensor_types or {}).items():
+        cmd += ["--tensor-type", f"{pattern}={type_id}"]
     return cmd
 
 
