@@ -21,6 +21,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -76,7 +77,9 @@ def gpu_layers_for_load(setting: int) -> int:
 
 
 def peak_rss() -> int:
-    """This process's peak resident memory (VmHWM on Linux)."""
+    """This process's peak resident memory. On Linux from VmHWM, the high-water
+    mark of this process image: ``ru_maxrss`` survives exec, so a child started
+    by a big parent would report the parent's size."""
     try:
         with open("/proc/self/status", encoding="ascii") as handle:
             for line in handle:
@@ -84,9 +87,15 @@ def peak_rss() -> int:
                     return int(line.split()[1]) * 1024
     except OSError:
         pass
-    import psutil
+    try:
+        import resource
 
-    return int(psutil.Process().memory_info().rss)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return int(peak if sys.platform == "darwin" else peak * 1024)
+    except ImportError:  # Windows
+        import psutil
+
+        return int(getattr(psutil.Process().memory_info(), "peak_wset", 0))
 
 
 def current_rss() -> int:

@@ -447,31 +447,11 @@ def run_probe(model_path: Path, text: str, *, n_ctx: int, n_threads: int,
     return json.loads(out.decode("utf-8").strip().splitlines()[-1])
 
 
-def _peak_rss() -> int:
-    """This process's peak resident memory. On Linux from VmHWM, the high-water
-    mark of this process image: ``ru_maxrss`` survives exec, so a child started
-    by a big parent would report the parent's size."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        import resource
-
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return int(peak if sys.platform == "darwin" else peak * 1024)
-    except ImportError:  # Windows
-        import psutil
-
-        return int(getattr(psutil.Process().memory_info(), "peak_wset", 0))
-
 
 def _probe(model_path: str, text: str, n_ctx: int, n_threads: int) -> dict:
     import psutil
 
+    from desktop_app.core.llm.native import peak_rss
     from desktop_app.core.llm.optimize.runtime import ModelRunner
 
     baseline = psutil.Process().memory_info().rss
@@ -497,7 +477,7 @@ def _probe(model_path: str, text: str, n_ctx: int, n_threads: int) -> dict:
     finally:
         runner.close()
     return {
-        "baseline_rss": int(baseline), "peak_rss": _peak_rss(), "load_seconds": load_seconds,
+        "baseline_rss": int(baseline), "peak_rss": peak_rss(), "load_seconds": load_seconds,
         "prompt_tokens_per_s": len(prompt) / prompt_s, "gen_tokens_per_s": PROBE_GEN_TOKENS / gen_s,
     }
 
