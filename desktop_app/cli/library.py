@@ -100,8 +100,7 @@ def _cmd_rebuild(args, services) -> int:
         library = services.library
         if args.fresh:
             # Start from an empty database (the old one is kept aside).
-            library.close()
-            services._library = None
+            services.close_library()
             move_aside(services.paths.library_dir / DB_NAME)
             library = services.library
     except LibraryDamaged as exc:

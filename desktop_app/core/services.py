@@ -59,6 +59,14 @@ class Services:
                                         settings=self.settings, read_only=self.paths.read_only)
             return self._library
 
+    def close_library(self) -> None:
+        """Close the open library (if any); the next ``library`` opens it
+        again from disk (a rebuild starting from a fresh database)."""
+        with self._lock:
+            if self._library is not None:
+                self._library.close()
+                self._library = None
+
     @property
     def catalog(self):
         with self._lock:
