@@ -9,7 +9,7 @@ from PySide6.QtCore import QUrl
 from PySide6.QtGui import QGuiApplication, QTextFormat
 
 from desktop_app.ui.answer_text import split_blocks
-from desktop_app.ui.pages.chat import AnswerCard
+from desktop_app.ui.widgets.answer_card import AnswerCard
 
 SESSION_ANSWER = """The continue statement skips to the next iteration [1]:
 
