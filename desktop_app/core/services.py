@@ -59,6 +59,14 @@ class Services:
                                         settings=self.settings, read_only=self.paths.read_only)
             return self._library
 
+    def reload_embedder(self) -> None:
+        """After a change of the embedder backend setting: the next use loads
+        the new backend (the library is re-embedded alongside, reindex.py)."""
+        with self._lock:
+            self._embedder = None
+            if self._library is not None:
+                self._library.reset_embedder()
+
     def close_library(self) -> None:
         """Close the open library (if any); the next ``library`` opens it
         again from disk (a rebuild starting from a fresh database)."""

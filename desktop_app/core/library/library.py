@@ -10,6 +10,7 @@ holds it); searches run between ingest batches and never wait for a writer.
 from __future__ import annotations
 
 import errno
+import functools
 import logging
 import os
 import sqlite3
@@ -150,16 +151,108 @@ def _unavailable_reason(source: SourceRecord) -> Optional[str]:
             "Its indexed files are kept until it is back or you remove it")
 
 
+def _pinned(method):
+    """Run ``method`` on one store throughout (see ``Library.store``)."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with self._pin():
+            return method(self, *args, **kwargs)
+    return wrapper
+
+
 class Library:
     def __init__(self, library_dir: Path, embedder_factory: Callable[[], object],
                  settings: Optional[Settings] = None, read_only: bool = False) -> None:
+        from desktop_app.core.library.reindex import IndexRecipe, library_recipe, recover
+
         self.library_dir = Path(library_dir)
         self.settings = settings or Settings()
         self._embedder_factory = embedder_factory
         self._embedder = None
         self._embedder_lock = threading.Lock()
         self._write_lock = threading.Lock()
-        self.store = Store(self.library_dir, read_only=read_only)
+        # A rebuild alongside (reindex.py) swaps a new library folder in:
+        # each call runs on the store it started with (a thread's pin), the
+        # next one on the new store; a replaced store closes when unpinned.
+        self._store_lock = threading.Lock()
+        self._pins = threading.local()
+        self._users: dict[int, int] = {}
+        self._retired: list[Store] = []
+        if not read_only:
+            recover(self.library_dir, IndexRecipe.of(self.settings))
+        self._store = Store(self.library_dir, read_only=read_only)
+        if not self._store.read_only:
+            library_recipe(self._store, self.settings)   # an earlier version's library records its recipe
+
+    # ---------------------------------------------------------------- store
+
+    @property
+    def store(self) -> Store:
+        pinned = getattr(self._pins, "store", None)
+        return pinned if pinned is not None else self._store
+
+    @contextmanager
+    def _pin(self) -> Iterator[Store]:
+        if getattr(self._pins, "store", None) is not None:   # nested: already pinned
+            yield self._pins.store
+            return
+        self.follow_replacement()
+        with self._store_lock:
+            store = self._store
+            self._users[id(store)] = self._users.get(id(store), 0) + 1
+        self._pins.store = store
+        try:
+            yield store
+        finally:
+            self._pins.store = None
+            self._unuse(store)
+
+    def _unuse(self, store: Store) -> None:
+        with self._store_lock:
+            left = self._users[id(store)] - 1
+            if left:
+                self._users[id(store)] = left
+                return
+            del self._users[id(store)]
+            if store not in self._retired:
+                return
+            self._retired.remove(store)
+        store.close(save=False)
+
+    def follow_replacement(self) -> bool:
+        """Reopen the store when its folder was replaced by a rebuild
+        alongside (by this process or another). True when it was."""
+        store = self._store
+        if not store.replaced:
+            return False
+        with self._store_lock:
+            if self._store is not store:
+                return True
+            log.info("the library folder %s was swapped for a rebuilt one: reopening it", self.library_dir)
+            self._store = Store(self.library_dir, read_only=store.read_only)
+            if self._users.get(id(store)):
+                self._retired.append(store)
+                store = None
+        if store is not None:
+            store.close(save=False)
+        return True
+
+    def _repin(self) -> None:
+        """Inside a pinned call: move the pin to the current store."""
+        old = self._pins.store
+        self.follow_replacement()
+        with self._store_lock:
+            new = self._store
+            self._users[id(new)] = self._users.get(id(new), 0) + 1
+        self._pins.store = new
+        self._unuse(old)
+
+    def index_recipe(self):
+        """What this library's passages and vectors were made with
+        (``reindex.IndexRecipe``); the settings may ask for another."""
+        from desktop_app.core.library.reindex import library_recipe
+
+        return library_recipe(self.store, self.settings)
 
     # ------------------------------------------------------------- embedder
 
@@ -173,10 +266,19 @@ class Library:
     def _chunker(self, embedder):
         from desktop_app.core.library.chunk import chunk_blocks
 
-        max_tokens = min(self.settings.chunk_tokens, embedder.max_tokens - 2)  # [CLS] and [SEP]
-        overlap = min(self.settings.chunk_overlap, max_tokens // 2)
+        # The library's own passage size until a re-index changes it (reindex.py):
+        # files indexed meanwhile stay like the others.
+        recipe = self.index_recipe()
+        max_tokens = min(recipe.chunk_tokens, embedder.max_tokens - 2)  # [CLS] and [SEP]
+        overlap = min(recipe.chunk_overlap, max_tokens // 2)
         count = embedder.count_tokens
         return lambda blocks: chunk_blocks(blocks, count, max_tokens, overlap)
+
+    def reset_embedder(self) -> None:
+        """The embedder backend setting changed: the next use asks the
+        factory again (a re-index then re-embeds, ``reindex.py``)."""
+        with self._embedder_lock:
+            self._embedder = None
 
     # ---------------------------------------------------------------- ingest
 
@@ -188,16 +290,22 @@ class Library:
         def on_wait(message: str) -> None:
             report(Progress(WAITING, 0, None, message))
 
-        with self._write_lock:
+        with self._write_lock, self._pin():
             if self.store.read_only:
                 raise LibraryError(f"the library folder {self.library_dir} is read-only: search and status "
                                    "work, adding or removing files needs a folder Hearth can write")
-            try:
-                self.store.writer.acquire(token, on_wait)
-            except OSError as exc:
-                raise LibraryError(f"cannot write to the library folder {self.library_dir} "
-                                   f"({exc.strerror or exc}): search and status work, adding or removing "
-                                   "files does not") from None
+            while True:
+                try:
+                    self.store.writer.acquire(token, on_wait)
+                except OSError as exc:
+                    raise LibraryError(f"cannot write to the library folder {self.library_dir} "
+                                       f"({exc.strerror or exc}): search and status work, adding or removing "
+                                       "files does not") from None
+                if not self.store.replaced:
+                    break
+                # The lock's holder swapped a rebuilt library in: write to that one.
+                self.store.writer.release()
+                self._repin()
             try:
                 self.store.sync()
                 yield
@@ -209,6 +317,13 @@ class Library:
                     "searchable; free some space and run the same add again to carry on") from None
             finally:
                 self.store.writer.release()
+
+    @contextmanager
+    def exclusive(self, token: Optional[CancelToken] = None, report: Report = ignore_progress) -> Iterator[None]:
+        """Hold the library as its only writer (other writers, in this
+        process or another, wait; searches go on)."""
+        with self._writing(token, report):
+            yield
 
     def add(self, paths: Iterable[PathLike], *, token: Optional[CancelToken] = None,
             report: Report = ignore_progress) -> IngestReport:
@@ -423,10 +538,11 @@ class Library:
 
     def needs_reembed(self) -> bool:
         """True when the stored vectors were made from an older composition
-        of the embedded text (a library from an earlier version)."""
+        of the embedded text (a library from an earlier version), or by
+        another embedder backend than the settings name."""
         from desktop_app.core.library.reembed import needs_reembed
 
-        return needs_reembed(self.store)
+        return needs_reembed(self.store, self.settings.embedder_backend)
 
     def reembed(self, *, token: Optional[CancelToken] = None, report: Report = ignore_progress) -> int:
         """Rebuild every vector alongside the old ones; searches keep using
@@ -465,6 +581,7 @@ class Library:
 
     # ---------------------------------------------------------------- search
 
+    @_pinned
     def search(self, query: str, k: int = 5, mode: str = "hybrid") -> list[Hit]:
         """The ``k`` passages that best answer ``query``.
 
@@ -517,6 +634,7 @@ class Library:
 
     # ---------------------------------------------------------------- status
 
+    @_pinned
     def sources(self) -> list[Source]:
         counts = self.store.counts_by_source()
         failures = self.store.failures()
@@ -529,6 +647,7 @@ class Library:
                               s.added_at, s.updated_at, mine, reason is None, reason))
         return out
 
+    @_pinned
     def files(self, path: PathLike) -> list[LibraryFile]:
         """The files of the added folder or file at *path*, by path; empty when
         it is not in the library."""
@@ -539,10 +658,14 @@ class Library:
                         for f in self.store.files_of_source(s.id)]
         return []
 
+    @_pinned
     def status(self) -> dict:
+        from desktop_app.core.library.reindex import plan
+
         sources = self.sources()
         totals = self.store.totals()
         return {
+            "reindex": plan(self).to_dict(),
             "library_dir": str(self.library_dir),
             "embedder": self.store.embedder_name,
             "folders": [s.to_dict() for s in sources],
@@ -553,4 +676,8 @@ class Library:
 
     def close(self) -> None:
         with self._write_lock:
-            self.store.close()
+            with self._store_lock:
+                retired, self._retired = self._retired, []
+            for store in retired:
+                store.close(save=False)
+            self._store.close()

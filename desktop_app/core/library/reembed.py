@@ -1,8 +1,10 @@
 """Re-embed a library's passages without taking its search away.
 
 When what the embedder sees for a passage changes (``context.embed_text``,
-``EMBED_TEXT_VERSION``), every stored vector is out of date -- but still
-good enough to search with. So the new vectors are built *alongside* the old
+``EMBED_TEXT_VERSION``), or the embedder backend that made the vectors is
+not the one the settings name (``embedder_backend``: the same model in
+fp32 or int8 gives slightly different vectors), every stored vector is out
+of date -- but still good enough to search with. So the new vectors are built *alongside* the old
 ones, from the passages SQLite already holds (no file is re-read):
 
 1. batches of passages are embedded and committed to a side table
@@ -38,8 +40,21 @@ BATCH = 256
 _SIDE_TABLE = "CREATE TABLE IF NOT EXISTS chunks_next (id INTEGER PRIMARY KEY, vector BLOB NOT NULL)"
 
 
-def needs_reembed(store) -> bool:
-    return store.embed_text_version < EMBED_TEXT_VERSION
+# Which embedder backend made the stored vectors (meta key); absent in
+# libraries from before it was recorded (``reindex.library_recipe`` fills it).
+BACKEND_KEY = "embedder_backend"
+# What the side table's vectors were made for: a run for another target
+# (the backend was changed again mid-way) starts the side table over.
+_TARGET_KEY = "reembed_target"
+
+
+def needs_reembed(store, backend: Optional[str] = None) -> bool:
+    """True when the vectors are of an older embedded-text composition, or
+    (given ``backend``) were made by another embedder backend."""
+    if store.embed_text_version < EMBED_TEXT_VERSION:
+        return True
+    made_by = store.meta(BACKEND_KEY)
+    return backend is not None and made_by is not None and made_by != backend
 
 
 def reembed(store, embedder, *, token: Optional[CancelToken] = None, report: Report = ignore_progress,
@@ -50,10 +65,17 @@ def reembed(store, embedder, *, token: Optional[CancelToken] = None, report: Rep
     then is kept for the next run."""
     token = token or CancelToken()
     report = RateLimitedReport(report)
-    if not needs_reembed(store):
+    backend = getattr(embedder, "backend", None)
+    if not needs_reembed(store, backend):
         return 0
+    target = f"{EMBED_TEXT_VERSION}:{backend}"
     with store.transaction() as db:
+        row = db.execute("SELECT value FROM meta WHERE key = ?", (_TARGET_KEY,)).fetchone()
+        if row is not None and row[0] != target:
+            db.execute("DROP TABLE IF EXISTS chunks_next")
         db.execute(_SIDE_TABLE)
+        db.execute("INSERT INTO meta(key, value) VALUES (?, ?) "
+                   "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (_TARGET_KEY, target))
         total = db.execute("SELECT count(*) FROM chunks").fetchone()[0]
         done = db.execute("SELECT count(*) FROM chunks_next WHERE id IN (SELECT id FROM chunks)").fetchone()[0]
     embedded = 0
@@ -77,14 +99,14 @@ def reembed(store, embedder, *, token: Optional[CancelToken] = None, report: Rep
         done += len(rows)
         report(Progress(STAGE, min(done, total), total, "passages"))
     token.check()
-    _swap(store, token)
+    _swap(store, token, backend)
     log.info("re-embedded %d passages (embed text version %d) in %.0fs", embedded, EMBED_TEXT_VERSION,
              time.monotonic() - t0)
     report(Progress(STAGE, total, total, "done"))
     return embedded
 
 
-def _swap(store, token: CancelToken) -> None:
+def _swap(store, token: CancelToken, backend: Optional[str]) -> None:
     index = store.new_index_like()
     last = 0
     while True:
@@ -106,6 +128,10 @@ def _swap(store, token: CancelToken) -> None:
                    "WHERE id IN (SELECT id FROM chunks_next)")
         db.execute("INSERT INTO meta(key, value) VALUES ('embed_text_version', ?) "
                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (str(EMBED_TEXT_VERSION),))
+        if backend is not None:
+            db.execute("INSERT INTO meta(key, value) VALUES (?, ?) "
+                       "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (BACKEND_KEY, backend))
+        db.execute("DELETE FROM meta WHERE key = ?", (_TARGET_KEY,))
         db.execute("DROP TABLE chunks_next")
         return [r[0] for r in db.execute("SELECT id FROM chunks WHERE id > ?", (last,))]
 

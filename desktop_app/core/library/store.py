@@ -137,6 +137,14 @@ class ChunkRow:
 
 
 
+def _folder_id(path: Path) -> Optional[tuple[int, int]]:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 class Store:
     """The library's storage. Thread-safe; one instance per library dir."""
 
@@ -165,6 +173,9 @@ class Store:
                 raise
             raise damaged(db_path, exc) from None
         self.writer = WriterLock(self.root / LOCK_NAME)
+        # Which folder this store opened: a rebuild alongside (reindex.py)
+        # swaps another one in under the same path.
+        self._root_id = _folder_id(self.root)
         self._index = None          # hnswlib.Index, created when the dim is known
         self._dim: Optional[int] = self._meta_int("dim")
         self._index_count = 0       # labels in the index, deleted ones included
@@ -237,12 +248,15 @@ class Store:
     def _bump_gen(self, db: sqlite3.Connection) -> None:
         db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'db_gen'")
 
-    def close(self) -> None:
+    def close(self, save: bool = True) -> None:
+        """Close; ``save=False`` for a store whose folder was replaced (its
+        index belongs to no library any more)."""
         with self.lock:
             if self._db is None:
                 return
             try:
-                self.save_index()
+                if save:
+                    self.save_index()
             finally:
                 self._db.close()
                 self._db = None
@@ -294,6 +308,22 @@ class Store:
     def embedder_name(self) -> Optional[str]:
         with self.lock:
             return self._meta("embedder")
+
+    def meta(self, key: str) -> Optional[str]:
+        with self.lock:
+            return self._meta(key)
+
+    def set_meta(self, key: str, value) -> None:
+        with self.transaction() as db:
+            self._set_meta(db, key, value)
+
+    @property
+    def replaced(self) -> bool:
+        """True when another folder now sits at this store's path (a rebuild
+        alongside was swapped in): this store's files are no longer the
+        library's, and it must be reopened. False while the path is missing."""
+        current = _folder_id(self.root)
+        return current is not None and current != self._root_id
 
     def _db_ids(self) -> set[int]:
         return set(r[0] for r in self._db.execute("SELECT id FROM chunks"))
@@ -473,6 +503,10 @@ class Store:
                 self.writer.release()
 
     def _save_locked(self, digest: str) -> None:
+        # Checked holding the writer lock, which a swap holds too: never
+        # write this index into the folder that replaced ours.
+        if self.replaced:
+            return
         # Too many deleted labels slow search and waste memory: start over.
         if self._index_count > 4096 and self._live < self._index_count // 2:
             self._rebuild_index()
