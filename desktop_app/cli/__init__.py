@@ -23,7 +23,7 @@ from desktop_app.core.jobs import CancelToken, Cancelled, Progress
 
 log = logging.getLogger(__name__)
 
-COMMAND_MODULES = ("library", "chat", "model")
+COMMAND_MODULES = ("library", "chat", "model", "settings")
 
 
 class UserError(Exception):

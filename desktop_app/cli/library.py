@@ -1,6 +1,7 @@
 """`hearth library ...`: the document library from a terminal.
 
-add (with a progress bar; Ctrl-C cancels cleanly), remove, status, files, search.
+add (with a progress bar; Ctrl-C cancels cleanly), remove, status, files, search,
+reindex (after a change of the index settings).
 """
 
 from __future__ import annotations
@@ -125,6 +126,37 @@ def _register_rebuild(commands) -> None:
     p.set_defaults(handler=_cmd_rebuild)
 
 
+# --- reindex ------------------------------------------------------------------
+
+def _cmd_reindex(args, services) -> int:
+    from desktop_app.core.library.reindex import plan, reindex
+
+    library = services.library
+    if args.check:
+        the_plan = plan(library)
+        if args.json:
+            print_json(the_plan.to_dict())
+        else:
+            _say(the_plan.describe())
+        return 0
+    with progress_job(printer=IngestProgressPrinter()) as (token, printer):
+        result = reindex(library, token=token, report=printer)
+    if args.json:
+        print_json(result.to_dict())
+        return 0
+    _say(result.summary())
+    return 0
+
+
+def _register_reindex(commands) -> None:
+    p = commands.add_parser(
+        "reindex", help="apply changed index settings (passage size, embedding backend): the new index is "
+                        "built alongside and search keeps working; Ctrl-C stops, the next run carries on")
+    p.add_argument("--check", action="store_true", help="only say what a re-index would do")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(handler=_cmd_reindex)
+
+
 # --- remove -------------------------------------------------------------------
 
 def _cmd_remove(args, services) -> int:
@@ -171,6 +203,9 @@ def _cmd_status(args, services) -> int:
             print(f"    unavailable: {folder['unavailable_reason']}")
     for failure in status["failures"]:
         print(f"  failed: {failure['path']}: {failure['reason']}")
+    if status["reindex"]["needed"]:
+        print(f"index settings changed: {status['reindex']['description']} "
+              "Run `hearth library reindex` to do it now.")
     return 0
 
 
@@ -253,7 +288,7 @@ def _register_search(commands) -> None:
     p.set_defaults(handler=_cmd_search)
 
 
-SUBCOMMANDS = (_register_add, _register_remove, _register_rebuild, _register_status, _register_files,
+SUBCOMMANDS = (_register_add, _register_remove, _register_rebuild, _register_reindex, _register_status, _register_files,
                _register_search)
 
 
