@@ -216,9 +216,24 @@ class MainWindow(QMainWindow):
     def open_settings(self) -> None:
         from desktop_app.ui.settings_dialog import SettingsDialog
 
-        dialog = SettingsDialog(self.services.settings, self)
+        dialog = SettingsDialog(self.services.settings, self, index_change=self._index_change)
         if dialog.exec():
             self.apply_settings(dialog.values())
+
+    def _index_change(self, values: dict) -> Optional[str]:
+        """What the dialog's values would cost the library (from the last
+        status: no disk or model access in the GUI thread)."""
+        from desktop_app.core.library.reindex import IndexRecipe, make_plan
+
+        reindex = self.library.status.get("reindex")
+        if not reindex:
+            return None
+        have = IndexRecipe(**reindex["have"])
+        wanted = IndexRecipe(values.get("chunk_tokens", have.chunk_tokens),
+                             values.get("chunk_overlap", have.chunk_overlap),
+                             values.get("embedder_backend", have.embedder_backend))
+        plan = make_plan(have, wanted, reindex["files"], reindex["passages"])
+        return plan.describe() if plan.needed else None
 
     def apply_settings(self, values: dict) -> None:
         from desktop_app.ui import theme
@@ -239,6 +254,11 @@ class MainWindow(QMainWindow):
             theme.apply(QApplication.instance(), settings.theme)
         if old.get("watch_folders") != settings.watch_folders:
             self.library.start_sync()
+        if old.get("embedder_backend", settings.embedder_backend) != settings.embedder_backend:
+            self.services.reload_embedder()
+        if any(old.get(name, getattr(settings, name)) != getattr(settings, name)
+               for name in ("chunk_tokens", "chunk_overlap", "embedder_backend")):
+            self.library.index_settings_changed()   # re-indexes alongside; search keeps working
         if any(old.get(name) != getattr(settings, name) for name in old
                if name.startswith("scan_") or name == "model_folders"):
             self.models.refresh_catalog()   # the places to look for models changed

@@ -4,7 +4,7 @@ editor, the field's help as its tooltip, its check as the editor's range."""
 from __future__ import annotations
 
 from dataclasses import fields
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox,
                                QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox,
@@ -71,9 +71,19 @@ def _closure(check) -> dict[str, Any]:
     return {name: cell.cell_contents for name, cell in zip(names, check.__closure__)}
 
 
+# Settings whose change rebuilds the library's index (core/library/reindex.py).
+INDEX_SETTINGS = ("chunk_tokens", "chunk_overlap", "embedder_backend")
+INDEX_NOTE = ("Changing the passage size or the backend re-indexes the library in the background; "
+              "search keeps working with the current index until the new one is complete.")
+
+
 class SettingsDialog(QDialog):
-    def __init__(self, settings: Settings, parent: Optional[QWidget] = None) -> None:
+    def __init__(self, settings: Settings, parent: Optional[QWidget] = None,
+                 index_change: Optional[Callable[[dict], Optional[str]]] = None) -> None:
+        """``index_change(values)``: what these values would cost the
+        library, in one sentence, or None when nothing."""
         super().__init__(parent)
+        self._index_change = index_change
         self.setWindowTitle("Settings")
         # Wide enough for the labels and a model path (it opened 301 px wide).
         self.setMinimumWidth(self.fontMetrics().averageCharWidth() * 80)
@@ -112,10 +122,16 @@ class SettingsDialog(QDialog):
         self.error.setWordWrap(True)
         self.error.hide()
         layout.addWidget(self.error)
-        note = QLabel("Passage size and backend apply to files indexed from now on.")
-        note.setObjectName("muted")
-        note.setWordWrap(True)
-        layout.addWidget(note)
+        self.index_note = QLabel(INDEX_NOTE)
+        self.index_note.setObjectName("muted")
+        self.index_note.setWordWrap(True)
+        layout.addWidget(self.index_note)
+        for name in INDEX_SETTINGS:
+            editor = self.editors.get(name)
+            if isinstance(editor, QComboBox):
+                editor.currentIndexChanged.connect(self._show_index_cost)
+            elif isinstance(editor, QSpinBox):
+                editor.valueChanged.connect(self._show_index_cost)
         buttons = QDialogButtonBox(QDialogButtonBox.Save | QDialogButtonBox.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
@@ -155,6 +171,13 @@ class SettingsDialog(QDialog):
         if f.name == "model_path":
             line.setPlaceholderText("the packaged default model (choose one on the Models page)")
         return line
+
+    def _show_index_cost(self, *_args) -> None:
+        cost = self._index_change(self.values()) if self._index_change is not None else None
+        self.index_note.setObjectName("banner" if cost else "muted")
+        self.index_note.setText(cost or INDEX_NOTE)
+        self.index_note.style().unpolish(self.index_note)
+        self.index_note.style().polish(self.index_note)
 
     def choose_model(self) -> None:
         from pathlib import Path

@@ -31,7 +31,9 @@ from desktop_app.core.logs import user_text
 
 log = logging.getLogger(__name__)
 
-LANES = {"llm": 1, "library": 1, "search": 1, "work": 2}
+# "rebuild": a re-index after a change of the index settings builds a new
+# library alongside (core/library/reindex.py) while adds go on in "library".
+LANES = {"llm": 1, "library": 1, "search": 1, "work": 2, "rebuild": 1}
 
 # How much lower than the UI thread the jobs' *native* threads run (a Linux
 # nice value): the onnxruntime and OpenMP (llama.cpp) pools and the quantize

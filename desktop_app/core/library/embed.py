@@ -151,8 +151,19 @@ class Embedder:
             if check is None:
                 vectors = self._encoder.encode(list(texts), batch_size=batch_size)
             else:
-                vectors = self._encoder.encode(list(texts), batch_size=batch_size, check=check)
+                vectors = self._encoder.encode(list(texts), batch_size=batch_size, check=self._unlocked(check))
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def _unlocked(self, check):
+        """``check`` called without the encode lock: a paused job waits in
+        it, and a search's query must still be embedded meanwhile."""
+        def call() -> None:
+            self._lock.release()
+            try:
+                check()
+            finally:
+                self._lock.acquire()
+        return call
 
     def count_tokens(self, text: str) -> int:
         return len(self._counter.encode(text, add_special_tokens=False).ids)

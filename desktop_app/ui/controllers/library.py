@@ -79,6 +79,9 @@ class LibraryController(QObject):
         self._pending_search: Optional[tuple[str, int]] = None
         self._sync_pending = False
         self._resume_pending = False
+        # A pending re-index starts by itself once per launch and after each
+        # change of the index settings (not again and again after a failure).
+        self._reindex_wanted = True
         self._watcher: Optional[QFileSystemWatcher] = None
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
@@ -110,6 +113,35 @@ class LibraryController(QObject):
         if self._resume_pending:
             self._resume_pending = False
             self._resume(status)
+        if self._reindex_wanted and status.get("reindex", {}).get("needed"):
+            self._reindex_wanted = False
+            self.reindex()
+
+    # -- index settings -----------------------------------------------------
+    def index_settings_changed(self) -> None:
+        """The passage size or the embedder backend changed: re-index
+        alongside if the library needs it (the status says)."""
+        self._reindex_wanted = True
+        self.refresh_status()
+
+    def reindex(self) -> Optional[Job]:
+        """Bring the library to the index settings; search keeps using the
+        current index until the new one is complete (core/library/reindex.py)."""
+        if self.jobs.running("reindex"):
+            return None
+        library = lambda: self.services.library  # noqa: E731 (built on the worker)
+
+        def reindex_job(*, token, report):
+            from desktop_app.core.library.reindex import reindex
+
+            return reindex(library(), token=token, report=report)
+
+        job = self.jobs.start("Re-indexing the library with the new settings", reindex_job, lane="rebuild",
+                              kind="reindex", pausable=True)
+        job.finished.connect(lambda result: self.ingestFinished.emit(result.summary()))
+        job.failed.connect(lambda message: self.errorRaised.emit(f"Re-indexing stopped: {message}"))
+        job.ended.connect(self.refresh_status)
+        return job
 
     def resume_interrupted(self) -> Optional[Job]:
         """At launch: finish the indexing a quit, crash or cancel left
