@@ -302,12 +302,15 @@ def _rebuild_alongside(library, wanted: IndexRecipe, token: CancelToken, report:
         _write_marker(side, wanted)
     else:
         log.info("resuming the rebuild in %s", side)
-    settings = dataclasses.replace(library.settings, chunk_tokens=wanted.chunk_tokens,
-                                   chunk_overlap=wanted.chunk_overlap,
-                                   embedder_backend=wanted.embedder_backend)
+    # Recorded as made by the backend that really embeds (the settings' one,
+    # unless the embedder could not be switched): never a recipe that lies.
+    made = dataclasses.replace(wanted, embedder_backend=getattr(library.embedder, "backend",
+                                                                 wanted.embedder_backend))
+    settings = dataclasses.replace(library.settings, chunk_tokens=made.chunk_tokens,
+                                   chunk_overlap=made.chunk_overlap, embedder_backend=made.embedder_backend)
     new = Library(side, embedder_factory=lambda: library.embedder, settings=settings)
     try:
-        record_recipe(new.store, wanted)
+        record_recipe(new.store, made)
         _check_available(library, _unavailable_reason)
         files = _mirror_sources(library, new, token, report).files
         token.check()

@@ -113,7 +113,8 @@ class LibraryController(QObject):
         if self._resume_pending:
             self._resume_pending = False
             self._resume(status)
-        if self._reindex_wanted and status.get("reindex", {}).get("needed"):
+        if (self._reindex_wanted and status.get("reindex", {}).get("needed")
+                and not self.jobs.running("reindex")):
             self._reindex_wanted = False
             self.reindex()
 
@@ -122,6 +123,8 @@ class LibraryController(QObject):
         """The passage size or the embedder backend changed: re-index
         alongside if the library needs it (the status says)."""
         self._reindex_wanted = True
+        for job in self.jobs.running("reindex"):
+            job.cancel()    # it builds for the old values; its end starts the new one
         self.refresh_status()
 
     def reindex(self) -> Optional[Job]:
@@ -136,8 +139,9 @@ class LibraryController(QObject):
 
             return reindex(library(), token=token, report=report)
 
-        job = self.jobs.start("Re-indexing the library with the new settings", reindex_job, lane="rebuild",
-                              kind="reindex", pausable=True)
+        changes = self.status.get("reindex", {}).get("changes") or []
+        title = "Re-indexing the library" + (f" ({'; '.join(changes)})" if changes else "")
+        job = self.jobs.start(title, reindex_job, lane="rebuild", kind="reindex", pausable=True)
         job.finished.connect(lambda result: self.ingestFinished.emit(result.summary()))
         job.failed.connect(lambda message: self.errorRaised.emit(f"Re-indexing stopped: {message}"))
         job.ended.connect(self.refresh_status)
