@@ -218,3 +218,36 @@ def test_a_new_embedder_backend_is_re_embedded_alongside(tmp_path, corpus, embed
         assert lib.search(QUESTION, k=1)[0].path.endswith("volcanoes.md")
     finally:
         lib.close()
+
+
+class _SimulatedCrash(Exception):
+    """Stands for the process dying at one exact instant (a fake: a real
+    kill -9 cannot be aimed between two system calls)."""
+
+
+def test_a_crash_right_after_the_swap_leaves_the_new_library_and_the_next_open_drops_the_old(
+        tmp_path, corpus, embedder, make_library, monkeypatch):
+    from desktop_app.core.library import reindex as module
+
+    lib = make_library(chunk_tokens=200)
+    lib.add([corpus / "volcanoes.md", corpus / "space"], token=CancelToken())
+    lib.settings.chunk_tokens = 48
+    real_remove = module._remove_tree
+
+    def crash_when_removing_the_old_library(folder):
+        if not (folder / MARKER).exists() and (folder / "library.sqlite3").exists():
+            raise _SimulatedCrash()
+        real_remove(folder)
+
+    monkeypatch.setattr(module, "_remove_tree", crash_when_removing_the_old_library)
+    with pytest.raises(_SimulatedCrash):
+        reindex(lib, token=CancelToken())
+    assert side_dir(lib.library_dir).is_dir()          # the old library, left behind
+    monkeypatch.setattr(module, "_remove_tree", real_remove)
+    lib.close()
+
+    again = make_library(lib.library_dir, chunk_tokens=48)    # the next launch
+    assert not side_dir(lib.library_dir).exists()
+    assert not plan(again).needed and again.index_recipe().chunk_tokens == 48
+    assert max(_passage_tokens(again, embedder)) <= 48
+    assert again.search(QUESTION, k=1)[0].path.endswith("volcanoes.md")
