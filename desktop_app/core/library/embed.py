@@ -24,6 +24,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 import warnings
 from pathlib import Path
 from typing import Optional
@@ -131,6 +132,10 @@ class Embedder:
         self._encoder = encoder
         self.source_dir = Path(source_dir)  # the folder the model was loaded from
         self._lock = threading.Lock()
+        # Encodes without a ``check`` (a search's query) waiting for the
+        # lock: a long job's encode lets them go first between its batches.
+        self._urgent = 0
+        self._urgent_lock = threading.Lock()
         self.name = name
         self.backend = backend
         self.dim = int(encoder.dim)
@@ -147,20 +152,33 @@ class Embedder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         # One encode at a time: each already uses every core.
-        with self._lock:
-            if check is None:
+        if check is None:
+            with self._urgent_lock:
+                self._urgent += 1
+            try:
+                self._lock.acquire()
+            finally:
+                with self._urgent_lock:
+                    self._urgent -= 1
+            try:
                 vectors = self._encoder.encode(list(texts), batch_size=batch_size)
-            else:
-                vectors = self._encoder.encode(list(texts), batch_size=batch_size, check=self._unlocked(check))
+            finally:
+                self._lock.release()
+        else:
+            with self._lock:
+                vectors = self._encoder.encode(list(texts), batch_size=batch_size, check=self._between_batches(check))
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
-    def _unlocked(self, check):
-        """``check`` called without the encode lock: a paused job waits in
-        it, and a search's query must still be embedded meanwhile."""
+    def _between_batches(self, check):
+        """``check`` called without the encode lock (a paused job waits in
+        it), after letting waiting queries through: a search during an
+        ingest waits for one batch, not for the ingest's whole encode."""
         def call() -> None:
             self._lock.release()
             try:
                 check()
+                while self._urgent:
+                    time.sleep(0.001)
             finally:
                 self._lock.acquire()
         return call
