@@ -81,7 +81,16 @@ def _cmd_add(args, services) -> int:
         _say(f"  unavailable: {path}: {reason}")
     for path, reason in report.failed:
         _say(f"  failed: {path}: {reason}")
+    _say_pending_reindex(services.library)
     return 0
+
+
+def _say_pending_reindex(library) -> None:
+    from desktop_app.core.library.reindex import plan
+
+    the_plan = plan(library)
+    if the_plan.needed:
+        _say(f"index settings changed: {the_plan.describe()} Run `hearth library reindex` to do it now.")
 
 
 def _register_add(commands) -> None:
