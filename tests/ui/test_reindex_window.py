@@ -61,3 +61,33 @@ def test_a_new_passage_size_reindexes_in_the_background_while_search_answers(qtb
     embedder = window.services.embedder
     sizes = [embedder.count_tokens(t) for (t,) in library.store._db.execute("SELECT text FROM chunks")]
     assert max(sizes) <= 64 and status["totals"]["files"] == files
+
+
+def test_an_interrupted_re_index_carries_on_by_itself_at_launch(qtbot, services, make_window, tmp_path):
+    from desktop_app.core.jobs import CancelToken, Cancelled
+    from desktop_app.core.library.reindex import plan, reindex
+
+    docs = tmp_path / "docs"
+    write_facts(docs)
+    copy_modules(docs / "code", SMALL_MODULES[:6])
+    library = services.library
+    library.add([docs], token=CancelToken())
+    services.settings.chunk_tokens = 64
+    services.save_settings()
+    token = CancelToken()
+
+    def stop_after_two_files(progress):
+        if isinstance(progress, IngestProgress) and progress.done >= 2:
+            token.cancel()
+
+    try:
+        reindex(library, token=token, report=stop_after_two_files)
+    except Cancelled:
+        pass
+    assert plan(library).resuming                       # as a quit in the middle leaves it
+
+    window = make_window()
+    qtbot.waitUntil(lambda: any(j.kind == "reindex" for j in window.jobs.jobs), timeout=120000)
+    qtbot.waitUntil(lambda: not window.jobs.running("reindex")
+                    and window.library.status.get("reindex", {}).get("needed") is False, timeout=600000)
+    assert window.library.status["reindex"]["have"]["chunk_tokens"] == 64
