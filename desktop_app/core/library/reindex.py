@@ -40,7 +40,7 @@ from typing import Optional
 
 from desktop_app.core.jobs import CancelToken, Progress, Report, ignore_progress
 from desktop_app.core.library.fsnames import to_fs
-from desktop_app.core.library.recovery import LibraryError
+from desktop_app.core.library.recovery import LibraryError, read_folder_list, write_folder_list
 from desktop_app.core.library.reembed import BACKEND_KEY, needs_reembed
 from desktop_app.core.library.writer_lock import WriterLock
 from desktop_app.core.paths import atomic_write
@@ -321,6 +321,10 @@ def _rebuild_alongside(library, wanted: IndexRecipe, token: CancelToken, report:
             _check_available(library, _unavailable_reason)
             files = _mirror_sources(library, new, token, report).files
             token.check()
+            # Folders the saved list keeps for a rebuild (not back yet) stay in it.
+            have = {s.path for s in new.store.sources()}
+            write_folder_list(side, [(s.path, s.kind) for s in new.store.sources()]
+                              + [(p, k) for p, k in read_folder_list(library.library_dir) if p not in have])
             new.close()
             _exchange(library.library_dir, side)
             # (A crash before this leaves a stale marker inside the library: unread there.)
