@@ -91,3 +91,31 @@ def test_an_interrupted_re_index_carries_on_by_itself_at_launch(qtbot, services,
     qtbot.waitUntil(lambda: not window.jobs.running("reindex")
                     and window.library.status.get("reindex", {}).get("needed") is False, timeout=600000)
     assert window.library.status["reindex"]["have"]["chunk_tokens"] == 64
+
+
+def test_a_new_embedder_backend_from_the_window_re_embeds_with_that_backend(qtbot, window, tmp_path):
+    import pytest
+
+    from desktop_app.core.library.embed import available_backends
+
+    services = window.services
+    other = "torch" if services.settings.embedder_backend == "onnx-int8" else "onnx-int8"
+    if other not in available_backends():
+        pytest.skip(f"the {other} backend is not installed here")
+    docs = tmp_path / "docs"
+    write_facts(docs)
+    with qtbot.waitSignal(window.library.statusChanged, timeout=300000,
+                          check_params_cb=lambda s: bool(s.get("folders")) and not window.jobs.running("ingest")):
+        window.library.add([str(docs)])
+    with qtbot.waitSignal(window.jobs.jobStarted, timeout=60000,
+                          check_params_cb=lambda job: job.kind == "reindex") as started:
+        window.apply_settings({"embedder_backend": other})
+    assert "embedding backend" in started.args[0].title
+    qtbot.waitUntil(lambda: not window.jobs.running("reindex")
+                    and window.library.status.get("reindex", {}).get("needed") is False, timeout=600000)
+    assert started.args[0].state == "finished"
+    assert window.library.status["reindex"]["have"]["embedder_backend"] == other
+    assert services.library.embedder.backend == other          # queries are embedded by it too
+    with qtbot.waitSignal(window.library.searchFinished, timeout=120000) as found:
+        window.library.search(QUESTION, k=1)
+    assert found.args[1][0].path.endswith("volcanoes.md")
