@@ -28,6 +28,8 @@ _WORD_CHAR = re.compile(r"[^\W_]", re.UNICODE)
 # stand for the passage (think "the value is").
 MIN_ANCHOR = 24
 _SENTENCE = re.compile(r"(?<=[.!?:;])\s+|\n\s*\n")
+_LEAD = re.compile(r"[^\w\s]*")
+_TRAIL = re.compile(r"[^\w\s]*$")
 
 
 @dataclass(frozen=True)
@@ -62,9 +64,19 @@ class Keyed:
         # A few characters change length when lowered ("İ"); keep the map exact.
         self.key = folded if len(folded) == len(key) else key
 
-    def span(self, lo: int, hi: int, found: str) -> Span:
-        """The text span of key characters ``lo:hi``."""
-        return Span(self.positions[lo], self.positions[hi - 1] + 1, found)
+    def span(self, lo: int, hi: int, found: str, passage: str = "",
+             widen: tuple[bool, bool] = (True, True)) -> Span:
+        """The text span of key characters ``lo:hi``; widened over the
+        punctuation ``passage`` begins and ends with ("(", ".") where the
+        text has it too."""
+        start, end = self.positions[lo], self.positions[hi - 1] + 1
+        lead = _LEAD.match(passage).group() if widen[0] else ""
+        while lead and start > 0 and self.text[start - 1] == lead[-1]:
+            start, lead = start - 1, lead[:-1]
+        trail = _TRAIL.search(passage).group() if widen[1] else ""
+        while trail and end < len(self.text) and self.text[end] == trail[0]:
+            end, trail = end + 1, trail[1:]
+        return Span(start, end, found)
 
 
 def key_of(text: str) -> str:
@@ -113,7 +125,7 @@ def find_passage(text: "str | Keyed", passage: str) -> Optional[Span]:
         return None
     at = doc.key.find(key)
     if at >= 0:
-        return doc.span(at, at + len(key), "whole")
+        return doc.span(at, at + len(key), "whole", passage)
     anchor = min(MIN_ANCHOR, len(key))
     head_at, head_len = longest_prefix(doc.key, key)
     if head_len >= anchor:
@@ -122,7 +134,7 @@ def find_passage(text: "str | Keyed", passage: str) -> Optional[Span]:
         stop = min(len(doc.key), head_at + len(key) * 3 // 2 + 200)
         tail_end, tail_len = longest_suffix(doc.key, key, head_at + head_len, stop)
         if tail_len >= anchor:
-            return doc.span(head_at, tail_end, "ends")
+            return doc.span(head_at, tail_end, "ends", passage)
         return doc.span(head_at, min(len(doc.key), head_at + len(key)), "start")
     for sentence in _sentences(passage):
         part = key_of(sentence)
@@ -153,7 +165,8 @@ def split_across(first: "str | Keyed", second: "str | Keyed", passage: str) -> O
     rest = key[head_len:]
     at = b.key.find(rest)
     if at >= 0:
-        return a.span(head_at, head_at + head_len, "whole"), b.span(at, at + len(rest), "whole")
+        return (a.span(head_at, head_at + head_len, "whole", passage, (True, False)),
+                b.span(at, at + len(rest), "whole", passage, (False, True)))
     rest_at, rest_len = longest_prefix(b.key, rest)
     if rest_len < min(MIN_ANCHOR, len(rest)):
         return None
