@@ -239,7 +239,13 @@ def main() -> int:
     args = parser.parse_args()
     if not args.inner:
         return run_outer(args.out.resolve(), args.no_answers)
-    return run_inner(args.out.resolve(), args.size, args.no_answers)
+    code = run_inner(args.out.resolve(), args.size, args.no_answers)
+    # Leave without the interpreter's teardown, as the app does
+    # (desktop_app/__main__.py): collecting Qt wrappers at finalization
+    # intermittently aborts in PySide6 6.12 ("bool_dealloc").
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

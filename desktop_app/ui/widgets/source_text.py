@@ -70,6 +70,7 @@ class SourceTextView(QTextBrowser):
         document = self.document()
         document.setBaseUrl(QUrl.fromLocalFile(str(self.document_path)))
         document.setDefaultStyleSheet(style)
+        document.setDocumentMargin(12)   # a page, not a text field: some air around it
         self.setHtml(html)
 
     def _reset(self) -> None:
@@ -80,6 +81,7 @@ class SourceTextView(QTextBrowser):
         self.setToolTip("")
         # Resources a previous page loaded must not be served to this one.
         self.document().clear()
+        self.document().setDocumentMargin(4)   # Qt's default
 
     def loadResource(self, kind: int, url: QUrl):
         address = url.toString()

@@ -337,7 +337,7 @@ class SourceViewer(QDialog):
         found = self.pdf_view.mark_found
         if ref.text.strip() and found is None:
             self.banner.show_info("The passage could not be located on this page; "
-                                  "its first words are highlighted where they occur.")
+                                  "its first words are searched for in the document.")
         elif found in ("start", "part"):
             self.banner.show_info("Only part of the passage was found on this page; "
                                   "the marking shows that part.")
