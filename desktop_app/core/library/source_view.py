@@ -18,9 +18,13 @@ with its lines); this module decides what it is given:
   missed here is fetched either;
 - a page Qt's layout could choke on is refused with a reason
   (``HtmlViewError``): larger than ``MAX_BYTES``, more than
-  ``MAX_ELEMENTS`` elements, or nested deeper than ``MAX_DEPTH`` (Qt's
-  layout is quadratic in nesting: 50,000 nested ``<b>`` hang it for
-  minutes). The viewer then shows the extracted text instead.
+  ``MAX_ELEMENTS`` elements or ``MAX_TEXT_CHARS`` of text, nested deeper
+  than ``MAX_DEPTH`` (50,000 nested ``<b>`` hang Qt for minutes), tables
+  nested deeper than ``MAX_TABLE_NESTING`` or with more than
+  ``MAX_TABLE_CELLS`` cells, a list longer than ``MAX_LIST_ITEMS`` (see
+  ``_check_shape``). The viewer then shows the extracted text instead; the
+  caps keep the largest page that is rendered to about a second of layout
+  on the window's thread.
 
 Qt-free; ``load_source`` runs on a worker thread.
 """
@@ -41,6 +45,10 @@ MAX_BYTES = 2_000_000
 MAX_VIEW_CHARS = 2_000_000
 MAX_ELEMENTS = 60_000
 MAX_DEPTH = 256
+MAX_TABLE_NESTING = 10
+MAX_TABLE_CELLS = 6_000
+MAX_LIST_ITEMS = 2_500
+MAX_TEXT_CHARS = 400_000
 # An attribute like width="90000" would make Qt lay out a huge page.
 _MAX_LENGTH_ATTR = 4000
 
@@ -228,18 +236,37 @@ def _elements(root):
 
 
 def _check_shape(root) -> None:
-    count, deepest = 0, 0
-    stack = [(root, 0)]
+    """Refuse what Qt's rich-text layout takes seconds or minutes over (its
+    cost grows with the square of a list's length and exponentially with
+    nested tables: 15,000 items in one list took 23 s, 20 nested tables
+    26 s, 2,000 items and 12 nested tables well under a second)."""
+    count, cells = 0, 0
+    stack = [(root, 0, 0)]
     while stack:
-        node, depth = stack.pop()
+        node, depth, tables = stack.pop()
         count += 1
-        deepest = max(deepest, depth)
         if count > MAX_ELEMENTS:
             raise HtmlViewError(f"the page has more than {MAX_ELEMENTS:,} elements")
-        if deepest > MAX_DEPTH:
+        if depth > MAX_DEPTH:
             raise HtmlViewError(f"the page is nested more than {MAX_DEPTH} levels deep")
+        tag = node.tag
+        if tag == "table":
+            tables += 1
+            if tables > MAX_TABLE_NESTING:
+                raise HtmlViewError(f"the page nests tables more than {MAX_TABLE_NESTING} deep")
+        elif tag in ("td", "th"):
+            cells += 1
+            if cells > MAX_TABLE_CELLS:
+                raise HtmlViewError(f"the page's tables have more than {MAX_TABLE_CELLS:,} cells")
+        items = 0
         child = node.child
         while child is not None:
             if child.is_element_node:
-                stack.append((child, depth + 1))
+                stack.append((child, depth + 1, tables))
+                items += child.tag == "li"
             child = child.next
+        if items > MAX_LIST_ITEMS:
+            raise HtmlViewError(f"a list on the page has more than {MAX_LIST_ITEMS:,} items")
+    text = len(root.text(deep=True))
+    if text > MAX_TEXT_CHARS:
+        raise HtmlViewError(f"the page has more than {MAX_TEXT_CHARS:,} characters of text")

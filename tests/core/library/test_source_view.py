@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from desktop_app.core.library.documents import ParseError
-from desktop_app.core.library.source_view import (MAX_DEPTH, HtmlViewError, load_source, resource_path,
-                                                  view_html)
+from desktop_app.core.library.source_view import (MAX_DEPTH, MAX_LIST_ITEMS, MAX_TABLE_CELLS, MAX_TABLE_NESTING,
+                                                  HtmlViewError, load_source, resource_path, view_html)
 
 PYDOCS = Path("/usr/share/doc/python3.11/html")
 needs_pydocs = pytest.mark.skipif(not (PYDOCS / "library" / "shutil.html").exists(),
@@ -75,6 +75,26 @@ def test_a_page_too_deep_or_too_large_is_shown_as_text_with_the_reason(tmp_path)
 
     with pytest.raises(ParseError):
         load_source(tmp_path / "vanished.html")
+
+
+@pytest.mark.parametrize("shape, reason", [
+    ("<ul>" + "<li>item</li>" * (MAX_LIST_ITEMS + 1) + "</ul>", "a list on the page has more than"),
+    ("<table><tr><td>" * (MAX_TABLE_NESTING + 1) + "x" + "</td></tr></table>" * (MAX_TABLE_NESTING + 1),
+     "the page nests tables more than"),
+    ("<table>" + "<tr><td>a</td><td>b</td></tr>" * (MAX_TABLE_CELLS // 2 + 1) + "</table>",
+     "the page's tables have more than"),
+])
+def test_shapes_that_qt_lays_out_for_minutes_are_refused(tmp_path, shape, reason):
+    page = tmp_path / "shape.html"
+    page.write_text(f"<p>Before.</p>{shape}", encoding="utf-8")
+    with pytest.raises(HtmlViewError) as info:
+        view_html(page)
+    assert info.value.reason.startswith(reason)
+    # One less of each is rendered.
+    smaller = (shape.replace("<li>item</li>", "", 1).replace("<table><tr><td>", "", 1)
+               .replace("</td></tr></table>", "", 1).replace("<tr><td>a</td><td>b</td></tr>", "", 1))
+    page.write_text(f"<p>Before.</p>{smaller}", encoding="utf-8")
+    assert "Before." in view_html(page).html
 
 
 @needs_pydocs
