@@ -54,6 +54,11 @@ def block_with(document: QTextDocument, text: str):
     raise AssertionError(f"no block with {text!r}")
 
 
+def tinted(image, x: int, y: int) -> bool:
+    color = QColor(image.pixel(x, y))
+    return max(color.red(), color.green(), color.blue()) - min(color.red(), color.green(), color.blue()) > 25
+
+
 def in_view(view, position: int) -> bool:
     cursor = QTextCursor(view.document())
     cursor.setPosition(position)
@@ -83,6 +88,16 @@ def test_a_real_sphinx_page_is_rendered_with_the_passage_marked_in_view(qtbot, v
     assert (selection.cursor.selectionStart(), selection.cursor.selectionEnd()) == (start, end)
     assert in_view(view, start)
     assert view.verticalScrollBar().value() > 0   # scrolled down to it
+    # One mark, also across the spacing between paragraphs: a bar in the
+    # margin runs from the passage's first line to the bottom of the view.
+    cursor = QTextCursor(document)
+    cursor.setPosition(start)
+    top = view.cursorRect(cursor).top()
+    height = view.viewport().height()
+    qtbot.waitUntil(lambda: tinted(view.viewport().grab().toImage(), 1, top + 2), timeout=3000)
+    image = view.viewport().grab().toImage()
+    assert all(tinted(image, 1, y) for y in range(top + 1, height - 1, 3))
+    assert not tinted(image, 1, top - 4)
 
 
 @needs_pydocs

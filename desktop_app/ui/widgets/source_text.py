@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Optional
 
 from PySide6.QtCore import QUrl, Signal
-from PySide6.QtGui import QColor, QImage, QTextCursor, QTextDocument, QTextFormat
+from PySide6.QtGui import QColor, QImage, QPainter, QTextCursor, QTextDocument, QTextFormat
 from PySide6.QtWidgets import QTextBrowser, QTextEdit
 
 from desktop_app.core.library.source_view import resource_path
@@ -54,6 +54,7 @@ class SourceTextView(QTextBrowser):
         self.setOpenLinks(False)
         self.setOpenExternalLinks(False)
         self.document_path: Optional[Path] = None   # set while a page is shown
+        self._mark: Optional[tuple[int, int, QColor]] = None
         self.requested: list[str] = []   # every resource Qt asked for
         self.served: list[str] = []      # the ones loaded (images in the document's folder)
         self.anchorClicked.connect(self._follow)
@@ -75,6 +76,7 @@ class SourceTextView(QTextBrowser):
 
     def _reset(self) -> None:
         self.setExtraSelections([])
+        self._mark: Optional[tuple[int, int, QColor]] = None
         self.document_path = None
         self.requested.clear()
         self.served.clear()
@@ -114,7 +116,7 @@ class SourceTextView(QTextBrowser):
     def _hovered(self, url: QUrl) -> None:
         address = url.toString()
         internal = url.hasFragment() and not url.scheme() and not url.path()
-        self.setToolTip("" if not address or internal else f"{address} (links open outside Hearth only by hand)")
+        self.setToolTip("" if not address or internal else f"{address}\nLinks are not opened from the viewer.")
 
     # -- the passage -------------------------------------------------------
     def mark(self, start: int, end: int, background: str, foreground: str) -> None:
@@ -130,6 +132,7 @@ class SourceTextView(QTextBrowser):
         cursor.setPosition(end, QTextCursor.KeepAnchor)
         selection.cursor = cursor
         self.setExtraSelections([selection])
+        self._mark = (start, end, QColor(background).darker(150))
         # Scroll so the passage is in view (its end, then its start, so a
         # long passage shows its beginning), caret parked at its start.
         caret = QTextCursor(self.document())
@@ -139,3 +142,21 @@ class SourceTextView(QTextBrowser):
         caret.setPosition(start)
         self.setTextCursor(caret)
         self.ensureCursorVisible()
+
+    def paintEvent(self, event) -> None:
+        super().paintEvent(event)
+        if self._mark is None:
+            return
+        # A bar in the margin from the passage's first line to its last: one
+        # mark, also across the spacing between a page's paragraphs.
+        start, end, color = self._mark
+        cursor = QTextCursor(self.document())
+        cursor.setPosition(start)
+        top = self.cursorRect(cursor).top()
+        cursor.setPosition(end)
+        bottom = self.cursorRect(cursor).bottom()
+        if bottom < 0 or top > self.viewport().height():
+            return
+        painter = QPainter(self.viewport())
+        painter.fillRect(0, top, 3, bottom - top + 1, color)
+        painter.end()

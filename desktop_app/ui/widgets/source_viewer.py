@@ -19,7 +19,7 @@ from typing import Optional
 
 from PySide6.QtCore import QPointF, Qt, QTimer, QUrl
 from PySide6.QtGui import QColor, QDesktopServices
-from PySide6.QtWidgets import (QDialog, QHBoxLayout, QLabel, QPushButton, QSplitter,
+from PySide6.QtWidgets import (QDialog, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSplitter,
                                QStackedWidget, QTextBrowser, QVBoxLayout, QWidget)
 
 from desktop_app.core.library.locate import Keyed, Span, find_passage
@@ -96,6 +96,8 @@ class SourceViewer(QDialog):
         self.link_label = QLabel()
         self.link_label.setObjectName("muted")
         self.link_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        # A long address must not widen the window: its width is not asked for.
+        self.link_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         self.link_label.hide()
         self.passage = QTextBrowser()
         self.passage.setAccessibleName("Cited passage")
@@ -138,6 +140,7 @@ class SourceViewer(QDialog):
         ref = item if isinstance(item, SourceRef) else SourceRef.from_any(item)
         self.ref = ref
         self.highlighted = None
+        self.shown_as = None
         self.banner.hide()
         path = Path(ref.path)
         self.title.setText(path.name)
@@ -175,7 +178,7 @@ class SourceViewer(QDialog):
                               lane="work", kind="viewer", quiet=True)
         self._load_job = job
         job.finished.connect(lambda content, r=ref: self._on_content(content, r))
-        job.failed.connect(lambda m: self._on_text_failed(m))
+        job.failed.connect(lambda m, r=ref: self._on_text_failed(m) if r is self.ref else None)
 
     def _on_content(self, content: SourceContent, ref: SourceRef) -> None:
         if ref is not self.ref:
@@ -195,7 +198,7 @@ class SourceViewer(QDialog):
                              "it may have changed since it was indexed.")
         else:
             if not span.exact:
-                notes.append("Only part of the passage was found in the current file "
+                notes.append("Only part of the passage was found in the file as shown "
                              "(it may have changed since it was indexed); the marking shows that part.")
             bg, fg = theme.highlight_colors()
             self.text_view.mark(span.start, span.end, bg, fg)
@@ -203,7 +206,9 @@ class SourceViewer(QDialog):
             self.banner.show_info(" ".join(notes))
 
     def _show_link(self, address: str) -> None:
-        self.link_label.setText(f"Not opened from the viewer: {address}")
+        text = f"Not opened from the viewer: {address}"
+        self.link_label.setText(self.link_label.fontMetrics().elidedText(
+            text, Qt.ElideMiddle, max(200, self.width() - 40)))
         self.link_label.setToolTip(address)
         self.link_label.show()
 
