@@ -132,7 +132,8 @@ class SourceTextView(QTextBrowser):
         cursor.setPosition(end, QTextCursor.KeepAnchor)
         selection.cursor = cursor
         self.setExtraSelections([selection])
-        self._mark = (start, end, QColor(background).darker(150))
+        tint = QColor(background)   # the bar: a shade of the marking that stands out from the page
+        self._mark = (start, end, tint.lighter(170) if tint.lightness() < 128 else tint.darker(150))
         # Scroll so the passage is in view (its end, then its start, so a
         # long passage shows its beginning), caret parked at its start.
         caret = QTextCursor(self.document())
