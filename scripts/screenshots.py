@@ -8,13 +8,13 @@ runs Hearth with Qt's xcb platform plugin (not offscreen: fonts, styles and
 layout timing differ, and an offscreen-only check once hid overlapping
 sidebar rows), and captures the screen with ImageMagick's ``import``. A
 fresh demo data dir: it indexes the bundled sample folder, asks a question,
-searches, opens a cited source, and shows each page and dialog in the light
-and the dark theme.
+searches, opens a source (an HTML page, rendered, with the passage marked),
+and shows each page and dialog in the light and the dark theme.
 
 ``--no-answers`` skips everything that runs the language model (the
 questions, the evaluation of a variant) for machines where it cannot run.
 
-Needs: apt-get install -y xvfb openbox imagemagick libxcb-cursor0
+Needs: apt-get install -y xvfb openbox imagemagick libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1
 """
 
 from __future__ import annotations
@@ -168,6 +168,16 @@ def run_inner(out: Path, size: str, no_answers: bool) -> int:
             wait(app, lambda: not ask.running, 600)
             settle(app, 1.0)
     window.chat_page.input.clear()
+    # The viewer is shot on an HTML source: the page rendered, its passage marked.
+    html_hits = []
+
+    def keep_html(_query, hits):
+        html_hits.extend(h for h in hits if Path(h.path).suffix.lower() in (".html", ".htm"))
+
+    window.library.searchFinished.connect(keep_html)
+    window.library.search("watering can or hose in summer")
+    wait(app, lambda: bool(html_hits), 120)
+    window.library.searchFinished.disconnect(keep_html)
     window.library_page.search_box.setText("fog horn visibility")
     window.library_page.run_search()
     wait(app, lambda: bool(window.library_page.hits), 120)
@@ -188,7 +198,11 @@ def run_inner(out: Path, size: str, no_answers: bool) -> int:
         cards = window.chat_page.cards
         chips = cards[0].chip_buttons() if cards else []
         viewer = None
-        if chips:  # a cited source, as from an answer
+        if html_hits:  # an HTML page rendered, as opened from a search hit
+            window.show_page(1)
+            viewer = window.library_page.viewer
+            viewer.show_source(html_hits[0])
+        elif chips:  # a cited source, as from an answer
             window.show_page(0)
             viewer = window.chat_page.viewer
             chips[0].click()
@@ -225,7 +239,13 @@ def main() -> int:
     args = parser.parse_args()
     if not args.inner:
         return run_outer(args.out.resolve(), args.no_answers)
-    return run_inner(args.out.resolve(), args.size, args.no_answers)
+    code = run_inner(args.out.resolve(), args.size, args.no_answers)
+    # Leave without the interpreter's teardown, as the app does
+    # (desktop_app/__main__.py): collecting Qt wrappers at finalization
+    # intermittently aborts in PySide6 6.12 ("bool_dealloc").
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

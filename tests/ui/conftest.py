@@ -3,6 +3,7 @@ embedder and default model) and the real main window."""
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 from pathlib import Path
@@ -66,6 +67,11 @@ def make_window(qtbot, services):
     for window, jobs in made:
         window.shutdown()
         assert jobs.wait(60000), "jobs still running after shutdown"
+    # Collect the test's cyclic garbage here, on the GUI thread: left to the
+    # collector, it runs in whichever thread allocates next, and freeing Qt
+    # wrappers from a worker thread segfaulted a later test's setup
+    # (PySide6 6.12, "Garbage-collecting" in a job thread).
+    gc.collect()
 
 
 @pytest.fixture

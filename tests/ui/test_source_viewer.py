@@ -99,3 +99,108 @@ def test_a_pdf_passage_is_marked_on_every_line_not_only_its_first_words(qtbot, v
     # A passage the page does not have falls back to its first words.
     viewer.show_source({"path": str(pdf), "page": 1, "text": "Words that are nowhere in it."})
     assert view.marked_page is None and view.searchModel().searchString().startswith("Words")
+
+
+def _tint_at(image, x: int, y: int) -> bool:
+    from PySide6.QtGui import QColor
+
+    c = QColor(image.pixel(x, y))
+    return max(c.red(), c.green(), c.blue()) - min(c.red(), c.green(), c.blue()) > 25
+
+
+def test_a_text_passage_with_blank_lines_is_marked_as_one_block(qtbot, viewer, tmp_path):
+    """The blank lines inside a passage are coloured across the view, not
+    left as slivers one character wide between the marked paragraphs."""
+    from PySide6.QtGui import QTextCursor
+
+    paragraphs = ["Bleed the radiators every autumn before the heating comes on.",
+                  "Check the pressure gauge afterwards; it should read about one and a half bar.",
+                  "Top up through the filling loop if it reads below one bar.",
+                  "Unrelated: the garden tap is drained in November."]
+    source = tmp_path / "heating.txt"
+    source.write_text("\n\n".join(paragraphs) + "\n", encoding="utf-8")
+    passage = "\n\n".join(paragraphs[:3])
+    viewer.resize(760, 600)
+    viewer.show_source({"path": str(source), "text": passage, "start": 0, "end": len(passage)})
+    qtbot.waitUntil(lambda: viewer.highlighted is not None, timeout=10000)
+    view = viewer.text_view
+    assert viewer.highlighted == (0, len(passage))
+
+    def row_of(position: int) -> int:
+        cursor = QTextCursor(view.document())
+        cursor.setPosition(position)
+        return view.cursorRect(cursor).center().y()
+
+    blank_inside = len(paragraphs[0]) + 1          # the empty line after the first paragraph
+    blank_after = len(passage) + 1                 # the empty line after the passage
+    x = int(view.viewport().width() * 0.8)         # right of every line's text
+    qtbot.waitUntil(lambda: _tint_at(view.viewport().grab().toImage(), x, row_of(blank_inside)), timeout=3000)
+    image = view.viewport().grab().toImage()
+    assert _tint_at(image, x, row_of(blank_inside + len(paragraphs[1]) + 2))   # the second blank line
+    assert _tint_at(image, x, row_of(len(paragraphs[0]) // 2))                  # right of a text line
+    assert not _tint_at(image, x, row_of(blank_after))                          # the passage ends there
+    assert not _tint_at(image, x, row_of(blank_after + 3))
+
+
+def test_code_in_the_cited_passage_is_monospace_and_prose_is_not(qtbot, viewer, tmp_path):
+    from PySide6.QtGui import QFontInfo
+
+    source = tmp_path / "loops.html"
+    source.write_text("<h1>Loops</h1><p>The continue statement skips the rest of the loop body:</p>"
+                      "<pre>for n in range(3):\n    if n == 1:\n        continue\n    print(n)</pre>",
+                      encoding="utf-8")
+    passage = ("The continue statement skips the rest of the loop body:\n\n"
+               "for n in range(3):\n    if n == 1:\n        continue\n    print(n)")
+    viewer.show_source({"path": str(source), "text": passage})
+    document = viewer.passage.document()
+    assert "for n in range(3):\n    if n == 1:\n        continue\n    print(n)" in viewer.passage.toPlainText()
+
+    def font_of(text: str):
+        block = document.begin()
+        while block.isValid() and text not in block.text():
+            block = block.next()
+        assert block.isValid(), text
+        return QFontInfo(block.begin().fragment().charFormat().font())
+
+    assert font_of("        continue").fixedPitch()
+    assert not font_of("The continue statement").fixedPitch()
+    qtbot.waitUntil(lambda: viewer.highlighted is not None, timeout=10000)
+
+
+def test_a_pdf_passage_over_a_page_break_is_marked_on_both_pages(qtbot, viewer):
+    from pathlib import Path
+
+    from desktop_app.core.library.parse import parse_file
+
+    pdf = Path("/usr/share/doc/texlive-doc/latex/url/url.pdf")
+    if not pdf.exists():
+        pytest.skip("real PDFs come from Debian's texlive-latex-base-doc, not installed")
+    blocks = list(parse_file(pdf))
+    # A real paragraph cut by a page break ("... linebreaking, but" | "also accounts for ...").
+    first, second = next((a, b) for a, b in zip(blocks, blocks[1:])
+                         if a.page + 1 == b.page and not a.text.endswith(".") and b.text[:1].islower())
+    passage = first.text + " " + second.text
+    viewer.resize(760, 900)
+    viewer.show_source({"path": str(pdf), "page": first.page, "text": passage})
+    qtbot.waitUntil(lambda: viewer.current_pdf_page == first.page, timeout=5000)
+    view = viewer.pdf_view
+    assert view.marked_pages == [first.page - 1, second.page - 1]
+    assert view.mark_found == "whole" and viewer.banner.text() == ""
+    rects = view.page_rects()
+    for page in view.marked_pages:
+        boxes = view.mark_rects(page)
+        assert boxes and all(rects[page].contains(b.toRect().center()) for b in boxes), page
+    # The first line sits at the foot of its page: the view scrolled down to it.
+    first_box = view.mark_rects(first.page - 1)[0]
+    assert view.viewport().rect().contains(first_box.toRect().center())
+    qtbot.waitUntil(lambda: _tinted(view.viewport().grab().toImage(), view.mark_rects(first.page - 1)[0]) > 0.5,
+                    timeout=5000)
+    # What the user sees on the next page: scroll to its marked lines.
+    bar = view.verticalScrollBar()
+    bar.setValue(bar.value() + int(view.mark_rects(second.page - 1)[0].top()) - 40)
+    qtbot.waitUntil(lambda: _tinted(view.viewport().grab().toImage(), view.mark_rects(second.page - 1)[0]) > 0.5,
+                    timeout=5000)
+    # The page is not tinted past the passage's last line.
+    last = view.mark_rects(second.page - 1)[-1]
+    below = last.translated(0, last.height() * 3)
+    assert _tinted(view.viewport().grab().toImage(), below) < 0.2

@@ -1,10 +1,14 @@
-"""A PDF view that marks a whole cited passage, line by line.
+"""A PDF view that marks a whole cited passage, line by line, on every page
+it is on.
 
 QPdfView can only highlight the matches of one search string, so a passage
 of several lines was marked by its first words alone. Here the passage is
 found in the page's text layer (``QPdfDocument.getAllText``), its character
 range turned into one bounding box per line (``getSelectionAtIndex``), and
-those boxes painted over the rendered page.
+those boxes painted over the rendered page. The text layer and the parser
+break lines and hyphenate differently, so the passage is found by its
+letters and digits (core/library/locate.py); one that begins at the foot of
+its page and runs on to the next is marked on both (``passage_spans``).
 
 QPdfView does not publish where it puts each page, so ``page_rects`` works it
 out from what it does publish (zoom mode and factor, document margins, page
@@ -15,37 +19,40 @@ spacing, the screen's resolution, the scroll bars), the way Qt's own
 from __future__ import annotations
 
 import logging
-import re
-from typing import Optional
+from typing import Callable, Optional
 
 from PySide6.QtCore import QPointF, QRect, QRectF, QSize, QSizeF, Qt
 from PySide6.QtGui import QColor, QGuiApplication, QPainter
 from PySide6.QtPdfWidgets import QPdfView
 
+from desktop_app.core.library.locate import Keyed, Span, find_passage, split_across
+
 log = logging.getLogger(__name__)
 
-# Prefixes of the passage tried when the whole of it is not found on the page
-# (the text layer and the parser disagree somewhere inside it).
-_PREFIX_WORDS = (24, 10, 5)
 
+def passage_spans(page_text: Callable[[int], str], page: int, count: int,
+                  passage: str) -> dict[int, Span]:
+    """Where ``passage`` is, by page (0-based): on ``page`` alone, or split
+    over it and the next page (or the previous one and it, when the cited
+    page is where it ends); {} when not even a part of it is on ``page``."""
+    if not passage.strip() or not 0 <= page < count:
+        return {}
+    texts: dict[int, Keyed] = {}
 
-def find_passage(page_text: str, passage: str) -> Optional[tuple[int, int]]:
-    """Character range of ``passage`` in a PDF page's text, whitespace and
-    line breaks ignored (the text layer breaks lines where the parser joined
-    them, and vice versa); None when not even its first words are there."""
-    words = passage.split()
-    if not words:
-        return None
-    for count in (len(words),) + tuple(c for c in _PREFIX_WORDS if c < len(words)):
-        pattern = r"\s*".join(re.escape(w) for w in words[:count])
-        match = re.search(pattern, page_text)
-        if match is None:
-            continue
-        if count == len(words):
-            return match.start(), match.end()
-        # Only the start is sure: mark as many characters as the passage has.
-        return match.start(), min(len(page_text), match.start() + len(" ".join(words)))
-    return None
+    def keyed(n: int) -> Keyed:
+        if n not in texts:
+            texts[n] = Keyed(page_text(n))
+        return texts[n]
+
+    alone = find_passage(keyed(page), passage)
+    if alone is not None and alone.found == "whole":
+        return {page: alone}
+    for first in (page, page - 1):
+        if 0 <= first and first + 1 < count:
+            split = split_across(keyed(first), keyed(first + 1), passage)
+            if split is not None:
+                return {first: split[0], first + 1: split[1]}
+    return {page: alone} if alone is not None else {}
 
 
 def line_boxes(boxes: list[QRectF]) -> list[QRectF]:
@@ -63,35 +70,53 @@ def line_boxes(boxes: list[QRectF]) -> list[QRectF]:
 
 
 class PassagePdfView(QPdfView):
-    """QPdfView plus a passage marked on one page (``mark_passage``)."""
+    """QPdfView plus a passage marked on the pages it is on (``mark_passage``)."""
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self._page: Optional[int] = None
-        self._polygons: list[QRectF] = []   # one box per line, in the page's points
+        self._marks: dict[int, list[QRectF]] = {}   # page -> one box per line, in the page's points
+        self.mark_found: Optional[str] = None        # how much of the passage was found (Span.found)
         self.mark_color = QColor(255, 196, 0, 90)
 
     def mark_passage(self, page: int, passage: str) -> int:
-        """Mark ``passage`` on ``page`` (0-based); the number of line boxes
-        marked (0 when the page's text layer does not have it)."""
-        self._page, self._polygons = None, []
+        """Mark ``passage`` cited on ``page`` (0-based); the number of line
+        boxes marked (0 when the text layer does not have it)."""
+        self._marks, self.mark_found = {}, None
         document = self.document()
-        if document is not None and 0 <= page < document.pageCount() and passage.strip():
-            span = find_passage(document.getAllText(page).text(), passage)
-            if span is not None:
-                selection = document.getSelectionAtIndex(page, span[0], span[1] - span[0])
-                self._page = page
-                self._polygons = line_boxes([p.boundingRect() for p in selection.bounds()])
+        if document is not None:
+            spans = passage_spans(lambda n: document.getAllText(n).text(), page, document.pageCount(), passage)
+            for number, span in sorted(spans.items()):
+                selection = document.getSelectionAtIndex(number, span.start, span.end - span.start)
+                boxes = line_boxes([p.boundingRect() for p in selection.bounds()])
+                if boxes:
+                    self._marks[number] = boxes
+            founds = {span.found for number, span in spans.items() if number in self._marks}
+            if founds:
+                exact = founds <= {"whole", "ends"}
+                self.mark_found = (("whole" if founds == {"whole"} else "ends") if exact
+                                   else "part" if "part" in founds else "start")
         self.viewport().update()
-        return len(self._polygons)
+        return sum(len(boxes) for boxes in self._marks.values())
 
     def clear_mark(self) -> None:
-        self._page, self._polygons = None, []
+        self._marks, self.mark_found = {}, None
         self.viewport().update()
 
     @property
     def marked_page(self) -> Optional[int]:
-        return self._page
+        """The first page marked (0-based), or None."""
+        return min(self._marks) if self._marks else None
+
+    @property
+    def marked_pages(self) -> list[int]:
+        return sorted(self._marks)
+
+    def first_mark(self) -> Optional[tuple[int, QRectF]]:
+        """The first marked line: its page and its box in the page's points."""
+        if not self._marks:
+            return None
+        page = min(self._marks)
+        return page, self._marks[page][0]
 
     def page_rects(self) -> dict[int, QRect]:
         """Where each page is drawn, in viewport coordinates."""
@@ -129,21 +154,24 @@ class PassagePdfView(QPdfView):
             y += size.height() + spacing
         return rects
 
-    def mark_rects(self) -> list[QRectF]:
-        """The marked line boxes, in viewport coordinates."""
-        if self._page is None:
-            return []
-        rect = self.page_rects().get(self._page)
+    def mark_rects(self, page: Optional[int] = None) -> list[QRectF]:
+        """The marked line boxes (of ``page``, or of every page), in viewport coordinates."""
         document = self.document()
-        if rect is None or document is None:
+        if document is None:
             return []
-        points = document.pagePointSize(self._page)
-        if points.width() <= 0 or points.height() <= 0:
-            return []
-        sx, sy = rect.width() / points.width(), rect.height() / points.height()
-        return [QRectF(QPointF(rect.x() + b.left() * sx, rect.y() + b.top() * sy),
-                       QSizeF(b.width() * sx, b.height() * sy))
-                for b in self._polygons]
+        rects = self.page_rects()
+        out: list[QRectF] = []
+        for number, boxes in sorted(self._marks.items()):
+            rect = rects.get(number)
+            if rect is None or (page is not None and number != page):
+                continue
+            points = document.pagePointSize(number)
+            if points.width() <= 0 or points.height() <= 0:
+                continue
+            sx, sy = rect.width() / points.width(), rect.height() / points.height()
+            out.extend(QRectF(QPointF(rect.x() + b.left() * sx, rect.y() + b.top() * sy),
+                              QSizeF(b.width() * sx, b.height() * sy)) for b in boxes)
+        return out
 
     def paintEvent(self, event) -> None:
         super().paintEvent(event)

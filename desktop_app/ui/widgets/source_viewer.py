@@ -1,31 +1,36 @@
 """The built-in source viewer: a cited passage shown in its context.
 
 PDFs open in QtPdf at the cited page with the whole passage marked, line by
-line (widgets/pdf_passage.py); every other format shows the document's extracted text with the
-passage marked and scrolled into view. Reading and parsing the document run
-on a worker; "Open in default app" hands the file to the desktop.
+line, on both pages when it runs over a page break (widgets/pdf_passage.py).
+HTML files are rendered as their page (headings, lists, tables, code),
+offline and private (widgets/source_text.py, core/library/source_view.py);
+every other format shows the document's extracted text. In both the
+passage is found again (core/library/locate.py), marked and scrolled into
+view. Reading and parsing run on a worker; "Open in Default App" hands the
+file to the desktop, the only way anything leaves the viewer.
 """
 
 from __future__ import annotations
 
-import html
 import logging
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 from PySide6.QtCore import QPointF, Qt, QTimer, QUrl
-from PySide6.QtGui import QColor, QDesktopServices, QTextCursor
-from PySide6.QtWidgets import (QDialog, QHBoxLayout, QLabel, QPushButton, QSplitter,
-                               QStackedWidget, QTextBrowser, QTextEdit, QVBoxLayout, QWidget)
+from PySide6.QtGui import QColor, QDesktopServices
+from PySide6.QtWidgets import (QDialog, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSplitter,
+                               QStackedWidget, QTextBrowser, QVBoxLayout, QWidget)
 
+from desktop_app.core.library.locate import Keyed, Span, find_passage
+from desktop_app.core.library.parse.formats import CODE_SUFFIXES
+from desktop_app.core.library.source_view import SourceContent, load_source
 from desktop_app.ui import theme
+from desktop_app.ui.passage_text import passage_html
 from desktop_app.ui.widgets.banner import Banner
+from desktop_app.ui.widgets.source_text import SourceTextView, page_style
 
 log = logging.getLogger(__name__)
-
-MAX_VIEW_CHARS = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -46,48 +51,19 @@ class SourceRef:
                    section=get("section"), start=get("start"), end=get("end"))
 
 
-def document_text(path: Path) -> str:
-    """The document's extracted text, laid out at the parser's offsets (so a
-    chunk's start/end point at the same characters the index saw)."""
-    from desktop_app.core.library.parse import parse_file
-
-    parts: list[str] = []
-    length = 0
-    for block in parse_file(path):
-        gap = block.start - length
-        if gap > 0:  # the separator the parser counted between blocks
-            newlines = min(gap, 2)
-            parts.append("\n" * newlines + " " * (gap - newlines))
-            length = block.start
-        parts.append(block.text)
-        length += len(block.text)
-        if length > MAX_VIEW_CHARS:
-            break
-    return "".join(parts)
+def locate(text: str, ref: SourceRef, by_offsets: bool = True) -> Optional[Span]:
+    """Where the passage is in ``text``: its offsets when they still hold
+    it (the extracted text of an unchanged file), else found again by its
+    letters and digits (a rendered page, a file changed since indexing)."""
+    if (by_offsets and ref.start is not None and ref.end is not None
+            and 0 <= ref.start < ref.end <= len(text)):
+        if not ref.text or Keyed(text[ref.start:ref.end]).key == Keyed(ref.text).key:
+            return Span(ref.start, ref.end, "whole")
+    return find_passage(text, ref.text) if ref.text.strip() else None
 
 
-def locate(text: str, ref: SourceRef) -> Optional[tuple[int, int]]:
-    """Where the passage is in ``text``: the offsets when they match, else a
-    whitespace-insensitive search for the passage (or its first words)."""
-    if ref.start is not None and ref.end is not None and 0 <= ref.start < ref.end <= len(text):
-        if not ref.text or _squash(text[ref.start:ref.end])[:40] == _squash(ref.text)[:40]:
-            return ref.start, ref.end
-    words = ref.text.split()
-    for count in (len(words), 24, 10, 5):
-        if not words or count > len(words):
-            continue
-        pattern = r"\s+".join(re.escape(w) for w in words[:count])
-        match = re.search(pattern, text)
-        if match:
-            end = match.end()
-            if count < len(words):
-                end = min(len(text), match.start() + len(ref.text))
-            return match.start(), end
-    return None
-
-
-def _squash(text: str) -> str:
-    return " ".join(text.split())
+def _code_colors() -> tuple[str, str]:
+    return ("#26242d", "#3a3743") if theme.is_dark() else ("#f1eeea", "#d9d4cf")
 
 
 class SourceViewer(QDialog):
@@ -100,6 +76,7 @@ class SourceViewer(QDialog):
         self.highlighted: Optional[tuple[int, int]] = None
         self._load_job = None
         self._pdf_page: Optional[int] = None
+        self.shown_as: Optional[str] = None   # "html", "text" or "pdf"
         self.setWindowTitle("Source")
         self._fit_to_screen(860, 760)
 
@@ -112,11 +89,19 @@ class SourceViewer(QDialog):
         self.open_button.clicked.connect(self.open_externally)
         self.banner = Banner()
 
-        self.text_view = QTextBrowser()
-        self.text_view.setOpenLinks(False)
+        self.text_view = SourceTextView()
         self.text_view.setAccessibleName("Document text")
+        self.text_view.setAccessibleDescription("The cited document, with the passage marked")
+        self.text_view.linkShown.connect(self._show_link)
+        self.link_label = QLabel()
+        self.link_label.setObjectName("muted")
+        self.link_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        # A long address must not widen the window: its width is not asked for.
+        self.link_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        self.link_label.hide()
         self.passage = QTextBrowser()
         self.passage.setAccessibleName("Cited passage")
+        self.passage.setAccessibleDescription("The passage the answer or search hit cites")
         self.passage.setMaximumHeight(self.fontMetrics().height() * 9)
         self.pdf_view = None  # built on first PDF: QtPdf is loaded lazily
         self.pdf_document = None
@@ -139,6 +124,7 @@ class SourceViewer(QDialog):
         layout.addLayout(head)
         layout.addWidget(self.banner)
         layout.addWidget(self.splitter, 1)
+        layout.addWidget(self.link_label)
 
     def _fit_to_screen(self, width: int, height: int) -> None:
         """The preferred size, but never taller or wider than the screen
@@ -154,6 +140,7 @@ class SourceViewer(QDialog):
         ref = item if isinstance(item, SourceRef) else SourceRef.from_any(item)
         self.ref = ref
         self.highlighted = None
+        self.shown_as = None
         self.banner.hide()
         path = Path(ref.path)
         self.title.setText(path.name)
@@ -165,7 +152,11 @@ class SourceViewer(QDialog):
             where.append(ref.section)
         where.append(str(path.parent))
         self.where.setText(" · ".join(where))
-        self.passage.setHtml(self._passage_html(ref.text))
+        self.link_label.hide()
+        bg, fg = theme.highlight_colors()
+        code_bg, border = _code_colors()
+        self.passage.setHtml(passage_html(ref.text, background=bg, foreground=fg, code_background=code_bg,
+                                          border=border, source_is_code=path.suffix.lower() in CODE_SUFFIXES))
         self.passage.setVisible(bool(ref.text))
         if path.suffix.lower() == ".pdf":
             self._show_pdf(path, ref)
@@ -175,63 +166,54 @@ class SourceViewer(QDialog):
         self.raise_()
         self.activateWindow()
 
-    def _passage_html(self, text: str) -> str:
-        # Lines kept (code and tables stay readable), runs of blank lines
-        # folded to one.
-        bg, fg = theme.highlight_colors()
-        body = html.escape(re.sub(r"\n\s*\n+", "\n\n", text.strip()), quote=False)
-        return (f"<p><b>Cited passage</b></p><p style='white-space: pre-wrap;'>"
-                f"<span style='background-color:{bg}; color:{fg}'>{body}</span></p>")
-
     def _show_text(self, path: Path, ref: SourceRef) -> None:
         self.stack.setCurrentWidget(self.text_view)
         if self.pdf_view is not None:
             self.pdf_bar.hide()
-        self.text_view.setExtraSelections([])
-        self.text_view.setPlainText("Loading…")
+        self.text_view.show_text("Loading…")
         if self._load_job is not None and self._load_job.running:
             self._load_job.cancel()
         job = self.jobs.start(f"Opening {path.name}",
-                              lambda *, token, report: document_text(path),
+                              lambda *, token, report: load_source(path),
                               lane="work", kind="viewer", quiet=True)
         self._load_job = job
-        job.finished.connect(lambda text, r=ref: self._on_text(text, r))
-        job.failed.connect(lambda m: self._on_text_failed(m))
+        job.finished.connect(lambda content, r=ref: self._on_content(content, r))
+        job.failed.connect(lambda m, r=ref: self._on_text_failed(m) if r is self.ref else None)
 
-    def _on_text(self, text: str, ref: SourceRef) -> None:
+    def _on_content(self, content: SourceContent, ref: SourceRef) -> None:
         if ref is not self.ref:
             return  # the user opened another source meanwhile
-        self.text_view.setExtraSelections([])
-        self.text_view.setPlainText(text)
-        span = locate(text, ref)
-        self.highlighted = span
+        self.shown_as = content.kind
+        if content.kind == "html":
+            self.text_view.show_page(content.content, Path(ref.path), page_style(*_code_colors()))
+        else:
+            self.text_view.show_text(content.content)
+        notes = [content.note] if content.note else []
+        # The rendered page is not the extracted text: its offsets do not apply.
+        span = locate(self.text_view.toPlainText(), ref, by_offsets=content.kind == "text")
+        self.highlighted = (span.start, span.end) if span is not None else None
         if span is None:
-            self.banner.show_info("The passage was not found in the current file; "
-                                  "it may have changed since it was indexed.")
-            return
-        start, end = span
-        # An extra selection marks the passage without changing the document
-        # (a char format would leak into the next file shown here).
-        selection = QTextEdit.ExtraSelection()
-        bg, fg = theme.highlight_colors()
-        selection.format.setBackground(QColor(bg))
-        selection.format.setForeground(QColor(fg))
-        cursor = QTextCursor(self.text_view.document())
-        cursor.setPosition(start)
-        cursor.setPosition(end, QTextCursor.KeepAnchor)
-        selection.cursor = cursor
-        self.text_view.setExtraSelections([selection])
-        # Scroll so the passage is in view, then park the caret at its start.
-        caret = QTextCursor(self.text_view.document())
-        caret.setPosition(end)
-        self.text_view.setTextCursor(caret)
-        self.text_view.ensureCursorVisible()
-        caret.setPosition(start)
-        self.text_view.setTextCursor(caret)
-        self.text_view.ensureCursorVisible()
+            if ref.text.strip():
+                notes.append("The passage could not be located in the current file; "
+                             "it may have changed since it was indexed.")
+        else:
+            if not span.exact:
+                notes.append("Only part of the passage was found in the file as shown "
+                             "(it may have changed since it was indexed); the marking shows that part.")
+            bg, fg = theme.highlight_colors()
+            self.text_view.mark(span.start, span.end, bg, fg)
+        if notes:
+            self.banner.show_info(" ".join(notes))
+
+    def _show_link(self, address: str) -> None:
+        text = f"Not opened from the viewer: {address}"
+        self.link_label.setText(self.link_label.fontMetrics().elidedText(
+            text, Qt.ElideMiddle, max(200, self.width() - 40)))
+        self.link_label.setToolTip(address)
+        self.link_label.show()
 
     def _on_text_failed(self, message: str) -> None:
-        self.text_view.setPlainText("")
+        self.text_view.show_text("")
         self.banner.show_error(f"This file cannot be shown: {message}")
 
     def _ensure_pdf(self) -> None:
@@ -330,6 +312,7 @@ class SourceViewer(QDialog):
         from PySide6.QtPdf import QPdfDocument
 
         self._ensure_pdf()
+        self.shown_as = "pdf"
         self.stack.setCurrentWidget(self.pdf_view)
         self.pdf_document.close()
         error = self.pdf_document.load(str(path))
@@ -345,9 +328,10 @@ class SourceViewer(QDialog):
         self.pdf_bar.show()
         self._show_zoom()
         page = max(0, min((ref.page or 1) - 1, count - 1))
-        # The whole passage is marked, line by line, from the page's text
-        # layer; when the layer does not have it (a scan, text the parser
-        # read differently), its first words are searched for instead.
+        # The whole passage is marked, line by line, from the text layer of
+        # its page (and the next, when it runs on); when the layer does not
+        # have it (a scan, text the parser read differently), its first
+        # words are searched for instead.
         bg, _fg = theme.highlight_colors()
         mark = QColor(bg)
         mark.setAlpha(110)
@@ -355,15 +339,37 @@ class SourceViewer(QDialog):
         marked = self.pdf_view.mark_passage(page, ref.text)
         words = ref.text.split()
         self.pdf_search.setSearchString("" if marked or not words else " ".join(words[:6]))
-        self._pdf_page = page
-        self._jump_to_page()
+        found = self.pdf_view.mark_found
+        if ref.text.strip() and found is None:
+            self.banner.show_info("The passage could not be located on this page; "
+                                  "its first words are searched for in the document.")
+        elif found in ("start", "part"):
+            self.banner.show_info("Only part of the passage was found on this page; "
+                                  "the marking shows that part.")
+        self._pdf_page = self.pdf_view.marked_page if marked else page
+        self._jump_to_passage()
         # Showing the window lays the view out again (fit to width), which
         # scrolls back to the top: jump once more after that.
-        QTimer.singleShot(0, self, self._jump_to_page)
+        QTimer.singleShot(0, self, self._jump_to_passage)
 
     def _jump_to_page(self) -> None:
         if self.pdf_view is not None and self._pdf_page is not None:
             self.pdf_view.pageNavigator().jump(self._pdf_page, QPointF(), 0)
+
+    def _jump_to_passage(self) -> None:
+        """The cited page, scrolled down when the passage's first line would
+        be below the fold (a passage at a page's foot), staying on the page."""
+        self._jump_to_page()
+        if self.pdf_view is None or self._pdf_page is None:
+            return
+        boxes = self.pdf_view.mark_rects(self._pdf_page)
+        page_rect = self.pdf_view.page_rects().get(self._pdf_page)
+        height = self.pdf_view.viewport().height()
+        if not boxes or page_rect is None or boxes[0].bottom() < height * 0.8:
+            return
+        bar = self.pdf_view.verticalScrollBar()
+        shift = min(int(boxes[0].top() - height * 0.2), page_rect.bottom() - 1)
+        bar.setValue(bar.value() + max(0, shift))
 
     @property
     def current_pdf_page(self) -> Optional[int]:
