@@ -57,6 +57,10 @@ class MainWindow(QMainWindow):
         self.jobs = jobs
         self._closing = False
         self._shut_down = False
+        from desktop_app.ui.gc_guard import GuiThreadCollector
+
+        # Cycles holding Qt wrappers are freed on this thread, never a job's.
+        self._collector = GuiThreadCollector(self)
         self.setWindowTitle("Hearth")
         from desktop_app.app import app_icon
 
@@ -371,3 +375,4 @@ class MainWindow(QMainWindow):
         self.chat_page.shutdown()
         if not self.jobs.shutdown(60000):
             log.warning("some jobs did not stop within a minute")
+        self._collector.stop()
