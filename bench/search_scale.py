@@ -27,7 +27,21 @@ and a PNG plots the growth (log-log), so the cost of 1M passages can be read
 off the trend. Targets (issue 12) at 250k: hybrid p50 <= 30 ms, p95 <= 100 ms,
 recall@10 >= 0.98.
 
-    .venv/bin/python bench/search_scale.py                          # 10k..250k, ~30 min on 2 busy cores
+Every search is timed on three paths, query by query, in the same process:
+``baseline`` (the code before the latency work: a hybrid search's two
+halves one after the other, every query word in the BM25 query),
+``parallel`` (the BM25 half on its own thread, every word kept) and ``new``
+(the library's defaults: parallel, and very common words out of the BM25
+query of a large library), so the ratios hold on a shared, noisy machine
+even when the absolute times do not. The fraction of queries whose
+hybrid top 5 is the same on both paths is printed too.
+
+The libraries (one per size, ``n<size>/``) and the queries are kept in
+``--library-dir`` (default /tmp/hearth-search-scale): building 250k
+passages takes ~6 min of a busy 2-core machine, measuring again reuses them.
+Delete the folder to rebuild (after a change to the store's format).
+
+    nice .venv/bin/python bench/search_scale.py --sizes 10000,50000,100000,250000 --queries 100 --real 1000
     .venv/bin/python bench/search_scale.py --sizes 10000,50000 --queries 100   # quick look
 """
 
@@ -117,9 +131,7 @@ def ms(values, q) -> float:
 
 
 class SearchPath:
-    """One way of searching: ``baseline`` is the code before issue 12's
-    latency work (the two halves of a hybrid search one after the other,
-    every query word in the BM25 query), ``new`` the library's defaults."""
+    """One way of searching (see the module's docstring)."""
 
     def __init__(self, name: str, concurrent: bool, common_share) -> None:
         self.name, self.concurrent, self.common_share = name, concurrent, common_share
@@ -137,7 +149,11 @@ class SearchPath:
 
 
 def search_paths():
-    return (SearchPath("baseline", False, None), SearchPath("new", True, "default"))
+    return (SearchPath("baseline", False, None), SearchPath("parallel", True, None),
+            SearchPath("new", True, "default"))
+
+
+PATH_NAMES = ("baseline", "parallel", "new")
 
 
 def measure(lib, queries: list[str], qvecs: np.ndarray, vectors: np.ndarray, ids: np.ndarray) -> dict:
@@ -255,13 +271,23 @@ def build(args, sizes: list[int], settings: Settings, embedder) -> None:
         lib.close()
         target = root / f"n{size}"
         shutil.rmtree(target, ignore_errors=True)
-        shutil.copytree(work, target)
+        # The HNSW file is hard-linked, not copied: its stamp names its inode
+        # (a copy would not be trusted and be rebuilt), and the store
+        # replaces the file rather than writing into it.
+        shutil.copytree(work, target, copy_function=_link_index)
         (target / "complete").write_text(f"{size} passages\n", encoding="utf-8")
         print(f"built {size} passages in {time.perf_counter() - t0:.0f}s so far -> {target}", flush=True)
         lib = Library(work, embedder_factory=lambda: embedder, settings=settings)
         store = lib.store
     lib.close()
     shutil.rmtree(work, ignore_errors=True)
+
+
+def _link_index(src: str, dst: str) -> None:
+    if src.endswith(".hnsw"):
+        os.link(src, dst)
+    else:
+        shutil.copy2(src, dst)
 
 
 def stored_vectors(lib) -> tuple[np.ndarray, np.ndarray]:
@@ -313,7 +339,7 @@ def main() -> int:
         finally:
             lib.close()
         r = results[size]
-        for name in ("baseline", "new"):
+        for name in PATH_NAMES:
             print(f"{size:>7} passages, {name:>8}: "
                   + "  ".join(f"{m} p50 {r[name][m]['p50']:6.1f} p95 {r[name][m]['p95']:6.1f}" for m in MODES),
                   flush=True)
@@ -326,13 +352,15 @@ def main() -> int:
     print(f"{'passages':>9} {'path':>8} " + " ".join(f"{m + ' p50':>11} {m + ' p95':>11}" for m in MODES)
           + "  recall@10")
     for size in sizes:
-        for name in ("baseline", "new"):
+        for name in PATH_NAMES:
             r = results[size]
             print(f"{size:>9} {name:>8} " + " ".join(f"{r[name][m]['p50']:>11.1f} {r[name][m]['p95']:>11.1f}"
                                                     for m in MODES) + f"  {r['recall@10']:>9.3f}")
     for size in sizes:
-        b, n = results[size]["baseline"]["hybrid"], results[size]["new"]["hybrid"]
-        print(f"{size:>9}: hybrid new/baseline p50 x{n['p50'] / b['p50']:.2f}, p95 x{n['p95'] / b['p95']:.2f}")
+        b = results[size]["baseline"]["hybrid"]
+        print(f"{size:>9}: hybrid vs baseline: " + ", ".join(
+            f"{name} p50 x{results[size][name]['hybrid']['p50'] / b['p50']:.2f} "
+            f"p95 x{results[size][name]['hybrid']['p95'] / b['p95']:.2f}" for name in PATH_NAMES[1:]))
     top = results[sizes[-1]]["new"]
     print(f"at {sizes[-1]}: hybrid p50 {top['hybrid']['p50']:.1f} ms (target <= 30), "
           f"p95 {top['hybrid']['p95']:.1f} ms (target <= 100), "
