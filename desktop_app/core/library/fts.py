@@ -7,6 +7,10 @@ the subject its page is about even when its own sentences never name it.
 Field weights make a word in a heading or title count more than the same
 word once in the text.
 
+In a large library, query words found in a large share of the passages
+are left out of the query (``COMMON_SHARE``): FTS5 scores every passage an
+OR query matches, so they cost the most while weighing the least.
+
 The FTS table is external-content (it stores no text of its own; SQLite
 reads ``chunks``), so changing how it indexes needs no re-embedding:
 ``migrate`` rebuilds it from the stored passages inside one transaction
@@ -112,13 +116,16 @@ def selective_terms(db: sqlite3.Connection, terms: list[str], share: Optional[fl
     return [t for t in terms if counts[t] <= limit] or terms
 
 
+_DEFAULT = object()
+
+
 def bm25_search(db: sqlite3.Connection, query: str, k: int, passages: int = 0,
-                common_share: Optional[float] = -1.0) -> list[tuple[int, float]]:
+                common_share=_DEFAULT) -> list[tuple[int, float]]:
     """(chunk id, BM25 score: higher is better), best first.
 
     ``passages``: about how many the library holds; ``common_share``: see
-    COMMON_SHARE (its value by default)."""
-    share = COMMON_SHARE if common_share == -1.0 else common_share
+    COMMON_SHARE (its value by default; None keeps every word)."""
+    share = COMMON_SHARE if common_share is _DEFAULT else common_share
     match = or_query(selective_terms(db, query_terms(query), share, passages))
     if match is None:
         return []
