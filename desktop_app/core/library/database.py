@@ -62,6 +62,18 @@ def open_database(db_path: Path, read_only: bool) -> sqlite3.Connection:
     return db
 
 
+def open_reader(db_path: Path, read_only: bool) -> sqlite3.Connection:
+    """A second connection that only reads (searches), next to the one that
+    writes: in WAL mode it sees every committed transaction and never waits
+    for the writer, nor the writer for it."""
+    if read_only:
+        return open_database(db_path, True)
+    db = sqlite3.connect(f"file:{quote(str(db_path))}?mode=ro", uri=True, check_same_thread=False,
+                         isolation_level=None, timeout=30.0)
+    db.execute("PRAGMA query_only=1")
+    return db
+
+
 def check_database(db_path: Path) -> Optional[LibraryDamaged]:
     """At startup: a library database that is not one, or whose schema is
     damaged, is moved aside now; returns what to tell the user (None when

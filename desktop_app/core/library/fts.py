@@ -7,6 +7,10 @@ the subject its page is about even when its own sentences never name it.
 Field weights make a word in a heading or title count more than the same
 word once in the text.
 
+In a large library, query words found in a large share of the passages
+are left out of the query (``COMMON_SHARE``): FTS5 scores every passage an
+OR query matches, so they cost the most while weighing the least.
+
 The FTS table is external-content (it stores no text of its own; SQLite
 reads ``chunks``), so changing how it indexes needs no re-embedding:
 ``migrate`` rebuilds it from the stored passages inside one transaction
@@ -57,11 +61,9 @@ to was we were what when where which while who whom why will with would you your
 """.split())
 
 
-def fts_query(text: str, max_terms: int = 32) -> Optional[str]:
-    """User text as a safe FTS5 query: every word quoted (so quotes, AND/OR/
-    NOT, ``*``, ``:`` and parentheses are plain text), common English words
-    dropped unless nothing else is left, joined with OR so BM25 ranks by how
-    many and how rare the matching words are."""
+def query_terms(text: str, max_terms: int = 32) -> list[str]:
+    """The words of user text an FTS5 query is made of: lower-cased, common
+    English words dropped unless nothing else is left, each once."""
     words = _FTS_WORD.findall(text.lower())
     kept = [w for w in words if w not in _STOPWORDS] or words
     seen: list[str] = []
@@ -70,21 +72,68 @@ def fts_query(text: str, max_terms: int = 32) -> Optional[str]:
             seen.append(word)
         if len(seen) >= max_terms:
             break
-    if not seen:
+    return seen
+
+
+def or_query(terms: list[str]) -> Optional[str]:
+    """Every word quoted (so quotes, AND/OR/NOT, ``*``, ``:`` and
+    parentheses are plain text), joined with OR so BM25 ranks by how many
+    and how rare the matching words are."""
+    if not terms:
         return None
-    return " OR ".join(f'"{w}"' for w in seen)
+    return " OR ".join(f'"{w}"' for w in terms)
 
 
-def bm25_search(db: sqlite3.Connection, query: str, k: int) -> list[tuple[int, float]]:
-    """(chunk id, BM25 score: higher is better), best first."""
-    match = fts_query(query)
+def fts_query(text: str, max_terms: int = 32) -> Optional[str]:
+    """User text as a safe FTS5 query (``query_terms`` joined by ``or_query``)."""
+    return or_query(query_terms(text, max_terms))
+
+
+# A query word found in more than this share of the passages is left out of
+# the BM25 query when the library is large (COMMON_MIN_PASSAGES): FTS5 scores
+# every passage that matches any word of an OR query before it can rank, so
+# one such word costs as much as scoring a tenth of the library, for a word
+# whose BM25 weight (idf) is small. None: every word is kept.
+COMMON_SHARE: Optional[float] = 0.1
+COMMON_MIN_PASSAGES = 20_000
+
+
+def selective_terms(db: sqlite3.Connection, terms: list[str], share: Optional[float], n: int) -> list[str]:
+    """``terms`` less those found in more than ``share`` of the ``n``
+    passages; all of them when every one is that common (as for stop
+    words: a query of common words alone still ranks by all of them)."""
+    if share is None or len(terms) < 2:
+        return terms
+    if n < COMMON_MIN_PASSAGES:
+        return terms
+    limit = share * n
+    counts = {}
+    for term in terms:
+        # LIMIT stops the count as soon as the word is known to be common.
+        row = db.execute("SELECT count(*) FROM (SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH ? LIMIT ?)",
+                         (f'"{term}"', int(limit) + 1)).fetchone()
+        counts[term] = row[0]
+    return [t for t in terms if counts[t] <= limit] or terms
+
+
+_DEFAULT = object()
+
+
+def bm25_search(db: sqlite3.Connection, query: str, k: int, passages: int = 0,
+                common_share=_DEFAULT) -> list[tuple[int, float]]:
+    """(chunk id, BM25 score: higher is better), best first.
+
+    ``passages``: about how many the library holds; ``common_share``: see
+    COMMON_SHARE (its value by default; None keeps every word)."""
+    share = COMMON_SHARE if common_share is _DEFAULT else common_share
+    match = or_query(selective_terms(db, query_terms(query), share, passages))
     if match is None:
         return []
     weights = ", ".join(str(float(w)) for w in BM25_WEIGHTS)
     rows = db.execute(
-        f"SELECT rowid, -bm25(chunks_fts, {weights}) AS score FROM chunks_fts "
-        f"WHERE chunks_fts MATCH ? ORDER BY bm25(chunks_fts, {weights}) LIMIT ?", (match, k)).fetchall()
-    return [(int(r[0]), float(r[1])) for r in rows]
+        f"SELECT rowid, bm25(chunks_fts, {weights}) AS s FROM chunks_fts "
+        f"WHERE chunks_fts MATCH ? ORDER BY s LIMIT ?", (match, k)).fetchall()
+    return [(int(r[0]), -float(r[1])) for r in rows]
 
 
 def _columns(db: sqlite3.Connection, table: str) -> set[str]:

@@ -37,7 +37,7 @@ import numpy as np
 
 from desktop_app.core.library import fts
 from desktop_app.core.library.context import EMBED_TEXT_VERSION, document_title
-from desktop_app.core.library.database import is_damage, open_database
+from desktop_app.core.library.database import is_damage, open_database, open_reader
 from desktop_app.core.library.documents import Chunk
 from desktop_app.core.library.fts import FTS_SCHEMA_VERSION, fts_query  # noqa: F401 (re-exported)
 from desktop_app.core.library.index_cache import label_digest, read_stamp, write_stamp
@@ -155,6 +155,8 @@ class Store:
         self.read_only = read_only or (root.is_dir() and not os.access(root, os.W_OK | os.X_OK))
         self.root = root if self.read_only else ensure_private_dir(root)
         self.lock = threading.RLock()
+        self._reader: Optional[sqlite3.Connection] = None   # BM25 queries (bm25_search)
+        self._reader_lock = threading.Lock()
         db_path = self.root / DB_NAME
         try:
             self._db = open_database(db_path, self.read_only)
@@ -258,6 +260,10 @@ class Store:
                 if save:
                     self.save_index()
             finally:
+                with self._reader_lock:
+                    if self._reader is not None:
+                        self._reader.close()
+                        self._reader = None
                 self._db.close()
                 self._db = None
                 self._index = None
@@ -768,9 +774,18 @@ class Store:
             return [(int(l), float(1.0 - d)) for l, d in zip(labels[0], distances[0])]
 
     def bm25_search(self, query: str, k: int) -> list[tuple[int, float]]:
-        """(chunk id, BM25 score: higher is better), best first."""
-        with self.lock:
-            return fts.bm25_search(self._db, query, k)
+        """(chunk id, BM25 score: higher is better), best first.
+
+        Runs on a connection of its own (the committed state, as any reader
+        in WAL mode sees it), so it does not hold ``self.lock``: a hybrid
+        search runs it while the query is embedded and the HNSW index
+        searched (SQLite releases the GIL while it works)."""
+        with self._reader_lock:
+            if self._reader is None:
+                if self._db is None:
+                    raise StoreError("the library is closed")
+                self._reader = open_reader(self.root / DB_NAME, self.read_only)
+            return fts.bm25_search(self._reader, query, k, passages=self._live)
 
     def chunk_rows(self, ids: Sequence[int]) -> dict[int, ChunkRow]:
         if not ids:
