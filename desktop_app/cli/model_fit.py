@@ -40,7 +40,8 @@ def _cmd_fit(args, services) -> int:
         found = search_fit(args.src, budget, work_in=out.expanduser().absolute().parent,
                            start_preset=args.start.upper(), text=args.calibration, library=library,
                            from_f16=args.from_f16, windows=args.windows, max_steps=args.max_steps,
-                           presets=tuple(p.upper() for p in args.presets), token=token, report=printer)
+                           presets=tuple(p.upper() for p in args.presets), prune_layers=args.prune_layers,
+                           token=token, report=printer)
         if found.best is None:
             raise FitError(found.no_fit_message())
         result = build_fit(found, found.best, out, evaluate_windows=args.evaluate_windows or None,
@@ -51,7 +52,8 @@ def _cmd_fit(args, services) -> int:
                     "budget_bytes": budget.file_bytes, "memory_budget_bytes": budget.memory_bytes,
                     "memory_budget_ctx": budget.n_ctx,
                     "candidates": [{"name": c.name, "overrides": dict(c.types), "file_size": c.file_size,
-                                    "kl_mean": c.kl_mean, "preset": c.is_preset} for c in result.candidates],
+                                    "kl_mean": c.kl_mean, "preset": c.is_preset,
+                                    "removed_layers": list(c.removed_layers)} for c in result.candidates],
                     "lineage": result.lineage})
         return 0
     print(table(result.candidates, result.chosen))
@@ -81,6 +83,8 @@ def register_fit(commands) -> None:
                         "`library`: passages of your library)")
     p.add_argument("--from-f16", action="store_true",
                    help="a quantized SRC: convert it to F16 first (its earlier loss stays)")
+    p.add_argument("--prune-layers", type=int, default=0, metavar="N",
+                   help="also measure the best mix with its 1..N least important blocks removed")
     p.add_argument("--windows", type=int, default=4, help="windows of 256 tokens per measurement")
     p.add_argument("--max-steps", type=int, default=12, help="at most this many search steps")
     p.add_argument("--evaluate-windows", type=int, default=8,

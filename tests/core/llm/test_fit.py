@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from desktop_app.core.jobs import Cancelled, CancelToken
-from desktop_app.core.llm.catalog import read_gguf_info, read_sidecar
+from desktop_app.core.llm.catalog import read_gguf_info, read_sidecar, sidecar_path
 from desktop_app.core.llm.fit import FitError, fit
 from desktop_app.core.llm.optimize.quantize import dequantize
 
@@ -104,3 +104,30 @@ def test_a_budget_below_the_smallest_reachable_says_so_after_one_measurement(f16
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(FitError, match="smallest file Hearth can make"):
         fit(f16_parent, tmp_path / "x.gguf", 100_000_000, windows=2)
+
+
+def test_pruned_candidates_are_measured_and_one_builds_with_its_blocks_removed(f16_parent, tmp_path):
+    from llama_cpp import Llama
+
+    from desktop_app.core.llm.fit import build_fit, search_fit
+
+    found = search_fit(f16_parent, 254_000_000, work_in=tmp_path, windows=2, max_steps=1, prune_layers=1)
+    (pruned,) = found.pruned
+    assert len(pruned.removed_layers) == 1 and pruned in found.measured and not pruned.is_preset
+    same_mix = next(c for c in found.candidates if c.types == pruned.types)
+    assert pruned.file_size < same_mix.file_size       # one block fewer
+    assert pruned.kl_mean > 0 and "removed" in pruned.name and "removed" in pruned.describe()
+    assert list(tmp_path.iterdir()) == []
+    out = tmp_path / "fit-pruned.gguf"
+    result = build_fit(found, pruned, out, evaluate_windows=None)
+    assert out.stat().st_size == pruned.file_size and result.chosen == pruned
+    info = read_gguf_info(out)
+    assert info.layer_count == read_gguf_info(f16_parent).layer_count - 1
+    settings = read_sidecar(out)["settings"]
+    assert settings["removed_layers"] == list(pruned.removed_layers)
+    assert {p.name for p in tmp_path.iterdir()} == {out.name, sidecar_path(out).name}   # no work files
+    llm = Llama(model_path=str(out), n_ctx=256, n_threads=2, verbose=False)
+    try:
+        assert llm("The capital of France is", max_tokens=4, temperature=0.0)["choices"][0]["text"] is not None
+    finally:
+        llm.close()
