@@ -81,6 +81,15 @@ def test_fit_dialog_searches_charts_and_builds_a_variant_that_loads(qtbot, windo
     out = models_dir / "gemma-fit-test.gguf"
     dialog.output.setText(str(out))
     dialog.evaluate_windows = 2
+    # Stop during the build: no half-written model, no work files
+    stopped = dialog.start_build()
+    qtbot.waitUntil(lambda: stopped.progress is not None and stopped.progress.stage in ("building", "quantizing"),
+                    timeout=300000)
+    with qtbot.waitSignal(stopped.ended, timeout=60000):
+        dialog.stop_button.click()
+    assert stopped.state == "cancelled" and "Stopped" in dialog.status.text()
+    assert _files(models_dir) == before, "a cancelled build left files"
+    assert dialog.build_button.isEnabled()
     with qtbot.waitSignal(dialog.built, timeout=900000) as built:
         assert dialog.start_build() is not None
     result = built.args[0]
@@ -96,6 +105,10 @@ def test_fit_dialog_searches_charts_and_builds_a_variant_that_loads(qtbot, windo
     qtbot.waitUntil(lambda: page.model.row_of(str(out)) is not None, timeout=60000)
     entry = page.model.entry(page.model.row_of(str(out)))
     assert entry.info is not None and entry.info.lineage["method"] == "fit"
+    page.select_path(str(out))
+    details = page.details.toPlainText()
+    assert "Fit of gemma" in details and "fitted to a file of at most 254 MB" in details
+    assert "KL from parent" in details      # the build's evaluation, stored with the model
     # ...and it loads for chat
     with qtbot.waitSignal(window.models.modelChanged, timeout=120000):
         window.models.load_active(str(out))

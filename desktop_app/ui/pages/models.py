@@ -52,6 +52,12 @@ def settings_in_words(method: str, settings: dict) -> str:
     parts = []
     if settings.get("type"):
         parts.append(f"stored as {settings['type']}")
+    if method == "fit" and settings.get("preset"):
+        overrides = settings.get("overrides") or {}
+        parts.append(f"{settings['preset']}" + (" with " + ", ".join(f"{g} as {t}" for g, t in overrides.items())
+                                               if overrides else "") + f", fitted to {settings.get('budget', 'a budget')}")
+        if settings.get("calibration"):
+            parts.append(f"loss measured on {settings['calibration']}")
     if settings.get("via") == "F16":
         parts.append("converted to F16 first")
     source = settings.get("source_type")

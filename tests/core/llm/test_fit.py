@@ -111,7 +111,7 @@ def test_pruned_candidates_are_measured_and_one_builds_with_its_blocks_removed(f
 
     from desktop_app.core.llm.fit import build_fit, search_fit
 
-    found = search_fit(f16_parent, 254_000_000, work_in=tmp_path, windows=2, max_steps=1, prune_layers=1)
+    found = search_fit(f16_parent, 254_000_000, work_in=tmp_path, windows=2, max_steps=0, prune_layers=1)
     (pruned,) = found.pruned
     assert len(pruned.removed_layers) == 1 and pruned in found.measured and not pruned.is_preset
     same_mix = next(c for c in found.candidates if c.types == pruned.types)
