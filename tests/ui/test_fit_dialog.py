@@ -89,7 +89,7 @@ def test_fit_dialog_searches_charts_and_builds_a_variant_that_loads(qtbot, windo
         dialog.stop_button.click()
     assert stopped.state == "cancelled" and "Stopped" in dialog.status.text()
     assert _files(models_dir) == before, "a cancelled build left files"
-    assert dialog.build_button.isEnabled()
+    assert dialog.build_button.isEnabled() and dialog.output.text() == str(out)   # the name typed stays
     with qtbot.waitSignal(dialog.built, timeout=900000) as built:
         assert dialog.start_build() is not None
     result = built.args[0]

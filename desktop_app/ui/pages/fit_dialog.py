@@ -14,7 +14,7 @@ from typing import Optional
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QCheckBox, QComboBox, QDialog, QFormLayout,
-                               QGridLayout, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QProgressBar,
+                               QHBoxLayout, QHeaderView, QLabel, QLineEdit, QProgressBar,
                                QPushButton, QRadioButton, QSpinBox, QSplitter, QTableWidget, QTableWidgetItem,
                                QVBoxLayout, QWidget)
 
@@ -51,10 +51,9 @@ class FitDialog(QDialog):
         self.evaluate_windows = 8       # windows of 512 tokens the built model is evaluated on
         self.setWindowTitle(f"Fit {Path(entry.path).name} to size")
         intro = QLabel(
-            "Hearth makes a variant of this model that fits your budget with the least loss: it tries "
-            "mixes of tensor types (a type chosen per group of tensors), measures each one's divergence "
-            "from this model (KL) on calibration text, and shows what it measured next to llama.cpp's "
-            "standard presets. Each candidate takes a quantization and a measurement.")
+            "Hearth makes the variant of this model with the least loss that fits your budget: it tries mixes "
+            "of tensor types (one per group of tensors) and measures each one's divergence from this model "
+            "(KL) on calibration text; each candidate costs a quantization and a measurement.")
         intro.setWordWrap(True)
         self.quantized = bool(self.info.is_quantized)
         source_note = QLabel(
@@ -143,6 +142,8 @@ class FitDialog(QDialog):
             header.setSectionResizeMode(column, QHeaderView.ResizeToContents)
         header.setSectionResizeMode(len(COLUMNS) - 1, QHeaderView.Stretch)
         self.table.itemSelectionChanged.connect(self._on_row)
+        self.table.setMinimumHeight(self.table.horizontalHeader().sizeHint().height()
+                                    + self.table.verticalHeader().defaultSectionSize() * 3 + 4)
         self.output = _named(QLineEdit(), "Save as", "Where the chosen variant is written")
         self.build_button = _named(QPushButton("Build Selected"), "Build the selected candidate",
                                    "Quantize it, record its lineage and evaluate it")
@@ -151,33 +152,27 @@ class FitDialog(QDialog):
         self.close_button = _named(QPushButton("Close"), "Close", "Close this dialog; a running job is stopped")
         self.close_button.clicked.connect(self.reject)
 
-        budget = QGridLayout()
-        budget.addWidget(self.by_file, 0, 0)
-        budget.addWidget(self.file_mb, 0, 1)
-        budget.addWidget(self.by_memory, 1, 0)
-        budget.addWidget(self.memory_mb, 1, 1)
-        budget.addWidget(QLabel("at"), 1, 2)
-        budget.addWidget(self.context, 1, 3)
-        budget.setColumnStretch(4, 1)
-        form = QFormLayout()
-        form.addRow("Calibration", self.calibration)
-        depth = QHBoxLayout()
-        depth.addWidget(QLabel("Search steps"))
-        depth.addWidget(self.steps)
-        depth.addWidget(QLabel("Windows per measurement"))
-        depth.addWidget(self.windows)
-        depth.addWidget(QLabel("Try removing up to"))
-        depth.addWidget(self.prune)
-        depth.addWidget(QLabel("blocks"))
-        depth.addStretch(1)
-        form.addRow("Depth", depth)
+        # Compact rows: the dialog, chart and table included, fits a 1024x700 screen.
+        budget = QHBoxLayout()
+        for w in (self.by_file, self.file_mb, self.by_memory, self.memory_mb, QLabel("at"), self.context):
+            budget.addWidget(w)
+        budget.addStretch(1)
+        options = QHBoxLayout()
+        for w in (QLabel("Calibration"), self.calibration, QLabel("Search steps"), self.steps,
+                  QLabel("Windows"), self.windows, QLabel("Remove up to"), self.prune, QLabel("blocks")):
+            options.addWidget(w)
+        options.addStretch(1)
         run = QHBoxLayout()
+        run.addWidget(self.presets)
+        run.addStretch(1)
+        run.addWidget(self.progress, 1)
         run.addWidget(self.search_button)
         run.addWidget(self.stop_button)
-        run.addWidget(self.progress, 1)
         results = QSplitter(Qt.Vertical)
         results.addWidget(self.chart)
         results.addWidget(self.table)
+        results.setStretchFactor(0, 3)
+        results.setStretchFactor(1, 2)
         results.setChildrenCollapsible(False)
         build = QHBoxLayout()
         build.addWidget(QLabel("Save as"))
@@ -185,17 +180,18 @@ class FitDialog(QDialog):
         build.addWidget(self.build_button)
         build.addWidget(self.close_button)
         layout = QVBoxLayout(self)
+        layout.setSpacing(6)
         layout.addWidget(intro)
         layout.addWidget(source_note)
         layout.addLayout(budget)
         layout.addWidget(self.budget_note)
-        layout.addLayout(form)
-        layout.addWidget(self.presets)
+        layout.addLayout(options)
         layout.addLayout(run)
         layout.addWidget(self.status)
         layout.addWidget(results, 1)
         layout.addLayout(build)
-        self.resize(860, 760)
+        screen = self.screen().availableGeometry() if self.screen() is not None else None
+        self.resize(900, min(720, screen.height() - 50) if screen is not None else 720)
         for w in (self.by_file, self.by_memory):
             w.toggled.connect(self._update_budget)
         for w in (self.file_mb, self.memory_mb, self.context):
@@ -270,7 +266,7 @@ class FitDialog(QDialog):
         self.job = None
         self.stop_button.setEnabled(False)
         self.progress.hide()
-        self._update_budget()
+        self.search_button.setEnabled(not isinstance(self.budget(), str))   # the name typed stays
         self.build_button.setEnabled(self.search_result is not None and bool(self.table.selectedItems()))
 
     def start_search(self):

@@ -1,7 +1,8 @@
 """The fit search's candidates as a size/loss chart: KL from the source
 against file size, the Pareto front joined and filled, the other mixes
 hollow, llama.cpp's standard presets as labelled squares, the budget as a
-dashed line. Both axes start at zero, so a small difference looks small.
+dashed line. The KL axis starts at zero, so a small loss looks small; the
+size axis spans the sizes measured, in MB with labelled ticks.
 
 A QPainter widget like the Models page's comparison chart (QtCharts would
 need its own theming for the dark palette; this follows the palette)."""
@@ -34,7 +35,7 @@ class FitChart(QWidget):
         self.selected = None
         # (kind, candidate, point) as last drawn: "front", "mix" or "preset"
         self.marks: list[tuple[str, object, QPointF]] = []
-        self.setMinimumHeight(self.fontMetrics().height() * 16)
+        self.setMinimumHeight(self.fontMetrics().height() * 10)
         self.setAccessibleName("Size and loss of the candidates")
         self.setAccessibleDescription("Empty until a search has run.")
 
@@ -74,7 +75,7 @@ class FitChart(QWidget):
         accent, preset_colour = QColor(theme.ACCENT), QColor(PRESET_COLOUR)
         fm = self.fontMetrics()
         h = fm.height()
-        area = QRectF(h * 4.2, h * 2.4, self.width() - h * 5.0, self.height() - h * 5.0)
+        area = QRectF(h * 4.2, h * 1.9, self.width() - h * 5.0, self.height() - h * 4.5)
         painter.setPen(QPen(grid, 1))
         painter.drawRect(area)
         self.marks = []
@@ -87,19 +88,25 @@ class FitChart(QWidget):
         s = self.search
         measured = s.measured
         budget_mb = s.budget.file_bytes / 1e6
-        x1 = max(max(c.mb for c in measured), budget_mb) * 1.08
+        # KL from zero (a loss axis cut above zero makes small losses look
+        # large); sizes over the measured range in MB, labelled ticks.
+        lo = min(min(c.mb for c in measured), budget_mb)
+        hi = max(max(c.mb for c in measured), budget_mb)
+        x_step = _nice_step(max(hi - lo, hi * 0.05))
+        x0 = max(0.0, math.floor(lo / x_step - 0.5) * x_step)
+        x1 = math.ceil(hi / x_step + 0.5) * x_step
         y1 = max(c.kl_mean for c in measured) * 1.15 or 1.0
-        x_step, y_step = _nice_step(x1), _nice_step(y1)
+        y_step = _nice_step(y1)
         decimals = max(0, -int(math.floor(math.log10(y_step))))
 
         def at(mb: float, kl: float) -> QPointF:
-            return QPointF(area.left() + mb / x1 * area.width(), area.bottom() - kl / y1 * area.height())
+            return QPointF(area.left() + (mb - x0) / (x1 - x0) * area.width(), area.bottom() - kl / y1 * area.height())
 
         small = QFont(self.font())
         small.setPointSizeF(max(6.0, self.font().pointSizeF() * 0.85))
         painter.setFont(small)
-        tick = 0.0
-        while tick <= x1:
+        tick = x0
+        while tick <= x1 + 1e-9:
             p = at(tick, 0)
             painter.setPen(QPen(grid, 1))
             painter.drawLine(QPointF(p.x(), area.top()), QPointF(p.x(), area.bottom()))
@@ -107,7 +114,7 @@ class FitChart(QWidget):
             painter.drawText(QRectF(p.x() - h * 2, area.bottom() + 2, h * 4, h), Qt.AlignCenter, f"{tick:,.0f}")
             tick += x_step
         tick = 0.0
-        while tick <= y1:
+        while tick <= y1 + 1e-12:
             p = at(0, tick)
             painter.setPen(QPen(grid, 1))
             painter.drawLine(QPointF(area.left(), p.y()), QPointF(area.right(), p.y()))
@@ -128,8 +135,6 @@ class FitChart(QWidget):
         bx = at(budget_mb, 0).x()
         painter.setPen(QPen(text, 1, Qt.DashLine))
         painter.drawLine(QPointF(bx, area.top()), QPointF(bx, area.bottom()))
-        painter.drawText(QRectF(bx - h * 6, area.top() - h * 1.2, h * 12, h * 1.2), Qt.AlignCenter,
-                         f"budget {budget_mb:,.0f} MB")
 
         # the Pareto front, joined
         front = [at(c.mb, c.kl_mean) for c in s.front]
@@ -161,12 +166,22 @@ class FitChart(QWidget):
             painter.setBrush(Qt.NoBrush)
             painter.drawEllipse(p, 9, 9)
 
-        # legend, top left inside the plot (small sizes have no points there)
-        x, y = area.left() + h * 0.6, area.top() + h * 0.9
-        entries = (("front", "Pareto front (least KL for its size)"), ("mix", "other mixes measured"),
+        # on the line's left (the candidates that fit), on a patch of the
+        # window colour so a point under it cannot make it unreadable
+        label = f"budget {budget_mb:,.0f} MB"
+        width = fm.horizontalAdvance(label) + 6
+        left = bx - 3 - width if bx - 3 - width > area.left() else bx + 3
+        box = QRectF(left, area.top() + 2, width, h * 1.1)
+        painter.fillRect(box, pal.color(pal.ColorRole.Window))
+        painter.setPen(text)
+        painter.drawText(box, Qt.AlignCenter, label)
+
+        # legend, one row above the plot (inside it would hide points)
+        x, y = area.left(), h * 0.9
+        entries = (("front", "Pareto front (least KL for its size)"), ("mix", "other mixes"),
                    ("preset", "llama.cpp preset"), ("selected", "selected"))
         for kind, label in entries:
-            p = QPointF(x, y)
+            p = QPointF(x + 5, y)
             if kind == "preset":
                 painter.setPen(QPen(preset_colour, 1.5))
                 painter.setBrush(preset_colour)
@@ -182,10 +197,10 @@ class FitChart(QWidget):
             else:
                 painter.setPen(QPen(text, 2))
                 painter.setBrush(Qt.NoBrush)
-                painter.drawEllipse(p, 7, 7)
+                painter.drawEllipse(p, 6, 6)
             painter.setPen(text)
-            painter.drawText(QPointF(x + h * 0.8, y + fm.ascent() / 2 - 1), label)
-            y += h * 1.15
+            painter.drawText(QPointF(x + 14, y + fm.ascent() / 2 - 1), label)
+            x += 14 + fm.horizontalAdvance(label) + h * 1.2
         painter.setFont(self.font())
         painter.end()
 
