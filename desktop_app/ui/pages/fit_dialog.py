@@ -312,6 +312,7 @@ class FitDialog(QDialog):
                 self.table.setItem(r, col, item)
         if best is not None:
             self.table.selectRow(measured.index(best))
+            self.table.scrollTo(self.table.model().index(measured.index(best), 0))
         self.searched.emit(search)
 
     def selected_candidate(self):
