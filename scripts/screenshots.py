@@ -9,10 +9,12 @@ layout timing differ, and an offscreen-only check once hid overlapping
 sidebar rows), and captures the screen with ImageMagick's ``import``. A
 fresh demo data dir: it indexes the bundled sample folder, asks a question,
 searches, opens a source (an HTML page, rendered, with the passage marked),
-and shows each page and dialog in the light and the dark theme.
+runs a short Fit to size search, and shows each page and dialog in the
+light and the dark theme.
 
 ``--no-answers`` skips everything that runs the language model (the
-questions, the evaluation of a variant) for machines where it cannot run.
+questions, the evaluation of a variant, the fit search) for machines where
+it cannot run.
 
 Needs: apt-get install -y xvfb openbox imagemagick libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1
 """
@@ -136,6 +138,29 @@ def open_dialog_and_shoot(app, open_dialog, path: Path) -> None:
     open_dialog()
 
 
+def shoot_fit(app, window, path: Path, searched: dict, run_search: bool) -> None:
+    """The Fit to size dialog for the default model; the first time it runs
+    a real search (short: 4 steps, 2 windows, with llama.cpp's presets), later
+    (the other theme) it shows that same result again."""
+    page = window.models_page
+    default = next(e for e in window.models.entries if e.source == "default")
+    page.select_path(str(default.path))
+    page.fit_button.click()
+    dialog = page.fit_dialog
+    dialog.file_mb.setValue(230)
+    dialog.steps.setValue(4)
+    dialog.windows.setValue(2)
+    if run_search and "result" not in searched:
+        job = dialog.start_search()
+        wait(app, lambda: not job.running, 1800)
+        searched["result"] = dialog.search_result
+    elif searched.get("result") is not None:
+        dialog.show_search(searched["result"])
+    settle(app, 0.5)
+    shoot_screen(app, path)
+    dialog.reject()
+
+
 def run_inner(out: Path, size: str, no_answers: bool) -> int:
     from desktop_app.app import build_gui
     from desktop_app.core.logs import setup_logging
@@ -190,6 +215,7 @@ def run_inner(out: Path, size: str, no_answers: bool) -> int:
     window.library_page.table.selectRow(0)
 
     suffix = "" if main else f"-{width}x{height}"
+    searched: dict = {}   # the fit search, run once and shown in both themes
     for scheme in ("light", "dark"):
         theme.apply(app, scheme)
         for index, page in enumerate(("chat", "library", "models")):
@@ -220,6 +246,7 @@ def run_inner(out: Path, size: str, no_answers: bool) -> int:
             open_dialog_and_shoot(app, window.open_settings, out / f"settings-{scheme}.png")
             open_dialog_and_shoot(app, page.quantize_button.click, out / f"quantize-{scheme}.png")
             open_dialog_and_shoot(app, page.prune_button.click, out / f"prune-{scheme}.png")
+            shoot_fit(app, window, out / f"fit-{scheme}.png", searched, run_search=not no_answers)
             window.show_page(1)
             open_dialog_and_shoot(app, window.library_page.remove_selected, out / f"remove-{scheme}.png")
     gui.jobs.cancel_all()

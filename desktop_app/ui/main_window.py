@@ -119,6 +119,7 @@ class MainWindow(QMainWindow):
         self.models.modelChanged.connect(self._show_model_status)
         self.models.loadFailed.connect(self._on_model_load_failed)
         self.library.statusChanged.connect(self._show_library_status)
+        self.library.statusChanged.connect(self.models.note_library_status)
         jobs.jobStarted.connect(self._watch_job_state)
         jobs.jobStarted.connect(self._show_jobs_status)
         jobs.jobEnded.connect(self._show_jobs_status)

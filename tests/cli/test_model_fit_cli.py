@@ -45,3 +45,23 @@ def test_model_list_includes_another_apps_model(default_llm, tmp_path, capsys, m
     (found,) = [m for m in models if m["source"] == "gpt4all"]
     assert found["ok"] and found["app_name"] == "gemma-3-270m.Q4_K_M.gguf"
     assert found["path"] == str(gpt4all / "gemma-3-270m.Q4_K_M.gguf")
+
+
+def test_model_fit_with_a_memory_budget(default_llm, tmp_path, capsys):
+    """`model fit --max-memory-mb`: the budget converts to a file size by the
+    memory estimate; too little memory, or less than the smallest size the
+    model can reach, is one sentence (exit 2) and leaves nothing behind."""
+    data, out = tmp_path / "data", tmp_path / "out" / "fit.gguf"
+    out.parent.mkdir()
+    assert main(["--data-dir", str(data), "model", "fit", str(default_llm), "--max-memory-mb", "20",
+                 "--ctx", "2048", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "less than this model needs at 2,048 tokens" in err and "Traceback" not in err
+    # ~100 MB of memory at 512 tokens allows a file under the ~149 MB this model can reach
+    assert main(["--data-dir", str(data), "model", "fit", str(default_llm), "--max-memory-mb", "200",
+                 "--ctx", "512", "--from-f16", "--windows", "2", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "200 MB of memory at 512 tokens of context (a file of at most" in err
+    assert "Nothing fits" in err and "the smallest file Hearth can make from this model is about" in err
+    assert "Traceback" not in err
+    assert list(out.parent.iterdir()) == []

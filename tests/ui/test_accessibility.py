@@ -46,7 +46,17 @@ def test_every_control_of_every_page_has_a_name(qtbot, window):
     assert window.sidebar.accessibleName()
 
 
+def undescribed_controls(root: QWidget) -> list[str]:
+    """Visible interactive widgets under ``root`` without an accessible
+    description (what a screen reader reads after the name)."""
+    return [f"{type(w).__name__} {w.accessibleName()!r}" for w in root.findChildren(QWidget)
+            if isinstance(w, INTERACTIVE) and w.isVisibleTo(root)
+            and not isinstance(w.parent(), (QAbstractSpinBox, QComboBox, QAbstractItemView))
+            and not w.accessibleDescription().strip()]
+
+
 def test_every_control_of_every_dialog_has_a_name(qtbot, window):
+    from desktop_app.ui.pages.fit_dialog import FitDialog
     from desktop_app.ui.pages.model_dialogs import EvaluateDialog, PruneDialog, QuantizeDialog
     from desktop_app.ui.settings_dialog import SettingsDialog
 
@@ -54,15 +64,22 @@ def test_every_control_of_every_dialog_has_a_name(qtbot, window):
     _wait_catalog(qtbot, window)
     entry = window.models_page.model.entry(_default_row(window.models_page))
     models_dir = window.services.paths.models_dir
+    fit = FitDialog(entry, window.models, context_length=2048, library_passages=0, parent=window)
     dialogs = [SettingsDialog(window.services.settings, window),
                QuantizeDialog(entry, models_dir, window), PruneDialog(entry, models_dir, window),
-               EvaluateDialog(entry, None, window), window.chat_page.viewer]
+               EvaluateDialog(entry, None, window), fit, window.chat_page.viewer]
     for dialog in dialogs:
         qtbot.addWidget(dialog)
         dialog.show()
         qtbot.wait(20)
         assert unnamed_controls(dialog) == [], dialog.windowTitle()
         dialog.hide()
+    # the fit dialog is new: each of its controls also says what it does
+    fit.show()
+    qtbot.wait(20)
+    assert undescribed_controls(fit) == []
+    assert fit.chart.accessibleName() and fit.chart.accessibleDescription()
+    fit.hide()
 
 
 def contrast(a: QColor, b: QColor) -> float:

@@ -78,3 +78,47 @@ def test_model_details_say_whether_it_fits_and_what_the_gpu_setting_does(qtbot, 
     assert "Fits this computer?" in text and "free" in text
     # this machine's llama-cpp-python is a CPU build: the window says so
     assert "runs on the CPU only" in text and "GPU layers have no effect" in text
+
+
+def test_quantize_dialog_calibrates_on_the_library_when_chosen(qtbot, window, tmp_path):
+    """The Quantize dialog offers the user's library for the importance
+    matrix only once it has passages; chosen, it reaches the core workflow
+    (the lineage names the library)."""
+    from desktop_app.ui.pages.model_dialogs import QuantizeDialog
+    from tests.ui.conftest import write_docs
+
+    page = window.models_page
+    qtbot.waitUntil(lambda: page.model.rowCount() > 0, timeout=60000)
+    entry = next(page.model.entry(r) for r in range(page.model.rowCount())
+                 if page.model.entry(r).source == "default")
+    empty = QuantizeDialog(entry, window.services.paths.models_dir, window,
+                           library_passages=window.models.library_passages)
+    qtbot.addWidget(empty)
+    assert window.models.library_passages == 0
+    assert not empty.calibration.model().item(1).isEnabled() and "no passages" in empty.calibration.itemText(1)
+
+    docs = write_docs(tmp_path / "docs", count=14)
+    with qtbot.waitSignal(window.library.statusChanged, timeout=180000,
+                          check_params_cb=lambda s: bool(s.get("folders")) and not window.jobs.running("ingest")):
+        window.library.add([str(docs)])
+    qtbot.waitUntil(lambda: window.models.library_passages > 0, timeout=30000)
+    dialog = QuantizeDialog(entry, window.services.paths.models_dir, window,
+                            library_passages=window.models.library_passages)
+    qtbot.addWidget(dialog)
+    assert dialog.calibration.model().item(1).isEnabled()
+    dialog.calibration.setCurrentIndex(1)
+    for row in range(dialog.types.count()):
+        if dialog.types.item(row).text().startswith("Q4_K_S"):
+            dialog.types.setCurrentRow(row)
+    assert "passages of your library" in dialog.explain.text()
+    dialog.allow_requant.setChecked(True)     # skip the F16 conversion: quicker, same calibration path
+    values = dialog.values()
+    assert values["calibration"] == "library" and values["qtype"] == "Q4_K_S"
+    job = page.start_quantize(entry, **values)
+    with qtbot.waitSignal(window.models.variantMade, timeout=600000):
+        pass
+    assert job.state == "finished"
+    settings = read_sidecar(values["out"])["settings"]
+    assert settings["calibration_source"] == "library"
+    assert settings["calibration"].startswith("your library (")
+    assert settings["imatrix"] == "computed from the calibration text"

@@ -187,6 +187,19 @@ def estimate_memory(info: ModelInfo, n_ctx: int, *, gpu_layers: int = 0, gpu_off
         output=2 * 4 * a.n_vocab, runtime=VOCAB_ENTRY_BYTES * a.n_vocab, gpu_layers=offloaded, on_gpu=on_gpu)
 
 
+def file_size_for_memory(info: ModelInfo, memory_bytes: int, n_ctx: int, **options) -> tuple[int, int]:
+    """The largest file a variant of ``info`` (same architecture, other
+    tensor types) may have to need at most ``memory_bytes`` at ``n_ctx``,
+    and the context counted (capped at the model's trained length). The KV
+    cache, compute, output and runtime terms do not depend on the tensor
+    types; the file's bytes beyond its tensor data (header, vocabulary) are
+    counted in the runtime term, not as weights. Negative: not even the
+    non-weight terms fit."""
+    est = estimate_memory(info, n_ctx, **options)
+    header = max(0, info.file_size - est.weights)
+    return int(memory_bytes - (est.total - est.weights) + header), est.n_ctx
+
+
 def available_memory() -> int:
     """Memory a new allocation can get without swapping (psutil's 'available')."""
     import psutil
@@ -223,5 +236,5 @@ def check_fit(info: ModelInfo, n_ctx: int, *, available: Optional[int] = None, a
 
 
 __all__ = ["Architecture", "MemoryEstimate", "FitCheck", "MemoryEstimateError", "architecture", "kv_cells",
-           "kv_cache_bytes", "compute_bytes", "estimate_memory", "available_memory", "check_fit",
+           "kv_cache_bytes", "compute_bytes", "estimate_memory", "file_size_for_memory", "available_memory", "check_fit",
            "CONTEXT_LADDER"]

@@ -37,8 +37,8 @@ class ModelsController(QObject):
     catalogFailed = Signal(str)
     modelChanged = Signal(object)        # display label (str) or None
     loadFailed = Signal(str)
-    variantMade = Signal(str)
-    pruneFinished = Signal(object)       # PruneResult (with the layer ranking)            # path of a new quantized/pruned model
+    variantMade = Signal(str)            # path of a new quantized/pruned/fitted model
+    pruneFinished = Signal(object)       # PruneResult (with the layer ranking)
     evaluationFinished = Signal(object)  # Evaluation
     comparisonReady = Signal(object, str)  # rows, chart PNG path ("" if none)
     errorRaised = Signal(str)
@@ -51,6 +51,11 @@ class ModelsController(QObject):
         self.loaded_path: Optional[str] = None
         self.loaded_label: Optional[str] = None
         self._load_job: Optional[Job] = None
+        self.library_passages = 0           # passages indexed, as the library's last status said
+
+    def note_library_status(self, status: dict) -> None:
+        """Keep the library's passage count: library calibration is offered only with passages."""
+        self.library_passages = int((status.get("totals") or {}).get("chunks") or 0)
 
     # -- catalog ---------------------------------------------------------------
     def refresh_catalog(self) -> Job:
@@ -141,16 +146,20 @@ class ModelsController(QObject):
 
     # -- workshop ------------------------------------------------------------------
     def quantize(self, src: str, out: str, qtype: str, *, from_f16: bool = False,
-                 allow_requant: bool = False) -> Job:
+                 allow_requant: bool = False, calibration: Optional[str] = None) -> Job:
         """The same workflow as `hearth model quantize`: low-bit K types are
-        calibrated with an importance matrix on the bundled text."""
+        calibrated with an importance matrix on the bundled text, or on
+        passages of the user's library with ``calibration="library"``."""
         services = self.services
 
         def quantize_job(*, token, report):
+            from desktop_app.core.llm.calibration import LIBRARY
             from desktop_app.core.llm.workflows import quantize_variant
 
             services.ensure_safe_loading()
+            library = services.library if calibration == LIBRARY else None
             return quantize_variant(src, out, qtype, from_f16=from_f16, allow_requant=allow_requant,
+                                    calibration_text=calibration, library=library,
                                     token=token, report=report, catalog=services.catalog)
 
         job = self.jobs.start(f"Quantizing {Path(src).name} to {qtype}", quantize_job,
@@ -173,6 +182,42 @@ class ModelsController(QObject):
         job.finished.connect(lambda _r: self._variant_made(out))
         job.finished.connect(self.pruneFinished)  # after: its message has the ranking
         job.failed.connect(lambda m: self.errorRaised.emit(f"Pruning failed: {m}"))
+        return job
+
+    def fit_search(self, src: str, budget, *, calibration: Optional[str] = None, from_f16: bool = False,
+                   presets: tuple = (), windows: int = 4, max_steps: int = 12, prune_layers: int = 0) -> Job:
+        """The search of `hearth model fit`: candidates measured within
+        ``budget`` (a fit.Budget); the job's result is the FitSearch."""
+        services = self.services
+
+        def search_job(*, token, report):
+            from desktop_app.core.llm.calibration import LIBRARY
+            from desktop_app.core.llm.fit import search_fit
+
+            services.ensure_safe_loading()
+            library = services.library if calibration == LIBRARY else None
+            return search_fit(src, budget, work_in=services.paths.models_dir, text=calibration, library=library,
+                              from_f16=from_f16, presets=tuple(presets), windows=windows, max_steps=max_steps,
+                              prune_layers=prune_layers, token=token, report=report)
+
+        return self.jobs.start(f"Fitting {Path(src).name} to {budget.file_bytes / 1e6:,.0f} MB", search_job,
+                               lane="work", kind="fit-search")
+
+    def fit_build(self, search, candidate, out: str, *, evaluate_windows: int = 8) -> Job:
+        """Build ``candidate`` of ``search`` at ``out`` with lineage, and evaluate it."""
+        catalog = lambda: self.services.catalog  # noqa: E731
+
+        def build_job(*, token, report):
+            from desktop_app.core.llm.fit import build_fit
+
+            self.services.ensure_safe_loading()
+            return build_fit(search, candidate, out, evaluate_windows=evaluate_windows, token=token,
+                             report=report, catalog=catalog())
+
+        job = self.jobs.start(f"Building {Path(out).name}", build_job, lane="work", kind="fit-build",
+                              unit="tensors")
+        job.finished.connect(lambda _r: self._variant_made(out))
+        job.failed.connect(lambda m: self.errorRaised.emit(f"Building the fitted model failed: {m}"))
         return job
 
     def _variant_made(self, out: str) -> None:

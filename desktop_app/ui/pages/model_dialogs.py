@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Optional
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QButtonGroup, QDialog, QDialogButtonBox, QFormLayout, QLabel, QRadioButton,
+from PySide6.QtWidgets import (QButtonGroup, QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLabel, QRadioButton,
                                QLineEdit, QListWidget, QListWidgetItem, QSpinBox, QVBoxLayout,
                                QWidget)
 
@@ -50,7 +50,8 @@ def token_table_share(info) -> float:
 
 
 class QuantizeDialog(QDialog):
-    def __init__(self, entry, models_dir: Path, parent: Optional[QWidget] = None) -> None:
+    def __init__(self, entry, models_dir: Path, parent: Optional[QWidget] = None, *,
+                 library_passages: int = 0) -> None:
         super().__init__(parent)
         from desktop_app.core.llm.optimize.quantize import QUANT_TYPES
 
@@ -90,6 +91,17 @@ class QuantizeDialog(QDialog):
         self.explain.setObjectName("info")
         self.output = QLineEdit()
         self.output.setAccessibleName("Output file")
+        # The importance matrix's text: the bundled one, or passages of the
+        # user's library (their own domain), offered once it has passages.
+        self.calibration = QComboBox()
+        self.calibration.setAccessibleName("Importance matrix calibration")
+        self.calibration.setAccessibleDescription(
+            "The text the importance matrix is computed on, for the low-bit K types")
+        self.calibration.addItem("Hearth's bundled text", None)
+        self.calibration.addItem(f"Your library ({library_passages:,} passages)" if library_passages
+                                 else "Your library (no passages indexed yet)", "library")
+        self.calibration.model().item(1).setEnabled(bool(library_passages))
+        self.calibration.currentIndexChanged.connect(lambda _i: self._on_type(self.types.currentItem()))
         # One or the other, never both: radio buttons.
         self.from_f16 = QRadioButton("Convert to F16 first, then quantize (recommended)")
         self.allow_requant = QRadioButton("Quantize the quantized file directly (quality loss compounds)")
@@ -109,6 +121,7 @@ class QuantizeDialog(QDialog):
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         form = QFormLayout()
+        form.addRow("Calibration", self.calibration)
         form.addRow("Save as", self.output)
         layout = QVBoxLayout(self)
         layout.addWidget(intro)
@@ -155,11 +168,19 @@ class QuantizeDialog(QDialog):
                      f"most weights in about {nominal:.1f}: llama.cpp keeps the output matrix "
                      f"{'(here the token table, ' + format(share, '.0%') + ' of the weights) ' if share else ''}"
                      "at 6-8 bits, so low-bit types save less on this model than their name suggests.")
+        from desktop_app.core.llm.optimize.quantize import IMATRIX_DEFAULT_TYPES
+
+        if name in IMATRIX_DEFAULT_TYPES:
+            text += (f"<br/>{name} is calibrated with an importance matrix computed on "
+                     f"{'passages of your library' if self.calibration.currentData() else 'Hearth’s bundled text'}.")
+        else:
+            text += f"<br/>{name} needs no calibration text."
         self.explain.setText(text)
         self.output.setText(str(variant_path(self.models_dir, Path(self.entry.path), name)))
 
     def values(self) -> dict:
         return {"qtype": self.qtype, "out": self.output.text().strip(),
+                "calibration": self.calibration.currentData(),
                 "from_f16": self.is_quantized and self.from_f16.isChecked(),
                 "allow_requant": self.is_quantized and self.allow_requant.isChecked()}
 

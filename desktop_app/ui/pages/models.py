@@ -21,7 +21,7 @@ from desktop_app.ui.qtmodels.sources import format_when
 from desktop_app.ui.widgets.banner import Banner
 from desktop_app.ui.widgets.jobs import JobPanel
 
-MODEL_JOB_KINDS = {"model-load", "catalog-add", "quantize", "prune", "evaluate"}
+MODEL_JOB_KINDS = {"model-load", "catalog-add", "quantize", "prune", "evaluate", "fit-search", "fit-build"}
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,12 @@ def settings_in_words(method: str, settings: dict) -> str:
     parts = []
     if settings.get("type"):
         parts.append(f"stored as {settings['type']}")
+    if method == "fit" and settings.get("preset"):
+        overrides = settings.get("overrides") or {}
+        parts.append(f"{settings['preset']}" + (" with " + ", ".join(f"{g} as {t}" for g, t in overrides.items())
+                                               if overrides else "") + f", fitted to {settings.get('budget', 'a budget')}")
+        if settings.get("calibration"):
+            parts.append(f"loss measured on {settings['calibration']}")
     if settings.get("via") == "F16":
         parts.append("converted to F16 first")
     source = settings.get("source_type")
@@ -208,13 +214,18 @@ class ModelsPage(QWidget):
         self.quantize_button.clicked.connect(self.quantize_selected)
         self.prune_button = QPushButton("Prune…")
         self.prune_button.clicked.connect(self.prune_selected)
+        self.fit_button = QPushButton("Fit to Size…")
+        self.fit_button.setToolTip("Make the variant with the least loss that fits a file size or memory budget")
+        self.fit_button.setAccessibleDescription(self.fit_button.toolTip())
+        self.fit_button.clicked.connect(self.fit_selected)
+        self.fit_dialog = None
         self.evaluate_button = QPushButton("Evaluate")
         self.evaluate_button.setToolTip("Measure perplexity, divergence from its parent, speed "
                                         "and memory on a bundled text")
         self.evaluate_button.clicked.connect(self.evaluate_selected)
         self.compare_button = QPushButton("Compare Variants")
         self.compare_button.clicked.connect(self.compare_selected)
-        self.model_buttons = (self.use_button, self.quantize_button, self.prune_button,
+        self.model_buttons = (self.use_button, self.quantize_button, self.prune_button, self.fit_button,
                               self.evaluate_button, self.compare_button)
         head = QHBoxLayout()
         head.addWidget(title)
@@ -406,18 +417,36 @@ class ModelsPage(QWidget):
         entry = self.selected_entry()
         if entry is None or entry.info is None:
             return None
-        dialog = QuantizeDialog(entry, self.controller.services.paths.models_dir, self)
+        dialog = QuantizeDialog(entry, self.controller.services.paths.models_dir, self,
+                                library_passages=self.controller.library_passages)
         if not dialog.exec():
             return None
         return self.start_quantize(entry, **dialog.values())
 
     def start_quantize(self, entry, *, qtype: str, out: str, from_f16: bool = False,
-                       allow_requant: bool = False):
+                       allow_requant: bool = False, calibration=None):
         if not out:
             self.banner.show_error("Choose a file name for the quantized model.")
             return None
         return self.controller.quantize(str(entry.path), out, qtype, from_f16=from_f16,
-                                        allow_requant=allow_requant)
+                                        allow_requant=allow_requant, calibration=calibration)
+
+    def fit_selected(self):
+        """Open the Fit to size dialog for the selected model (not blocking:
+        its search and build run as jobs while it is open)."""
+        from desktop_app.ui.pages.fit_dialog import FitDialog
+
+        entry = self.selected_entry()
+        if entry is None or entry.info is None:
+            return None
+        if self.fit_dialog is not None:
+            self.fit_dialog.reject()
+            self.fit_dialog.deleteLater()
+        self.fit_dialog = FitDialog(entry, self.controller,
+                                    context_length=self.controller.services.settings.context_length,
+                                    library_passages=self.controller.library_passages, parent=self)
+        self.fit_dialog.open()
+        return self.fit_dialog
 
     def prune_selected(self):
         from desktop_app.ui.pages.model_dialogs import PruneDialog

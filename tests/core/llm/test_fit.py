@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from desktop_app.core.jobs import Cancelled, CancelToken
-from desktop_app.core.llm.catalog import read_gguf_info, read_sidecar
+from desktop_app.core.llm.catalog import read_gguf_info, read_sidecar, sidecar_path
 from desktop_app.core.llm.fit import FitError, fit
 from desktop_app.core.llm.optimize.quantize import dequantize
 
@@ -59,3 +59,75 @@ def test_cancelled_fit_leaves_nothing(f16_parent, tmp_path):
 def test_quantized_source_is_refused(default_llm, tmp_path):
     with pytest.raises(FitError, match="F16 or F32 parent"):
         fit(default_llm, tmp_path / "fitted.gguf", 200_000_000)
+
+
+def test_a_memory_budget_allows_the_file_size_the_estimate_says(default_llm):
+    from desktop_app.core.llm.fit import memory_budget
+    from desktop_app.core.llm.memory import estimate_memory
+
+    info = read_gguf_info(default_llm)
+    for ctx in (2048, 8192):
+        need = estimate_memory(info, ctx).total
+        # exactly what this model needs allows exactly its own file
+        assert memory_budget(info, need, ctx).file_bytes == info.file_size
+        # 50 MB less memory allows a file 50 MB smaller (the rest does not depend on the types)
+        smaller = memory_budget(info, need - 50_000_000, ctx)
+        assert smaller.file_bytes == info.file_size - 50_000_000
+        assert smaller.memory_bytes == need - 50_000_000 and smaller.n_ctx == ctx
+        assert f"{ctx:,} tokens of context" in smaller.describe()
+    # a longer context leaves less room for weights
+    assert memory_budget(info, 400_000_000, 8192).file_bytes < memory_budget(info, 400_000_000, 2048).file_bytes
+    with pytest.raises(FitError, match="less than this model needs"):
+        memory_budget(info, 20_000_000, 2048)
+
+
+def test_pareto_front_keeps_only_candidates_nothing_beats():
+    from desktop_app.core.llm.fit import Candidate, pareto_front
+
+    a = Candidate("Q2_K", (), 100, 0.50, 70.0, "Q2_K")
+    b = Candidate("Q4_K_M+mix", (("ffn_down", "Q4_K"),), 150, 0.30, 80.0, "Q4_K_M")
+    c = Candidate("Q3_K_M", (), 160, 0.35, 78.0, "Q3_K_M")      # larger than b and worse
+    d = Candidate("Q4_K_M", (), 200, 0.10, 90.0, "Q4_K_M")
+    assert pareto_front([d, c, b, a]) == [a, b, d]
+
+
+def test_a_budget_below_the_smallest_reachable_says_so_after_one_measurement(f16_parent, tmp_path):
+    from desktop_app.core.llm.fit import search_fit
+
+    reports = []
+    found = search_fit(f16_parent, 100_000_000, work_in=tmp_path, windows=2, report=reports.append)
+    assert found.best is None and len(found.measured) == 1   # the start preset only
+    assert found.smallest_reachable > 100_000_000
+    message = found.no_fit_message()
+    assert message.startswith("Nothing fits a file of at most 100 MB")
+    assert f"about {found.smallest_reachable / 1e6:,.0f} MB" in message
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(FitError, match="smallest file Hearth can make"):
+        fit(f16_parent, tmp_path / "x.gguf", 100_000_000, windows=2)
+
+
+def test_pruned_candidates_are_measured_and_one_builds_with_its_blocks_removed(f16_parent, tmp_path):
+    from llama_cpp import Llama
+
+    from desktop_app.core.llm.fit import build_fit, search_fit
+
+    found = search_fit(f16_parent, 254_000_000, work_in=tmp_path, windows=2, max_steps=0, prune_layers=1)
+    (pruned,) = found.pruned
+    assert len(pruned.removed_layers) == 1 and pruned in found.measured and not pruned.is_preset
+    same_mix = next(c for c in found.candidates if c.types == pruned.types)
+    assert pruned.file_size < same_mix.file_size       # one block fewer
+    assert pruned.kl_mean > 0 and "removed" in pruned.name and "removed" in pruned.describe()
+    assert list(tmp_path.iterdir()) == []
+    out = tmp_path / "fit-pruned.gguf"
+    result = build_fit(found, pruned, out, evaluate_windows=None)
+    assert out.stat().st_size == pruned.file_size and result.chosen == pruned
+    info = read_gguf_info(out)
+    assert info.layer_count == read_gguf_info(f16_parent).layer_count - 1
+    settings = read_sidecar(out)["settings"]
+    assert settings["removed_layers"] == list(pruned.removed_layers)
+    assert {p.name for p in tmp_path.iterdir()} == {out.name, sidecar_path(out).name}   # no work files
+    llm = Llama(model_path=str(out), n_ctx=256, n_threads=2, verbose=False)
+    try:
+        assert llm("The capital of France is", max_tokens=4, temperature=0.0)["choices"][0]["text"] is not None
+    finally:
+        llm.close()

@@ -90,3 +90,29 @@ def test_quantize_and_prune_calibrated_on_the_library(library_data, default_llm,
                  "--allow-requant", "--calibration", "library", "-o", str(tmp_path / "x.gguf")]) == 2
     err = capsys.readouterr().err
     assert "no indexed passages" in err and "Traceback" not in err
+
+
+def test_fit_search_measures_on_the_library_when_asked(library_data, default_llm, tmp_path):
+    """`search_fit(text="library")`, as the Fit to size dialog and `model fit
+    --calibration library` ask: the KL is measured on the library's passages
+    (a budget below the smallest reachable size keeps it to one measurement)."""
+    from desktop_app.core.llm.fit import FitError, search_fit
+    from desktop_app.core.paths import AppPaths
+    from desktop_app.core.services import Services
+
+    data, _ = library_data
+    services = Services(AppPaths.at(data).ensure())
+    try:
+        found = search_fit(default_llm, 100_000_000, work_in=tmp_path, text="library", library=services.library,
+                           from_f16=True, windows=2)
+        bundled = search_fit(default_llm, 100_000_000, work_in=tmp_path, from_f16=True, windows=2)
+    finally:
+        services.close()
+    assert found.calibration_note.startswith("your library (") and found.via_f16
+    assert bundled.calibration_note.startswith("the bundled text")
+    # the same preset measured on other text gives another KL
+    assert found.measured[0].file_size == bundled.measured[0].file_size
+    assert found.measured[0].kl_mean != bundled.measured[0].kl_mean
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(FitError, match="needs the library"):
+        search_fit(default_llm, 100_000_000, work_in=tmp_path, text="library", from_f16=True)
