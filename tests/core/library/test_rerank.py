@@ -1,13 +1,15 @@
-"""The second pass over fused candidates (rerank.diversify), alone and in a
+"""The second pass over fused candidates (rerank.rerank), alone and in a
 real library with the real embedder."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from desktop_app.core.library.rerank import Diversity, diversify
+from desktop_app.core.library.rerank import RerankWeights, rerank
 
-NO_COPIES = Diversity(near_duplicate=0.0)
+ONLY_SAME_FILE = RerankWeights(file_evidence=0.0, near_duplicate=0.0)
+ONLY_COPIES = RerankWeights(file_evidence=0.0, same_file=0.0)
+NOTHING = RerankWeights(file_evidence=0.0, same_file=0.0, near_duplicate=0.0)
 
 
 def unit(*xs: float) -> np.ndarray:
@@ -22,15 +24,15 @@ def ids(out):
 def test_a_files_further_passages_yield_to_another_files_nearly_as_good_one():
     ranked = [(1, 1.00), (2, 0.95), (3, 0.90), (4, 0.80)]
     files = {1: "manual", 2: "manual", 3: "manual", 4: "other"}
-    assert ids(diversify(ranked, files, 4, params=NO_COPIES)) == [1, 4, 2, 3]
+    assert ids(rerank(ranked, files, 4, params=ONLY_SAME_FILE)) == [1, 4, 2, 3]
     # Without the penalty the fused order stands.
-    assert ids(diversify(ranked, files, 4, params=Diversity(same_file=0.0, near_duplicate=0.0))) == [1, 2, 3, 4]
+    assert ids(rerank(ranked, files, 4, params=NOTHING)) == [1, 2, 3, 4]
 
 
 def test_a_clearly_better_second_passage_keeps_its_place():
     ranked = [(1, 1.00), (2, 0.90), (3, 0.40)]
     files = {1: "a", 2: "a", 3: "b"}
-    assert ids(diversify(ranked, files, 3, params=NO_COPIES)) == [1, 2, 3]
+    assert ids(rerank(ranked, files, 3, params=ONLY_SAME_FILE)) == [1, 2, 3]
 
 
 def test_a_near_copy_in_another_file_yields_but_a_different_passage_does_not():
@@ -38,16 +40,16 @@ def test_a_near_copy_in_another_file_yields_but_a_different_passage_does_not():
     vectors = {1: unit(1, 0, 0), 2: unit(1, 0.05, 0), 3: unit(0.5, 1, 0)}
     ranked = [(1, 1.00), (2, 0.98), (3, 0.85)]
     files = {1: "page.html", 2: "page.txt", 3: "other.html"}
-    assert ids(diversify(ranked, files, 3, vectors)) == [1, 3, 2]
+    assert ids(rerank(ranked, files, 3, vectors, ONLY_COPIES)) == [1, 3, 2]
     # The same scores, but 2 only shares the topic (cosine 0.5): it keeps its place.
     vectors[2] = unit(0.6, 1, 0)
-    assert ids(diversify(ranked, files, 3, vectors)) == [1, 2, 3]
+    assert ids(rerank(ranked, files, 3, vectors, ONLY_COPIES)) == [1, 2, 3]
 
 
 def test_k_places_sorted_scores_and_only_the_pool_moves():
     ranked = [(i, 1.0 - 0.01 * i) for i in range(60)]
     files = {i: f"f{i % 3}" for i in range(60)}
-    out = diversify(ranked, files, 20, params=Diversity(pool=30, near_duplicate=0.0))
+    out = rerank(ranked, files, 20, params=RerankWeights(pool=30, file_evidence=0.0, near_duplicate=0.0))
     assert len(out) == 20 and len(set(ids(out))) == 20
     assert all(c < 30 for c in ids(out))
     scores = [s for _, s in out]
@@ -56,10 +58,20 @@ def test_k_places_sorted_scores_and_only_the_pool_moves():
     assert out[3] == (3, 0.97 - 0.3)  # the placed score: fused less the penalty
 
 
+def test_several_good_passages_of_one_file_lift_it_above_a_lone_passage():
+    # 1 is a lone passage; 2, 3, 4 are one file that matches in several places.
+    ranked = [(1, 0.80), (2, 0.75), (3, 0.70), (4, 0.65), (5, 0.20)]
+    files = {1: "lone", 2: "topic", 3: "topic", 4: "topic", 5: "x"}
+    assert ids(rerank(ranked, files, 2, params=RerankWeights(near_duplicate=0.0))) == [2, 1]
+    assert ids(rerank(ranked, files, 2, params=ONLY_SAME_FILE)) == [1, 2]
+    # Only candidates in the pool count: the same file beyond it adds nothing.
+    assert ids(rerank(ranked, files, 2, params=RerankWeights(near_duplicate=0.0, pool=2))) == [1, 2]
+
+
 def test_a_chunk_without_a_file_or_vector_is_its_own():
     ranked = [(1, 1.0), (2, 0.99), (3, 0.5)]
-    assert ids(diversify(ranked, {}, 3, {})) == [1, 2, 3]
-    assert diversify([], {}, 5) == []
+    assert ids(rerank(ranked, {}, 3, {})) == [1, 2, 3]
+    assert rerank([], {}, 5) == []
 
 
 # A real library: a long guide kept twice (the file and a backup copy) and a
