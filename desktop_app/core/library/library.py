@@ -30,6 +30,7 @@ from desktop_app.core.library.context import EMBED_TEXT_VERSION
 from desktop_app.core.library.fsnames import ReservedName, display, to_fs, to_text
 from desktop_app.core.library.ingest import Candidate, IngestReport, not_regular_reason, run_ingest, walk_files
 from desktop_app.core.library.rank import BARE_TEXT_WEIGHTS, DEFAULT_WEIGHTS, fuse
+from desktop_app.core.library.rerank import POOL as RERANK_POOL, rerank as rerank_candidates
 from desktop_app.core.library.recovery import LibraryError, read_folder_list, write_folder_list
 from desktop_app.core.library.store import FileFailed, SourceRecord, Store
 from desktop_app.core.settings import Settings
@@ -615,10 +616,13 @@ class Library:
         """The ``k`` passages that best answer ``query``.
 
         ``hybrid`` fuses the HNSW and BM25 candidates by their normalized
-        scores with document evidence (``rank.fuse``); its ``score`` is the
-        fused score. ``similarity`` is the cosine of query
-        and passage (computed for every hit of the vector and hybrid modes;
-        None in bm25 mode, which never embeds the query).
+        scores (``rank.fuse``), then re-ranks the first of them
+        (``rerank.rerank``): document evidence, and other evidence placed
+        ahead of near-copies of a placed passage and of a placed file's
+        further passages; its ``score`` is the score each hit was placed by.
+        ``similarity`` is the cosine of query and passage (computed for every
+        hit of the vector and hybrid modes; None in bm25 mode, which never
+        embeds the query).
         """
         if mode not in SEARCH_MODES:
             raise ValueError(f"unknown search mode {mode!r} (choose {', '.join(SEARCH_MODES)})")
@@ -656,7 +660,9 @@ class Library:
             rows = self.store.chunk_rows(candidates)
             file_of = {chunk_id: row.path for chunk_id, row in rows.items()}
             weights = DEFAULT_WEIGHTS if self.store.embed_text_version >= EMBED_TEXT_VERSION else BARE_TEXT_WEIGHTS
-            ranked = fuse(vector_hits, bm25_hits, file_of, weights)[:k]
+            fused = fuse(vector_hits, bm25_hits, file_of, weights)
+            pool = [chunk_id for chunk_id, _ in fused[:max(RERANK_POOL, k)]]
+            ranked = rerank_candidates(fused, file_of, k, self.store.chunk_vectors(pool))
         ids = [chunk_id for chunk_id, _ in ranked]
         if mode != "hybrid":
             rows = self.store.chunk_rows(ids)

@@ -17,7 +17,9 @@ list whose first ten are all but tied. What is used here instead:
    the rest), so the best passage of a file that matches throughout ranks
    above a lone passage elsewhere that matches a few words. It pays when
    the vectors were made from the bare passage text (a library not yet
-   re-embedded); vectors of "title > headings: text" already carry it.
+   re-embedded); vectors of "title > headings: text" already carry most of
+   it, and get a lighter form of it over the first candidates only in
+   ``rerank.py`` (with the near-copy and same-file penalties).
 
 The constants were chosen on the development sets (bench/retrieval.py,
 Python and LaTeX documentation); bench/data/README.md has the figures.
