@@ -72,7 +72,7 @@ def _sources(library, question: str) -> list[Source]:
 def test_a_lookup_worded_like_a_computation_is_answered_from_the_manual(engine):
     # "times" reads as a computation cue, but there is nothing to compute:
     # the manual states the number, and the answer quotes or states it.
-    question = "How many times does timeit run the statement unless told otherwise?"
+    question = "By default, how many times does timeit execute the main statement?"
     assert asks_to_compute(question)
     answer = engine.ask(question)
     assert answer.text != NOT_WORKED_OUT and answer.covered
@@ -84,26 +84,32 @@ def test_a_lookup_worded_like_a_computation_is_answered_from_the_manual(engine):
 
 
 def test_a_word_problem_still_gets_no_unverified_number(engine):
-    # Numbers to combine and no consistent expression: still no number.
-    answer = engine.ask("A script runs timeit 3 times with 7 repeats and then 12 more times. "
-                        "How many runs is that in total, plus the 5 warm-up runs?")
-    assert answer.tool_calls or answer.text == NOT_WORKED_OUT
+    # Numbers to combine and no consistent expression: whatever the answer
+    # is (no number, or not covered), it shows no number it did not verify.
+    from desktop_app.core.chat.wordproblem import numbers_in
+
+    question = ("A script runs timeit 3 times with 7 repeats and then 12 more times. "
+                "How many runs is that in total, plus the 5 warm-up runs?")
+    answer = engine.ask(question)
+    assert answer.tool_calls or not numbers_in(support.strip_markers(answer.text)) - numbers_in(question)
 
 
 def test_the_quote_is_the_sentence_stating_the_number_narrowed_from_its_passage(library, embedder):
     question = "How long does git credential-cache keep credentials by default?"
     sources = _sources(library, question)
     # A draft with a number the page does not state is not shown.
-    grounded = support.ground(question, "It keeps them for 3600 seconds [1].", [sources[0].citation()],
+    grounded = support.ground(question, "The default is 60 seconds [1].", [sources[0].citation()],
                               sources, embedder.encode)
     assert grounded.kind == support.QUOTE
-    assert "900" in grounded.text and "3600" not in grounded.text
+    assert "900" in grounded.text and "60 " not in grounded.text
     [citation] = grounded.citations
     passage = next(s for s in sources if s.n == citation["n"])
     # Narrower than the passage, and the document's own text at the cited offsets.
     assert passage.start <= citation["start"] < citation["end"] <= passage.end
     assert citation["end"] - citation["start"] < len(passage.text)
-    assert _document_text(citation["path"])[citation["start"]:citation["end"]] == citation["text"]
+    # (blocks of the page, a heading and its text, are joined by the parser's own spacing)
+    cited = _document_text(citation["path"])[citation["start"]:citation["end"]]
+    assert " ".join(cited.split()) == " ".join(citation["text"].split())
 
 
 @pytest.mark.parametrize("question, number", [
