@@ -83,12 +83,13 @@ class Lookup:
     """A question worded like a computation for which no arithmetic was
     verified. Its checked document answer is shown only when the two
     readings agree: the answer states the number the model's proposal
-    copied from the passages, or no number the question does not state."""
+    copied from the passages, or no number at all (a number of the
+    question quoted back would read as a result)."""
 
     looked_up: frozenset
 
-    def agrees(self, text: str, question: str) -> bool:
-        shown = wordproblem.numbers_in(support.strip_markers(text)) - wordproblem.numbers_in(question)
+    def agrees(self, text: str) -> bool:
+        shown = wordproblem.numbers_in(support.strip_markers(text))
         return bool(self.looked_up & shown) if self.looked_up else not shown
 
 
@@ -249,7 +250,7 @@ class ChatEngine:
             covered = grounded.kind != support.NOT_COVERED
             text, citations = (grounded.text, grounded.citations) if covered else \
                 (grounded.text or NOT_COVERED, [])
-            if lookup is not None and covered and not lookup.agrees(text, question):
+            if lookup is not None and covered and not lookup.agrees(text):
                 # A computation was asked for and none was verified: a number
                 # the answer shows must be the one the model looked up.
                 log.info("document answer to a computation question states another number; none shown")
