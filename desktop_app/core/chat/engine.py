@@ -19,8 +19,11 @@ How a turn goes:
    For other models Hearth decides from the question only (passages are
    data): arithmetic written in it runs as is; a word problem runs only an
    expression the model proposed consistently from the question's and the
-   passages' numbers, else Hearth says it could not work it out. Either way
-   a calculator result is stated unchanged and an error is the answer.
+   passages' numbers. Failing that, with passages retrieved, the question
+   may be a look-up worded like a computation ("how many times ..."): the
+   checked document answer of step 5 is shown if it agrees (``Lookup``),
+   else Hearth says it could not work it out. Either way a calculator
+   result is stated unchanged and an error is the answer.
 3. Prompt (texts and grammars in ``prompts.py``): numbered sources, recent
    history and the question, fitted to the
    context window with the model's own tokenizer (answer tokens reserved;
@@ -73,6 +76,21 @@ NOT_COVERED = ("Your library does not cover this question: none of its documents
 EMPTY_LIBRARY = ("Your library is empty, so there is nothing to answer from. Add a folder of "
                  "documents in the Library first.")
 _REFUSALS = (NOT_COVERED, EMPTY_LIBRARY, support.NOT_FOUND)
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """A question worded like a computation for which no arithmetic was
+    verified. Its checked document answer is shown only when the two
+    readings agree: the answer states the number the model's proposal
+    copied from the passages, or no number at all (a number of the
+    question quoted back would read as a result)."""
+
+    looked_up: frozenset
+
+    def agrees(self, text: str) -> bool:
+        shown = wordproblem.numbers_in(support.strip_markers(text))
+        return bool(self.looked_up & shown) if self.looked_up else not shown
 
 
 # --- events ---------------------------------------------------------------------
@@ -182,8 +200,11 @@ class ChatEngine:
         token.check()
 
         native = self._native_tools_enabled()
+        lookup = None
         if not native:
             worked = self._work_out(question, sources if covered else [], token, on_event)
+            if isinstance(worked, Lookup):
+                lookup, worked = worked, None
             if worked is not None:
                 # Hearth's own text, stated as is: its citations are the
                 # passages that supplied numbers (no attribution to redo).
@@ -229,6 +250,11 @@ class ChatEngine:
             covered = grounded.kind != support.NOT_COVERED
             text, citations = (grounded.text, grounded.citations) if covered else \
                 (grounded.text or NOT_COVERED, [])
+            if lookup is not None and covered and not lookup.agrees(text):
+                # A computation was asked for and none was verified: a number
+                # the answer shows must be the one the model looked up.
+                log.info("document answer to a computation question states another number; none shown")
+                text, citations = calculation.NOT_WORKED_OUT, []
         elif not native and result.cancelled and \
                 calculation.invented_numbers(text, [s.text for s in sources], question):
             # A stopped draft is not checked sentence by sentence; shown means
@@ -309,11 +335,12 @@ class ChatEngine:
         return result
 
     def _work_out(self, question: str, sources: Sequence[Source], token: CancelToken,
-                  on_event: OnEvent) -> Optional[tuple[str, list[dict], list[int]]]:
+                  on_event: OnEvent):
         """For a model without native tools: the answer text, tool calls and
         cited passage numbers when the question asks for a number (see
-        ``wordproblem.py``), None
-        when it is a question for the documents."""
+        ``wordproblem.py``); None when it is a question for the documents; a
+        ``Lookup`` when it asks for a number that no verified arithmetic
+        gives but the passages may state."""
         if self.tools is None or "calculator" not in self.tools:
             return None
         calls: list[dict] = []
@@ -324,6 +351,11 @@ class ChatEngine:
             proposal = wordproblem.propose(self._writer(token), question, [s.text for s in sources])
             log.info("word problem: %s", user_text(proposal.expression) if proposal.expression else proposal.reason)
             if proposal.expression is None:
+                if sources:
+                    # No arithmetic Hearth can vouch for, but the question may
+                    # be a look-up worded like a computation ("how many times
+                    # ..."): the checked document answer is tried (see ask).
+                    return Lookup(proposal.looked_up)
                 return calculation.NOT_WORKED_OUT, calls, []
             expression = proposal.expression
         self._run_tool("calculator", {"expression": expression}, calls, on_event)

@@ -124,9 +124,14 @@ PROPOSAL_HEADER = (
 
 @dataclass(frozen=True)
 class Proposal:
-    """The outcome of working a word problem: an expression to run, or why not."""
+    """The outcome of working a word problem: an expression to run, or why not.
+
+    ``looked_up`` holds the number of a greedy proposal that was one number
+    the question or the passages state, with no arithmetic: the model read
+    the question as a look-up of that number."""
     expression: Optional[str]
     reason: str = ""             # why there is none (for the log and the bench)
+    looked_up: frozenset = frozenset()
 
 
 # write(prompt, grammar, temperature, seed) -> the model's text (the engine's session)
@@ -151,10 +156,14 @@ def propose(write: Writer, question: str, passages: Sequence[str] = (), *,
         if i == 0:
             first = text
             if not _OPERATOR.search(text):
-                # Perhaps a number the passages state; but a computation was
-                # asked for, and the model's wording around a copied number
-                # is not checked: no number rather than a doubtful one.
-                return Proposal(None, f"no arithmetic in {text!r}")
+                # No arithmetic to do: the calculator has nothing to vouch
+                # for. A number the question or the passages state marks a
+                # look-up, which the engine leaves to the checked document
+                # answer (a quote or a supported sentence), never shown here.
+                copied = numbers_in(text)
+                stated = numbers_in(question + " " + " ".join(passages))
+                return Proposal(None, f"no arithmetic in {text!r}",
+                                looked_up=frozenset(copied if copied <= stated else ()))
             if not _uses_all(text, question):
                 return Proposal(None, f"{text!r} leaves out numbers the question states")
             stated = numbers_in(question + " " + " ".join(facts))
