@@ -115,3 +115,26 @@ def test_first_run_guides_to_a_better_model(qtbot, window):
     found = better_model_guidance([entry, bigger], str(entry.path))
     assert "Big 4B" in found and "Use for Chat" in found
     assert better_model_guidance([bigger], str(bigger.path)) == ""
+
+
+def test_comparison_chart_labels_never_overlap(qtbot):
+    """Two variants of nearly the same size and quality (the default model and
+    its Q8_0 sit 38 MB and 0.01 perplexity apart): their names stay readable."""
+    from desktop_app.ui.pages.models import ComparisonChart
+
+    chart = ComparisonChart()
+    qtbot.addWidget(chart)
+    chart.resize(900, 240)
+    chart.set_rows([
+        {"name": "gemma-3-270m-q4_k_m.gguf", "file_size": 253.1e6, "perplexity": 15.42, "gen_tokens_per_s": 23.5},
+        {"name": "gemma-3-270m-Q8_0.gguf", "file_size": 291.5e6, "perplexity": 15.43, "gen_tokens_per_s": 22.6},
+        {"name": "gemma-3-270m-Q6_K.gguf", "file_size": 270.0e6, "perplexity": 15.42, "gen_tokens_per_s": 23.0},
+    ])
+    chart.show()
+    chart.grab()   # paints
+    for key in ("perplexity", "gen_tokens_per_s"):
+        rects = chart.label_rects[key]
+        assert len(rects) == 3
+        for i, a in enumerate(rects):
+            for b in rects[i + 1:]:
+                assert not a.intersects(b), (key, a, b)

@@ -119,6 +119,7 @@ class ComparisonChart(QWidget):
         super().__init__(parent)
         self.rows: list[dict] = []
         self.bounds: dict[str, tuple] = {}   # panel -> (x0, x1, y0, y1) as last drawn
+        self.label_rects: dict[str, list] = {}   # panel -> where its point labels were drawn
         self.setMinimumHeight(self.fontMetrics().height() * 14)
 
     def set_rows(self, rows: list[dict]) -> None:
@@ -181,6 +182,7 @@ class ComparisonChart(QWidget):
             if len(points) == 1:
                 painter.drawText(QRectF(area.left(), area.top() + 4, area.width(), fm.height() * 1.3),
                                  Qt.AlignCenter, "Evaluate another variant to compare")
+            placed: list[QRectF] = []
             for x, y, name in points:
                 point = at(x, y)
                 painter.setPen(Qt.NoPen)
@@ -190,9 +192,17 @@ class ComparisonChart(QWidget):
                 label = name[:-5] if name.endswith(".gguf") else name
                 label = fm.elidedText(label, Qt.ElideMiddle, int(area.width() * 0.6))
                 label_width = fm.horizontalAdvance(label)
-                # Labels go on the side of the point with room for them.
+                # Labels go on the side of the point with room for them, and
+                # below the labels already drawn when they would overlap one.
                 dx = 7 if point.x() + 7 + label_width < area.right() else -7 - label_width
-                painter.drawText(point + QPointF(dx, -6), label)
+                rect = QRectF(point.x() + dx, point.y() - 6 - fm.ascent(), label_width, fm.height())
+                for _ in range(len(placed) + 1):   # n labels need at most n moves
+                    if not any(rect.intersects(other) for other in placed):
+                        break
+                    rect.translate(0, fm.height())
+                placed.append(rect)
+                painter.drawText(QPointF(rect.left(), rect.top() + fm.ascent()), label)
+            self.label_rects[key] = placed
             painter.setFont(self.font())
         painter.end()
 

@@ -45,14 +45,9 @@ def library(embedder, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def engine(library, default_llm, tmp_path_factory):
-    from desktop_app.core.llm.session import LlmSession
-    from desktop_app.core.paths import AppPaths
-
-    session = LlmSession(AppPaths.at(tmp_path_factory.mktemp("data")).ensure(), settings())
-    session.load(default_llm)
-    yield ChatEngine(library, session, default_registry(), settings())
-    session.close()
+def engine(library, llm):
+    # ``llm``: the real default model, one session per module (conftest.py).
+    return ChatEngine(library, llm, default_registry(), settings())
 
 
 def _document_text(path: str) -> str:
