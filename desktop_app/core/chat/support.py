@@ -11,7 +11,9 @@ page that states the right one. So the engine shows exactly one of:
   span so the viewer highlights exactly those sentences;
 * ``not_covered``: no passage sentence is close enough to the question, or
   the model's draft adds something and the best sentence has none of it
-  (two readings of the passages disagree).
+  (two readings of the passages disagree), or no given passage names
+  anything the question names in code form (``code_names``: a dotted or
+  snake_case name, a camelCase word, a flag).
 
 Support is decided by a measurable rule, not per question, sentence by
 sentence (``support_window``):
@@ -146,6 +148,12 @@ _TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9_'.-]*[A-Za-z0-9_]|[A-Za-z]|\d+(?:[.,]\d
 # Names written as code (WARNING, os.urandom, dirs_exist_ok, FileExistsError):
 # they cannot be paraphrased, so a window supports a sentence only with them.
 _NAME = re.compile(r"\b(?:[A-Z][A-Z0-9_]{2,}|[A-Za-z]\w*[._]\w[\w.]*|[A-Z][a-z]+[A-Z]\w*)\b")
+# Names a question writes as code: a dotted or snake_case name, a camelCase
+# word, a command-line flag. A passage that does not name them is about
+# something else, however close its words ("Default is 100" of another
+# variable is no answer about ``fetch.retryBackoff``).
+_CODE_NAME = re.compile(r"(?<![\w.-])(?:--?[A-Za-z][\w-]*|[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+"
+                        r"|[A-Za-z]\w*_\w+|[a-z]+[A-Z]\w*)")
 _NUMBER = re.compile(r"(?<![A-Za-z\d.])\d+(?:[.,]\d+)*")
 _NEGATION = re.compile(r"\b(?:not|no|never|cannot|can't|won't|doesn't|don't|isn't|aren't|"
                        r"neither|nor|without|n't)\b", re.I)
@@ -453,12 +461,40 @@ def _supported_prefix(text: str, source: Source, question: str, ranked: Ranked) 
     return body[:kept_end].strip() if relevant else ""
 
 
+def code_names(text: str) -> set[str]:
+    """The names ``text`` writes as code, lower-cased (``_CODE_NAME``)."""
+    names = set()
+    for name in _CODE_NAME.findall(text):
+        if "." in name and all(len(part) <= 1 for part in name.split(".")):
+            continue   # "e.g", "i.e"
+        names.add(name.lower())
+    return names
+
+
+def names_one(source: Source, names: set[str]) -> bool:
+    """Whether the passage (its text, section or file name) names one of
+    ``names``; a dotted name counts when its last part and another part are
+    there (``copytree`` on the shutil page for ``shutil.copytree``)."""
+    hay = " ".join((source.text, source.section or "", source.path.rsplit("/", 1)[-1])).lower()
+    for name in names:
+        if name in hay or name.startswith("-") and name.lstrip("-") in hay:
+            return True
+        parts = name.split(".")
+        if len(parts) > 1 and parts[-1] in hay and any(p in hay for p in parts[:-1]):
+            return True
+    return False
+
+
 def ground(question: str, answer: str, citations: Sequence[dict], sources: Sequence[Source],
            embed: Optional[Embed]) -> Grounded:
     """The answer to show for a document question (module docstring).
 
     ``answer`` and ``citations`` are the model's text and its resolved
     citations; ``sources`` are the passages given to the model (full text)."""
+    names = code_names(question)
+    if names and not any(names_one(s, names) for s in sources):
+        log.info("no passage names what the question names in code form")
+        return Grounded(NOT_COVERED, "", [])
     by_n = {s.n: s for s in sources}
     text = answer.strip()
     ranked = rank_sentences(question, sources, embed, text)

@@ -109,6 +109,43 @@ def test_an_unsupported_sentence_is_replaced_by_the_quoted_supporting_sentence(e
     assert PAGE_PASSAGE[citation["start"] - 40:citation["end"] - 40] == citation["text"]
 
 
+CONFIG_PASSAGE = ("sync.retryDelay: How long to wait before the first retry of a failed upload, in "
+                  "milliseconds. Default is 100 (i.e., retry after 100ms). sync.maxRetries: How many "
+                  "times a failed upload is tried again. Default is 3.")
+
+
+def test_a_name_in_code_form_that_no_passage_names_is_not_covered(embedder):
+    # A made-up variable next to real ones: "Default is 100" is another
+    # variable's default, close in words, and no answer about this one.
+    sources = [Source(1, "/d/sync-config.html", CONFIG_PASSAGE)]
+    grounded = support.ground("How long does sync.retryBackoff wait before the first retry of a failed "
+                              "upload by default, in milliseconds?",
+                              "The default is 100 [1].", [sources[0].citation()], sources, embedder.encode)
+    assert grounded.kind == support.NOT_COVERED and not grounded.citations
+
+
+def test_a_name_in_code_form_is_answered_from_the_passage_that_names_it(embedder):
+    sources = [Source(1, "/d/kitchen.txt", KITCHEN.split("\n\n", 1)[1]),
+               Source(2, "/d/sync-config.html", CONFIG_PASSAGE)]
+    grounded = support.ground("How many times is a failed upload retried by default (sync.maxRetries)?",
+                              "A failed upload is tried again 3 times [1].", [sources[0].citation()], sources,
+                              embedder.encode)
+    assert grounded.kind != support.NOT_COVERED
+    assert "3" in grounded.text
+    assert [c["n"] for c in grounded.citations] == [2]   # the passage that names it, not the model's [1]
+
+
+@pytest.mark.parametrize("question, names", [
+    ("Does shutil.copytree fail when dirs_exist_ok is false?", {"shutil.copytree", "dirs_exist_ok"}),
+    ("What does --no-verify skip, e.g. in a commit?", {"--no-verify"}),
+    ("What is the maxSize of the cache?", {"maxsize"}),
+    ("How many days are records kept, i.e. by default?", set()),
+    ("Is a non-zero exit an error in Python 3.8?", set()),
+])
+def test_names_in_code_form(question, names):
+    assert support.code_names(question) == names
+
+
 # --- end to end, the real default model ---------------------------------------------------
 
 def _extracted(path: str) -> str:
