@@ -297,7 +297,9 @@ class ChatEngine:
             # Searched alone and with the earlier turn it refers to (followup.py);
             # that turn goes last in the prompt's history, nearest the question.
             found = followup.search_with_context(
-                question, history, lambda q, k: self.library.search(q, k=k),
+                # Fused order, not re-ranked for variety: an answer needs a
+                # page's neighbouring passages more than a second file.
+                question, history, lambda q, k: self.library.search(q, k=k, rerank=False),
                 self.settings.retrieval_k, self._embed())
             hits, history = found.hits, followup.prompt_history(history, found.referred)
             if not hits:

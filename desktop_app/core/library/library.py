@@ -612,7 +612,7 @@ class Library:
     # ---------------------------------------------------------------- search
 
     @_pinned
-    def search(self, query: str, k: int = 5, mode: str = "hybrid") -> list[Hit]:
+    def search(self, query: str, k: int = 5, mode: str = "hybrid", rerank: bool = True) -> list[Hit]:
         """The ``k`` passages that best answer ``query``.
 
         ``hybrid`` fuses the HNSW and BM25 candidates by their normalized
@@ -620,6 +620,9 @@ class Library:
         (``rerank.rerank``): document evidence, and other evidence placed
         ahead of near-copies of a placed passage and of a placed file's
         further passages; its ``score`` is the score each hit was placed by.
+        ``rerank=False`` keeps the fused order: the chat, whose answer is
+        built from the first passages, measured better with a page's
+        neighbouring passages kept together (bench/data/README.md).
         ``similarity`` is the cosine of query and passage (computed for every
         hit of the vector and hybrid modes; None in bm25 mode, which never
         embeds the query).
@@ -661,8 +664,11 @@ class Library:
             file_of = {chunk_id: row.path for chunk_id, row in rows.items()}
             weights = DEFAULT_WEIGHTS if self.store.embed_text_version >= EMBED_TEXT_VERSION else BARE_TEXT_WEIGHTS
             fused = fuse(vector_hits, bm25_hits, file_of, weights)
-            pool = [chunk_id for chunk_id, _ in fused[:max(RERANK_POOL, k)]]
-            ranked = rerank_candidates(fused, file_of, k, self.store.chunk_vectors(pool))
+            if rerank:
+                pool = [chunk_id for chunk_id, _ in fused[:max(RERANK_POOL, k)]]
+                ranked = rerank_candidates(fused, file_of, k, self.store.chunk_vectors(pool))
+            else:
+                ranked = fused[:k]
         ids = [chunk_id for chunk_id, _ in ranked]
         if mode != "hybrid":
             rows = self.store.chunk_rows(ids)

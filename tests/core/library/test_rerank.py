@@ -131,3 +131,8 @@ def test_in_a_real_library_copies_and_one_files_passages_leave_room_for_other_ev
     assert len({h.text for h in hybrid}) == 3
     scores = [h.score for h in hybrid]
     assert scores == sorted(scores, reverse=True)
+
+    # The chat asks for the fused order (rerank=False): the guide's passages
+    # stay together, as the answer built from them needs.
+    fused = lib.search(question, k=3, mode="hybrid", rerank=False)
+    assert "garden_calendar.md" not in [h.path.split("/")[-1] for h in fused]
