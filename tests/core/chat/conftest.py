@@ -65,6 +65,25 @@ def chat_library(docs_folder, embedder, tmp_path_factory):
     library.close()
 
 
+
+@pytest.fixture(scope="module")
+def library_over(embedder, tmp_path_factory):
+    """Index a module's own folder in a real library (closed after the module)."""
+    from desktop_app.core.library.library import Library
+
+    opened = []
+
+    def make(folder):
+        library = Library(tmp_path_factory.mktemp("lib"), embedder_factory=lambda: embedder,
+                          settings=chat_settings())
+        library.add([folder])
+        opened.append(library)
+        return library
+
+    yield make
+    for library in opened:
+        library.close()
+
 @pytest.fixture(scope="module")
 def llm(default_llm, tmp_path_factory):
     from desktop_app.core.llm.session import LlmSession

@@ -32,16 +32,11 @@ def settings() -> Settings:
 
 
 @pytest.fixture(scope="module")
-def library(embedder, tmp_path_factory):
-    from desktop_app.core.library.library import Library
-
+def library(library_over, tmp_path_factory):
     folder = tmp_path_factory.mktemp("manuals")
     for page in PAGES:
         shutil.copy(page, folder / page.name)
-    library = Library(tmp_path_factory.mktemp("lib"), embedder_factory=lambda: embedder, settings=settings())
-    library.add([folder])
-    yield library
-    library.close()
+    return library_over(folder)
 
 
 @pytest.fixture(scope="module")

@@ -43,17 +43,11 @@ def settings(**changes) -> Settings:
 
 
 @pytest.fixture(scope="module")
-def library(embedder, tmp_path_factory):
-    from desktop_app.core.library.library import Library
-
+def library(library_over, tmp_path_factory):
     folder = tmp_path_factory.mktemp("manuals")
     (folder / "storage.md").write_text(MANUAL, encoding="utf-8")
     (folder / "kitchen.txt").write_text(KITCHEN, encoding="utf-8")
-    library = Library(tmp_path_factory.mktemp("lib"), embedder_factory=lambda: embedder,
-                      settings=settings())
-    library.add([folder])
-    yield library
-    library.close()
+    return library_over(folder)
 
 
 @pytest.fixture(scope="module")
