@@ -63,6 +63,8 @@ DEFAULT_ROOTS = {
     "python-doc": Path("/usr/share/doc/python3.11/html"),
     "git-doc": Path("/usr/share/doc/git-doc"),
     "texlive-pdf": Path("/usr/share/doc/texlive-doc"),
+    "sqlite-doc": Path("/usr/share/doc/sqlite3"),
+    "postgres": Path("/usr/share/doc/postgresql-doc-15/html"),
 }
 OFF_TOPIC = "off-topic"
 # Generated or asset folders of the corpora: not documents a user reads.
@@ -120,6 +122,22 @@ def corpus_files(root: Path, rows: list[dict], distractors: int, seed: int) -> l
     return answers + [p.resolve() for p in sample]
 
 
+def _record_grounding(records: list) -> None:
+    """Wrap ``support.ground`` so each call's inputs are kept (for replays)."""
+    from dataclasses import asdict
+
+    from desktop_app.core.chat import support
+
+    original = support.ground
+
+    def ground(question, answer, citations, sources, embed):
+        records.append({"ground": {"question": question, "answer": answer, "citations": citations,
+                                   "sources": [asdict(s) for s in sources]}})
+        return original(question, answer, citations, sources, embed)
+
+    support.ground = ground
+
+
 def relative(path: str, root: Path) -> str:
     try:
         return Path(path).resolve().relative_to(root.resolve()).as_posix()
@@ -140,6 +158,9 @@ def main(argv=None) -> int:
     parser.add_argument("--work-dir", type=Path, default=None,
                         help="keep the library here and reuse it on the next run (unchanged files "
                              "are not indexed again)")
+    parser.add_argument("--record", type=Path, default=None,
+                        help="write each document answer's inputs (question, the model's draft, its "
+                             "citations, the passages) as JSON lines, for bench/replay_ground.py")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="    %(name)s: %(message)s")
@@ -186,11 +207,17 @@ def main(argv=None) -> int:
         print(f"indexed {report.files} files, {report.chunks} chunks in {time.perf_counter() - started:.0f} s")
         session = LlmSession(paths, settings)
         session.load(model)
+        records: list[dict] = []
+        if args.record:
+            _record_grounding(records)
         try:
             engine = ChatEngine(library, session, default_registry(), settings)
             started = time.perf_counter()
+            available = quoted = 0
             for row in rows:
-                answer = engine.ask(row["question"])
+                seen: list = []
+                answer = engine.ask(row["question"],
+                                    on_event=lambda e: seen.extend(e.hits) if hasattr(e, "hits") else None)
                 scope = OFF_TOPIC if row["corpus"] == OFF_TOPIC else "in-scope"
                 if not answer.covered:
                     verdict = "abstained"
@@ -199,15 +226,28 @@ def main(argv=None) -> int:
                 else:
                     verdict = "correct" if matches(answer.text, row["gold_patterns"]) else "wrong"
                 counts[scope][verdict] += 1
+                if args.record:
+                    records.append({"row": row, "verdict": verdict, "answer": answer.text,
+                                    "ground": records.pop()["ground"] if records and "row" not in records[-1]
+                                    else None})
                 if answer.covered:
                     counts[scope]["quote" if any(c.get("quote") for c in answer.citations)
                                   else "statement"] += 1
+                # Where the loss is: was the gold in a passage the chat was given?
+                given_gold = scope != OFF_TOPIC and any(matches(h.text, row["gold_patterns"]) for h in seen)
+                available += given_gold
+                squash = lambda t: " ".join(t.split()).lower()
+                quote_in = bool(row.get("quote")) and any(squash(row["quote"])[:50] in squash(h.text) for h in seen)
+                quoted += quote_in
                 if args.verbose:
                     root = roots.get(row["corpus"], Path("/"))
                     cited = [relative(c["path"], root) for c in answer.citations]
                     print(f"{verdict.upper():9s} {row['question'][:70]!r}\n    -> {answer.text[:200]!r}"
-                          f"\n    cited {cited[:2]} want {row.get('answers', [])[:2]}")
+                          f"\n    cited {cited[:2]} want {row.get('answers', [])[:2]}"
+                          f"  gold in passages: {'yes' if given_gold else 'no'}, its quote: {'yes' if quote_in else 'no'}")
             ask_s = time.perf_counter() - started
+            if args.record:
+                args.record.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
         finally:
             session.close()
             library.close()
@@ -226,6 +266,9 @@ def main(argv=None) -> int:
                   f"wrong {share('wrong')}   answers: {c['statement']} statements, {c['quote']} quotes")
         wrong_all += c["wrong"]
         answered_all += n
+    in_scope = sum(counts["in-scope"][k] for k in ("correct", "abstained", "wrong"))
+    print(f"in-scope questions whose passages held a gold pattern: {available}/{in_scope} "
+          f"(the ceiling of what quoting can reach); held the set's quote: {quoted}/{in_scope}")
     given = sum(c["statement"] + c["quote"] for c in counts.values())
     print(f"all       wrong {wrong_all}/{answered_all} = {wrong_all / max(1, answered_all):.1%} of all questions, "
           f"{wrong_all}/{given} = {wrong_all / max(1, given):.1%} of the answers given (target <= 5%)")

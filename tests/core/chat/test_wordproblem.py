@@ -120,6 +120,7 @@ def test_a_word_problem_the_model_cannot_verify_gets_no_number(bare_engine):
                              "boxes of 20 new books back on Wednesday, and 12 books were lost. How many "
                              "books does it have now?")
     assert answer.text == NOT_WORKED_OUT
+    assert not answer.covered          # an abstention, not an answer
     assert not answer.tool_calls
     assert "Models page" in answer.text and not any(ch.isdigit() for ch in answer.text)
 
