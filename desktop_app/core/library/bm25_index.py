@@ -128,6 +128,7 @@ class SearchIndex:
         self._read_lock = threading.Lock()
         self._reader = None             # tantivy.Index opened for searching
         self._reader_key = None         # the stamp file it was opened at
+        self._broken_key = None         # the stamp file of an index that failed to search
         self._write = threading.RLock()   # this process's tantivy IndexWriter
         self._writer = None
         self._writer_index = None
@@ -186,6 +187,9 @@ class SearchIndex:
             if stamp is None or stamp.gen != gen:
                 self._note_behind(gen)
                 return None
+            if key == self._broken_key:
+                self._note_behind(gen, broken=True)
+                return None
             self._behind = None
             if not terms:
                 return []
@@ -205,13 +209,14 @@ class SearchIndex:
                 log.warning("the BM25 index in %s cannot be searched (%s): searching SQLite's FTS5 "
                             "until it is rebuilt", self.folder, exc)
                 self._reader = None
+                self._broken_key = key
                 self._note_behind(gen, broken=True)
                 return None
         return [(int(i), float(score)) for (score, _), i in zip(found, ids)]
 
     def _note_behind(self, gen: int, broken: bool = False) -> None:
         now = time.monotonic()
-        if broken or self._behind is None or self._behind[0] != gen:
+        if self._behind is None or self._behind[0] != gen:
             self._behind = (gen, now - (BEHIND_GRACE_SECONDS if broken else 0.0))
         if now - self._behind[1] >= BEHIND_GRACE_SECONDS:
             self._behind = (gen, now)   # at most one start a grace period
@@ -258,8 +263,7 @@ class SearchIndex:
                     return False
                 writer = self._open_writer()
                 try:
-                    for chunk_id in removed:
-                        writer.delete_documents_by_term("id", int(chunk_id))
+                    _delete(writer, self._writer_index, removed)
                     for passage in added:
                         writer.add_document(_document(passage))
                     writer.commit()
@@ -314,7 +318,7 @@ class SearchIndex:
         try:
             gen = _db_gen(db)
             stamp = self.stamp()
-            if stamp is not None and stamp.gen == gen:
+            if stamp is not None and stamp.gen == gen and self._broken_key is None:
                 return gen
             t0 = time.monotonic()
             stored = {r[0] for r in db.execute("SELECT id FROM chunks")}
@@ -325,8 +329,7 @@ class SearchIndex:
             gone = held - stored
             new = sorted(stored - held)
             try:
-                for chunk_id in gone:
-                    writer.delete_documents_by_term("id", chunk_id)
+                _delete(writer, self._writer_index, gone)
                 for lo in range(0, len(new), ADD_BATCH):
                     token.check()
                     part = new[lo:lo + ADD_BATCH]
@@ -340,26 +343,28 @@ class SearchIndex:
                 self._drop_writer()
                 raise
             self._write_stamp(gen)
+            self._broken_key = None
             log.info("BM25 index of %s caught up to generation %d: %d passages added, %d removed in %.1fs",
                      self.folder.parent, gen, len(new), len(gone), time.monotonic() - t0)
             return gen
         finally:
             db.execute("COMMIT")
 
+    def indexed_ids(self) -> set[int]:
+        """The chunk ids the index on disk holds (its last commit)."""
+        import tantivy
+
+        index = tantivy.Index.open(str(self.folder))
+        return _all_ids(index.searcher())
+
     def _held_ids(self) -> Optional[set[int]]:
         """The chunk ids the index holds; an index that cannot be read is
         removed and None returned (it is rebuilt)."""
-        import tantivy
-
         try:
             self._open_writer()
             index = self._writer_index
             index.reload()
-            searcher = index.searcher()
-            if searcher.num_docs == 0:
-                return set()
-            found = searcher.search(tantivy.Query.all_query(), searcher.num_docs, count=False).hits
-            return {int(i) for i in searcher.fast_field_values("id", [a for _, a in found])}
+            return _all_ids(index.searcher())
         except (ValueError, OSError) as exc:
             log.warning("the BM25 index in %s is unreadable (%s): rebuilding it", self.folder, exc)
             self._drop_writer()
@@ -400,6 +405,25 @@ class SearchIndex:
         self.close_writer()
         with self._read_lock:
             self._reader = None
+
+
+def _delete(writer, index, chunk_ids: Iterable[int]) -> None:
+    # By a term-set query: delete_documents_by_term would look the Python int
+    # up as a signed term and miss the unsigned ids.
+    import tantivy
+
+    ids = [int(i) for i in chunk_ids]
+    for lo in range(0, len(ids), 4096):
+        writer.delete_documents_by_query(tantivy.Query.term_set_query(index.schema, "id", ids[lo:lo + 4096]))
+
+
+def _all_ids(searcher) -> set[int]:
+    import tantivy
+
+    if searcher.num_docs == 0:
+        return set()
+    found = searcher.search(tantivy.Query.all_query(), searcher.num_docs, count=False).hits
+    return {int(i) for i in searcher.fast_field_values("id", [a for _, a in found])}
 
 
 def _db_gen(db: sqlite3.Connection) -> int:
