@@ -54,9 +54,11 @@ def test_hybrid_search_returns_the_same_hits_concurrently_as_one_half_after_the_
 
 
 def test_bm25_through_the_read_connection_is_the_earlier_query_on_the_writing_connection(stdlib_library):
-    """The BM25 list is what the statement used before this change returns
+    """The FTS5 BM25 list (what search falls back to while the tantivy
+    index is behind) is what the statement used before this change returns
     on the store's own connection: same passages, same order, same scores."""
     store = stdlib_library.store
+    store.derived_bm25 = False
     weights = ", ".join(str(float(w)) for w in fts.BM25_WEIGHTS)
     for query in QUERIES:
         with store.lock:
@@ -120,6 +122,7 @@ def test_words_in_most_passages_leave_the_query_of_a_large_library(tmp_path, emb
     assert fts.selective_terms(store._db, terms, None, n=20) == terms
     # Every word that common: all are kept, as before.
     assert fts.selective_terms(store._db, ["garden", "water", "heron"], 0.05, n=20) == ["garden", "water", "heron"]
+    store.derived_bm25 = False    # the rule is FTS5's (the tantivy index keeps every word)
     hits = store.bm25_search("garden heron pond", 5)
     assert len(hits) == 2   # the two heron passages, not every garden note
     store.close()
