@@ -63,8 +63,10 @@ log = logging.getLogger(__name__)
 
 DIR_NAME = "bm25.tantivy"
 STAMP_NAME = "hearth-stamp.json"
-# Bump when what a document holds changes: an index of another layout is rebuilt.
-FORMAT = 1
+# Bump when what a document holds changes: an index of another layout is
+# rebuilt. The store's schema is part of it (a migration may change the
+# stored titles and headings without adding or removing a passage).
+FORMAT = f"1/{fts.FTS_SCHEMA_VERSION}"
 WRITER_HEAP = 48_000_000
 ADD_BATCH = 2000
 # A search that finds the index behind for this long starts a catch-up (a
@@ -82,7 +84,7 @@ class Passage:
 
 @dataclass(frozen=True)
 class Stamp:
-    format: int
+    format: str
     library_id: str
     gen: int
 
@@ -161,6 +163,12 @@ class SearchIndex:
         if stamp.format != FORMAT or stamp.library_id != self.library_id:
             return None
         return stamp
+
+    def distrust(self) -> None:
+        """Stop using the index until a catch-up has compared it with SQLite
+        (its stamp may be right while its content is not)."""
+        with self._read_lock:
+            self._broken_key = self._stamp_key()
 
     def _write_stamp(self, gen: int) -> None:
         with atomic_write(self.stamp_path, "w") as handle:
@@ -322,9 +330,10 @@ class SearchIndex:
                 return gen
             t0 = time.monotonic()
             stored = {r[0] for r in db.execute("SELECT id FROM chunks")}
-            held = self._held_ids()
-            if held is None:
-                held = set()
+            # Ids name the same passages only within one library and layout:
+            # an unstamped index (a first build cut short) or another
+            # library's or layout's is rebuilt from nothing.
+            held = self._held_ids() if stamp is not None else self._wipe()
             writer = self._open_writer()
             gone = held - stored
             new = sorted(stored - held)
@@ -350,6 +359,15 @@ class SearchIndex:
         finally:
             db.execute("COMMIT")
 
+    def count(self) -> int:
+        """How many passages the index on disk holds; -1 when it cannot be read."""
+        import tantivy
+
+        try:
+            return tantivy.Index.open(str(self.folder)).searcher().num_docs
+        except (ValueError, OSError):
+            return -1
+
     def indexed_ids(self) -> set[int]:
         """The chunk ids the index on disk holds (its last commit)."""
         import tantivy
@@ -357,9 +375,9 @@ class SearchIndex:
         index = tantivy.Index.open(str(self.folder))
         return _all_ids(index.searcher())
 
-    def _held_ids(self) -> Optional[set[int]]:
+    def _held_ids(self) -> set[int]:
         """The chunk ids the index holds; an index that cannot be read is
-        removed and None returned (it is rebuilt)."""
+        removed (it is rebuilt)."""
         try:
             self._open_writer()
             index = self._writer_index
@@ -367,10 +385,13 @@ class SearchIndex:
             return _all_ids(index.searcher())
         except (ValueError, OSError) as exc:
             log.warning("the BM25 index in %s is unreadable (%s): rebuilding it", self.folder, exc)
-            self._drop_writer()
-            self._remove_stamp()
-            shutil.rmtree(self.folder, ignore_errors=True)
-            return None
+            return self._wipe()
+
+    def _wipe(self) -> set[int]:
+        self._drop_writer()
+        self._remove_stamp()
+        shutil.rmtree(self.folder, ignore_errors=True)
+        return set()
 
     def start_catch_up(self, connect: Optional[Callable[[], sqlite3.Connection]] = None) -> None:
         """Run ``catch_up`` on a thread of its own (one at a time)."""

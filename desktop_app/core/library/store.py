@@ -247,9 +247,14 @@ class Store:
         """A new library gets its (empty) BM25 index now; one whose index is
         missing or behind is caught up in the background (FTS5 meanwhile)."""
         stamp = self.search_index.stamp()
+        count = self._count_chunks()
         if stamp is not None and stamp.gen == self._meta_int("db_gen"):
-            return
-        if self._count_chunks() == 0:
+            if self.search_index.count() == count:
+                return
+            # Current by its stamp but not by its content: a change to the
+            # passages that did not bump the generation (an older version).
+            self.search_index.distrust()
+        if count == 0:
             self.search_index.catch_up(self._read_connection)
         else:
             self.search_index.start_catch_up(self._read_connection)

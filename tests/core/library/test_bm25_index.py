@@ -194,3 +194,45 @@ def test_a_read_only_library_searches_fts5_when_the_index_is_behind(stdlib_libra
         assert store.search_index.stamp() is None     # nothing written
     finally:
         store.close()
+
+
+def test_an_index_of_another_library_is_rebuilt_not_matched_by_chunk_id(tmp_path, make_library):
+    """Chunk ids start at 1 in every library: an index that is not this
+    library's (a database made anew beside an old index) would otherwise
+    answer with the other library's passages under this one's ids."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    for folder, names in ((first, SMALL_MODULES[:8]), (second, SMALL_MODULES[8:])):
+        folder.mkdir()
+        for name in names:
+            shutil.copyfile(STDLIB / f"{name}.py", folder / f"{name}.py")
+    a = make_library(tmp_path / "lib-a")
+    a.add([first])
+    b = make_library(tmp_path / "lib-b")
+    b.add([second])
+    only_in_a = "hsv_to_rgb"          # colorsys, in the first folder only
+    assert _from_index(a.store, only_in_a) and not _from_index(b.store, only_in_a)
+    a.close()
+    b.close()
+    shutil.rmtree(tmp_path / "lib-b" / bm25_index.DIR_NAME)
+    shutil.copytree(tmp_path / "lib-a" / bm25_index.DIR_NAME, tmp_path / "lib-b" / bm25_index.DIR_NAME)
+    again = make_library(tmp_path / "lib-b")
+    store = again.store
+    assert store.bm25_search(only_in_a, 5) == []     # FTS5 meanwhile: nothing of a's
+    store.search_index.wait(timeout=120)
+    assert store.catch_up_search_index()
+    assert _from_index(store, only_in_a) == []
+    assert store.search_index.indexed_ids() == {r[0] for r in store._db.execute("SELECT id FROM chunks")}
+
+
+def test_a_change_that_did_not_move_the_generation_is_found_by_the_count_on_open(stdlib_library, make_library):
+    lib = stdlib_library
+    root = lib.library_dir
+    lib.close()
+    db = sqlite3.connect(root / "library.sqlite3", isolation_level=None)
+    db.execute("DELETE FROM chunks WHERE id IN (SELECT id FROM chunks ORDER BY id LIMIT 5)")   # no db_gen bump
+    db.close()
+    again = make_library(root)
+    store = again.store
+    store.search_index.wait(timeout=120)
+    assert store.search_index.indexed_ids() == {r[0] for r in store._db.execute("SELECT id FROM chunks")}
+    assert _from_index(store, "bisect_left insort") is not None
