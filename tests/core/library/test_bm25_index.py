@@ -236,3 +236,60 @@ def test_a_change_that_did_not_move_the_generation_is_found_by_the_count_on_open
     store.search_index.wait(timeout=120)
     assert store.search_index.indexed_ids() == {r[0] for r in store._db.execute("SELECT id FROM chunks")}
     assert _from_index(store, "bisect_left insort") is not None
+
+
+CATCH_UP_CHILD = """
+import sqlite3, sys, time
+from pathlib import Path
+from desktop_app.core.library import bm25_index
+from desktop_app.core.library.database import open_reader
+from desktop_app.core.library.writer_lock import LOCK_NAME, WriterLock
+root = Path(sys.argv[1])
+bm25_index.ADD_BATCH = 20
+library_id = sqlite3.connect(root / "library.sqlite3").execute(
+    "SELECT value FROM meta WHERE key = 'library_id'").fetchone()[0]
+index = bm25_index.SearchIndex(root, library_id, WriterLock(root / LOCK_NAME))
+def report(p):
+    print("added", p.done, flush=True)
+    time.sleep(60)            # killed here, with passages added but not committed
+index.catch_up(lambda: open_reader(root / "library.sqlite3", False), report=report)
+"""
+
+
+def test_kill_9_during_a_catch_up_leaves_search_working_and_the_index_recoverable(stdlib_library, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    lib = stdlib_library
+    root = lib.library_dir
+    query = "match file names against shell patterns"
+    expected = _from_index(lib.store, query)
+    lib.close()
+    shutil.rmtree(root / bm25_index.DIR_NAME)
+    (root / bm25_index.DIR_NAME).mkdir()          # an index folder with no index: nothing to trust
+    project = Path(__file__).resolve().parents[3]
+    child = subprocess.Popen([sys.executable, "-c", CATCH_UP_CHILD, str(root)], cwd=project,
+                             env=dict(os.environ, PYTHONPATH=str(project)), stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().startswith("added")
+        assert any(p.name != bm25_index.STAMP_NAME for p in (root / bm25_index.DIR_NAME).iterdir())
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+    store = Store(root, read_only=True)        # a reader: answers from FTS5, writes nothing
+    try:
+        assert store.search_index.stamp() is None
+        assert store.bm25_search(query, 5) == _fts5(store, query)
+    finally:
+        store.close()
+    store = Store(root)
+    try:
+        store.search_index.wait(timeout=120)
+        assert store.catch_up_search_index()
+        assert _from_index(store, query) == expected
+        assert store.search_index.indexed_ids() == {r[0] for r in store._db.execute("SELECT id FROM chunks")}
+    finally:
+        store.close()
