@@ -1,7 +1,9 @@
 """Where the library lives on disk: SQLite for everything, hnswlib for speed.
 
 SQLite (WAL) is the source of truth: sources, files, chunks with their
-vectors (float32 blobs) and an FTS5 index for BM25. The HNSW index
+vectors (float32 blobs) and an FTS5 index for BM25. BM25 is answered by a
+tantivy index derived from it (``bm25_index.py``, ``bm25.tantivy/``) when
+that holds SQLite's generation, else by FTS5 while it is caught up. The HNSW index
 (``vectors.hnsw``) is a derived cache of the chunk vectors: it is saved
 atomically (temporary file + ``os.replace``) with a stamp of the label set
 it holds (``index_cache``). On open, an index that is missing, unreadable,
