@@ -122,10 +122,13 @@ class SearchIndex:
     Thread-safe."""
 
     def __init__(self, library_root: Path, library_id: str, writer_lock: WriterLock,
-                 read_only: bool = False) -> None:
+                 connect: Callable[[], sqlite3.Connection], read_only: bool = False) -> None:
+        """``connect`` opens a read connection to the library's SQLite (what
+        a catch-up reads)."""
         self.folder = Path(library_root) / DIR_NAME
         self.library_id = library_id
         self.read_only = read_only
+        self._connect = connect
         self._writer_lock = writer_lock
         self._read_lock = threading.Lock()
         self._reader = None             # tantivy.Index opened for searching
@@ -298,17 +301,32 @@ class SearchIndex:
 
     # ---------------------------------------------------------- catch up
 
-    def catch_up(self, connect: Callable[[], sqlite3.Connection], token: Optional[CancelToken] = None,
+    def bring_up(self, gen: int, passages: int) -> None:
+        """On a writable open: a new library gets its (empty) index now; one
+        whose index is missing, behind or not matching SQLite's count of
+        ``passages`` is caught up in the background (FTS5 meanwhile)."""
+        stamp = self.stamp()
+        if stamp is not None and stamp.gen == gen:
+            if self.count() == passages:
+                return
+            # Current by its stamp but not by its content: a change to the
+            # passages that did not bump the generation (an older version).
+            self.distrust()
+        if passages == 0:
+            self.catch_up()
+        else:
+            self.start_catch_up()
+
+    def catch_up(self, token: Optional[CancelToken] = None,
                  report: Callable[[Progress], None] = lambda p: None) -> bool:
-        """Bring the index to SQLite's committed state (``connect`` opens a
-        read connection to it). False when another process is the writer
-        (it keeps the index itself) or the library is read-only. Cancelling
-        leaves the index as it was."""
+        """Bring the index to SQLite's committed state. False when another
+        process is the writer (it keeps the index itself) or the library is
+        read-only. Cancelling leaves the index as it was."""
         token = token or CancelToken()
         if self.read_only or not self._writer_lock.try_acquire():
             return False
         try:
-            db = connect()
+            db = self._connect()
             try:
                 for _ in range(20):
                     with self._write:
@@ -393,11 +411,9 @@ class SearchIndex:
         shutil.rmtree(self.folder, ignore_errors=True)
         return set()
 
-    def start_catch_up(self, connect: Optional[Callable[[], sqlite3.Connection]] = None) -> None:
+    def start_catch_up(self) -> None:
         """Run ``catch_up`` on a thread of its own (one at a time)."""
-        if connect is not None:
-            self._connect = connect
-        if self.read_only or self._closed or getattr(self, "_connect", None) is None:
+        if self.read_only or self._closed:
             return
         if self._thread is not None and self._thread.is_alive():
             return
@@ -406,7 +422,7 @@ class SearchIndex:
 
     def _run_catch_up(self) -> None:
         try:
-            self.catch_up(self._connect, self._token)
+            self.catch_up(self._token)
         except Cancelled:
             log.info("BM25 index catch-up of %s cancelled", self.folder.parent)
         except (sqlite3.Error, ValueError, OSError) as exc:

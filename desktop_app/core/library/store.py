@@ -181,7 +181,8 @@ class Store:
         # BM25 is answered by a tantivy index derived from SQLite when it is
         # current, else by FTS5 (bm25_index.py); False: FTS5 always (the bench
         # compares both in one run).
-        self.search_index = SearchIndex(self.root, self.library_id, self.writer, self.read_only)
+        self.search_index = SearchIndex(self.root, self.library_id, self.writer, self._read_connection,
+                                        self.read_only)
         self.derived_bm25 = True
         # Which folder this store opened: a rebuild alongside (reindex.py)
         # swaps another one in under the same path.
@@ -200,7 +201,7 @@ class Store:
         if self._dim:
             self._open_index()
         if not self.read_only:
-            self._bring_up_search_index()
+            self.search_index.bring_up(self._meta_int("db_gen") or 0, self._count_chunks())
 
     # ---------------------------------------------------------------- basics
 
@@ -245,26 +246,10 @@ class Store:
     def _read_connection(self) -> sqlite3.Connection:
         return open_reader(self.root / DB_NAME, self.read_only)
 
-    def _bring_up_search_index(self) -> None:
-        """A new library gets its (empty) BM25 index now; one whose index is
-        missing or behind is caught up in the background (FTS5 meanwhile)."""
-        stamp = self.search_index.stamp()
-        count = self._count_chunks()
-        if stamp is not None and stamp.gen == self._meta_int("db_gen"):
-            if self.search_index.count() == count:
-                return
-            # Current by its stamp but not by its content: a change to the
-            # passages that did not bump the generation (an older version).
-            self.search_index.distrust()
-        if count == 0:
-            self.search_index.catch_up(self._read_connection)
-        else:
-            self.search_index.start_catch_up(self._read_connection)
-
     def catch_up_search_index(self, token=None, report=lambda p: None) -> bool:
         """Bring the BM25 index in line with SQLite now (what the background
         catch-up does); False when another process is the writer."""
-        return self.search_index.catch_up(self._read_connection, token, report)
+        return self.search_index.catch_up(token, report)
 
     def _meta(self, key: str) -> Optional[str]:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
