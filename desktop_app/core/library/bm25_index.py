@@ -134,6 +134,7 @@ class SearchIndex:
         self._reader = None             # tantivy.Index opened for searching
         self._reader_key = None         # the stamp file it was opened at
         self._broken_key = None         # the stamp file of an index that failed to search
+        self._stamp_seen: tuple = (None, None)   # (stamp file key, its stamp): read once per change
         self._write = threading.RLock()   # this process's tantivy IndexWriter
         self._writer = None
         self._writer_index = None
@@ -194,7 +195,9 @@ class SearchIndex:
         terms = fts.query_terms(query)
         with self._read_lock:
             key = self._stamp_key()
-            stamp = self.stamp() if key is not None else None
+            if key != self._stamp_seen[0]:
+                self._stamp_seen = (key, self.stamp() if key is not None else None)
+            stamp = self._stamp_seen[1]
             if stamp is None or stamp.gen != gen:
                 self._note_behind(gen)
                 return None
@@ -205,10 +208,10 @@ class SearchIndex:
             if not terms:
                 return []
             try:
-                if self._reader is None or self._reader_key != key:
+                if self._reader is None or self._reader_key != (key, stamp.gen):
                     index = tantivy.Index.open(str(self.folder))
                     index.config_reader(reload_policy="Manual")
-                    self._reader, self._reader_key = index, key
+                    self._reader, self._reader_key = index, (key, stamp.gen)
                 index = self._reader
                 # One quoted phrase a word (a word tantivy splits, "a_b",
                 # is a phrase of its parts, as in FTS5); OR between them.
@@ -408,6 +411,8 @@ class SearchIndex:
     def _wipe(self) -> set[int]:
         self._drop_writer()
         self._remove_stamp()
+        with self._read_lock:
+            self._reader = None     # its files are about to go (Windows keeps open files)
         shutil.rmtree(self.folder, ignore_errors=True)
         return set()
 
