@@ -13,29 +13,11 @@ import pytest
 from desktop_app.core.jobs import CancelToken, Cancelled
 from desktop_app.core.library import bm25_index
 from desktop_app.core.library.store import Store
-from library_corpus import SMALL_MODULES, STDLIB
+from library_corpus import SMALL_MODULES, STDLIB, STDLIB_QUERIES
 
-QUERIES = [
-    "insert an item into a sorted list", "convert RGB colour to HSV", "is this word a Python keyword",
-    "file mode bits and permissions", "match file names against shell patterns", "the Zen of Python",
-    "read a line of a source file by number", "shallow and deep copy of objects",
-    "parse command line options", "event scheduler that runs at a given time", "abstract base class",
-    "find path names matching a pattern", "terminal raw mode", "repr with size limits",
-    "token numbers", "uuencode", "hsv_to_rgb", "bisect_left insort",
-]
+QUERIES = STDLIB_QUERIES
 
 
-@pytest.fixture
-def stdlib_library(tmp_path, make_library):
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    for name in SMALL_MODULES:
-        if (STDLIB / f"{name}.py").is_file():
-            shutil.copyfile(STDLIB / f"{name}.py", docs / f"{name}.py")
-    lib = make_library()
-    lib.add([docs])
-    assert lib.store.totals()["chunks"] > 100
-    return lib
 
 
 def _gen(store: Store) -> int:
