@@ -163,14 +163,23 @@ def check_library(data_dir: Path) -> dict:
             found += chunk_id in ids
             leaked |= ids - db_ids
         indexed = store.totals()["indexed_vectors"]
+        bm25 = None
+        if hasattr(store, "search_index"):   # a version with the derived BM25 index
+            store.search_index.wait()
+            store.bm25_search("import", 5)   # answers whatever state the index was left in
+            caught_up = store.catch_up_search_index()
+            bm25 = caught_up and store.search_index.indexed_ids() == db_ids
     finally:
+        if hasattr(store, "search_index"):
+            store.search_index.close()
         store._db.close()   # read-only check: do not save anything
         store._db = None
         if hasattr(store, "writer"):
             store.writer.close()
     return {"passages_in_sqlite": len(db_ids), "findable_by_vector_search": found, "indexed_vectors": indexed,
             "deleted_but_returned": len(leaked), "duplicate_passages": dup_seq + dup_text,
-            "saved_index_matched_sqlite": trusted, "leaked_ids": sorted(leaked)}
+            "saved_index_matched_sqlite": trusted,
+            "bm25_index_caught_up_to_sqlite": bm25, "leaked_ids": sorted(leaked)}
 
 
 def main() -> int:

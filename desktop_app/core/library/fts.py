@@ -1,5 +1,10 @@
 """The BM25 side of the library: an SQLite FTS5 index over passages.
 
+Searches go to the tantivy index derived from SQLite (``bm25_index.py``)
+when it is current; this FTS5 index answers while it is not (a crash, an
+older library, another process's write being caught up) and defines what
+the derived index ranks like (same words, weights and stemming).
+
 Each passage is indexed as three fields -- its text, its heading path and
 its document's title (``context.py``) -- with the Porter stemmer on top of
 ``unicode61``, so "configuring" finds "configure" and a passage is found by

@@ -1,7 +1,9 @@
 """Where the library lives on disk: SQLite for everything, hnswlib for speed.
 
 SQLite (WAL) is the source of truth: sources, files, chunks with their
-vectors (float32 blobs) and an FTS5 index for BM25. The HNSW index
+vectors (float32 blobs) and an FTS5 index for BM25. BM25 is answered by a
+tantivy index derived from it (``bm25_index.py``, ``bm25.tantivy/``) when
+that holds SQLite's generation, else by FTS5 while it is caught up. The HNSW index
 (``vectors.hnsw``) is a derived cache of the chunk vectors: it is saved
 atomically (temporary file + ``os.replace``) with a stamp of the label set
 it holds (``index_cache``). On open, an index that is missing, unreadable,
@@ -36,6 +38,7 @@ from typing import Iterable, Iterator, Optional, Sequence
 import numpy as np
 
 from desktop_app.core.library import fts
+from desktop_app.core.library.bm25_index import Passage, SearchIndex
 from desktop_app.core.library.context import EMBED_TEXT_VERSION, document_title
 from desktop_app.core.library.database import is_damage, open_database, open_reader
 from desktop_app.core.library.documents import Chunk
@@ -175,6 +178,12 @@ class Store:
                 raise
             raise damaged(db_path, exc) from None
         self.writer = WriterLock(self.root / LOCK_NAME)
+        # BM25 is answered by a tantivy index derived from SQLite when it is
+        # current, else by FTS5 (bm25_index.py); False: FTS5 always (the bench
+        # compares both in one run).
+        self.search_index = SearchIndex(self.root, self.library_id, self.writer, self._read_connection,
+                                        self.read_only)
+        self.derived_bm25 = True
         # Which folder this store opened: a rebuild alongside (reindex.py)
         # swaps another one in under the same path.
         self._root_id = _folder_id(self.root)
@@ -191,6 +200,8 @@ class Store:
             self._save_folder_list()   # a library from before the folder list existed
         if self._dim:
             self._open_index()
+        if not self.read_only:
+            self.search_index.bring_up(self._meta_int("db_gen") or 0, self._count_chunks())
 
     # ---------------------------------------------------------------- basics
 
@@ -232,6 +243,14 @@ class Store:
                     db.execute(statement)
             self._set_meta(db, "schema_version", SCHEMA_VERSION)
 
+    def _read_connection(self) -> sqlite3.Connection:
+        return open_reader(self.root / DB_NAME, self.read_only)
+
+    def catch_up_search_index(self, token=None, report=lambda p: None) -> bool:
+        """Bring the BM25 index in line with SQLite now (what the background
+        catch-up does); False when another process is the writer."""
+        return self.search_index.catch_up(token, report)
+
     def _meta(self, key: str) -> Optional[str]:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
@@ -247,6 +266,9 @@ class Store:
     def _set_meta_default(self, key: str, value: str) -> None:
         self._db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", (key, value))
 
+    def _gen(self, db: sqlite3.Connection) -> int:
+        return int(db.execute("SELECT value FROM meta WHERE key = 'db_gen'").fetchone()[0])
+
     def _bump_gen(self, db: sqlite3.Connection) -> None:
         db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'db_gen'")
 
@@ -260,6 +282,7 @@ class Store:
                 if save:
                     self.save_index()
             finally:
+                self.search_index.close()
                 with self._reader_lock:
                     if self._reader is not None:
                         self._reader.close()
@@ -645,6 +668,7 @@ class Store:
         with self.lock:
             gone: list[int] = []
             with self.transaction() as db:
+                gen_before = self._gen(db)
                 for lo in range(0, len(file_ids), 500):
                     part = file_ids[lo:lo + 500]
                     marks = ",".join("?" * len(part))
@@ -652,6 +676,7 @@ class Store:
                     db.execute(f"DELETE FROM chunks WHERE file_id IN ({marks})", part)
                     db.execute(f"DELETE FROM files WHERE id IN ({marks})", part)
                 self._bump_gen(db)
+            self.search_index.apply(gen_before, gen_before + 1, [], gone)
             self._unindex(gone)
             return len(file_ids)
 
@@ -680,7 +705,9 @@ class Store:
             old_ids: list[int] = []
             row = 0
             now = time.time()
+            added: list[Passage] = []
             with self.transaction() as db:
+                gen_before = self._gen(db)
                 file_ids: dict[str, int] = {}
                 seq: dict[str, int] = {}
                 titles: dict[str, str] = {}
@@ -708,6 +735,7 @@ class Store:
                              vectors[row].tobytes(), titles[op.path]))
                         seq[op.path] += 1
                         new_ids.append(cur.lastrowid)
+                        added.append(Passage(cur.lastrowid, c.text, c.section, titles[op.path]))
                         row += 1
                     elif isinstance(op, FileDone):
                         fid = file_ids.get(op.path) or self._file_id(db, op.path)
@@ -728,6 +756,8 @@ class Store:
                         raise TypeError(f"unknown write op {op!r}")
                 if new_ids or old_ids:
                     self._bump_gen(db)
+            if new_ids or old_ids:
+                self.search_index.apply(gen_before, gen_before + 1, added, old_ids)
             if vectors is not None and row != len(vectors):
                 raise StoreError(f"{len(vectors)} vectors for {row} chunks")
             # The index follows the committed data; if we die before saving it,
@@ -785,6 +815,10 @@ class Store:
                 if self._db is None:
                     raise StoreError("the library is closed")
                 self._reader = open_reader(self.root / DB_NAME, self.read_only)
+            if self.derived_bm25:
+                hits = self.search_index.search(self._gen(self._reader), query, k)
+                if hits is not None:
+                    return hits
             return fts.bm25_search(self._reader, query, k, passages=self._live)
 
     def chunk_rows(self, ids: Sequence[int]) -> dict[int, ChunkRow]:

@@ -51,6 +51,13 @@ class WriterLock:
         self._mutex = threading.Lock()
         self._fd: Optional[int] = None
         self._depth = 0
+        self._last_release: list[Callable[[], None]] = []
+
+    def on_last_release(self, hook: Callable[[], None]) -> None:
+        """Call ``hook`` whenever this process is about to let go of the
+        lock (its holders in this process are all done): whatever may only
+        be written under the lock is put away there (``bm25_index``)."""
+        self._last_release.append(hook)
 
     @property
     def held(self) -> bool:
@@ -120,6 +127,12 @@ class WriterLock:
         with self._mutex:
             if self._depth == 0:
                 return
+            if self._depth == 1:
+                for hook in self._last_release:
+                    try:
+                        hook()
+                    except Exception:  # the lock is released whatever a hook does
+                        log.exception("while releasing the writer lock")
             self._depth -= 1
             if self._depth == 0 and self._fd is not None:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
@@ -136,6 +149,12 @@ class WriterLock:
     def close(self) -> None:
         with self._mutex:
             if self._fd is not None:
+                if self._depth:
+                    for hook in self._last_release:
+                        try:
+                            hook()
+                        except Exception:
+                            log.exception("while closing the writer lock")
                 os.close(self._fd)   # closing drops the flock too
                 self._fd = None
                 self._depth = 0

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
 from desktop_app.core.library.library import Library
 from desktop_app.core.settings import Settings
-from library_corpus import write_facts
+from library_corpus import SMALL_MODULES, STDLIB, write_facts
 
 
 @pytest.fixture
@@ -37,3 +38,17 @@ def make_library(tmp_path, embedder):
     yield make
     for lib in opened:
         lib.close()
+
+
+@pytest.fixture
+def stdlib_library(tmp_path, make_library):
+    """A library of small real standard-library sources (100+ passages)."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name in SMALL_MODULES:
+        if (STDLIB / f"{name}.py").is_file():
+            shutil.copyfile(STDLIB / f"{name}.py", docs / f"{name}.py")
+    lib = make_library()
+    lib.add([docs])
+    assert lib.store.totals()["chunks"] > 100
+    return lib

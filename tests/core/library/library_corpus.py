@@ -14,6 +14,17 @@ TINY_MODULES = ("bisect", "colorsys", "fnmatch", "keyword", "reprlib", "this", "
 SMALL_MODULES = ("bisect", "colorsys", "keyword", "stat", "fnmatch", "this", "linecache",
                  "reprlib", "token", "tty", "abc", "sched", "getopt", "uu", "copy", "glob")
 
+# Questions about SMALL_MODULES (the ``stdlib_library`` fixture), in other
+# words than the sources' own, plus a few of their names.
+STDLIB_QUERIES = [
+    "insert an item into a sorted list", "convert RGB colour to HSV", "is this word a Python keyword",
+    "file mode bits and permissions", "match file names against shell patterns", "the Zen of Python",
+    "read a line of a source file by number", "shallow and deep copy of objects",
+    "parse command line options", "event scheduler that runs at a given time", "abstract base class",
+    "find path names matching a pattern", "terminal raw mode", "repr with size limits",
+    "token numbers", "uuencode", "import this", "hsv_to_rgb", "bisect_left insort",
+]
+
 FACTS = {
     "volcanoes.md": "# Volcanoes\n\n## Mount Erebus\n\nMount Erebus is the southernmost active volcano on "
                     "Earth. It stands on Ross Island in Antarctica and has held a persistent lava lake "

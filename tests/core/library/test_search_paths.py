@@ -5,7 +5,6 @@ of it may change what a search returns where it is not meant to."""
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 
 import pytest
@@ -13,29 +12,11 @@ import pytest
 from desktop_app.core.library import fts
 from desktop_app.core.library.documents import Chunk
 from desktop_app.core.library.store import ChunkOp, FileDone, FileStart, Store, StoreError
-from library_corpus import SMALL_MODULES, STDLIB
+from library_corpus import STDLIB_QUERIES
 
-QUERIES = [
-    "insert an item into a sorted list", "convert RGB colour to HSV", "is this word a Python keyword",
-    "file mode bits and permissions", "match file names against shell patterns", "the Zen of Python",
-    "read a line of a source file by number", "shallow and deep copy of objects",
-    "parse command line options", "event scheduler that runs at a given time", "abstract base class",
-    "find path names matching a pattern", "terminal raw mode", "repr with size limits",
-    "token numbers", "uuencode", "import this", "hsv_to_rgb", "bisect_left insort",
-]
+QUERIES = STDLIB_QUERIES
 
 
-@pytest.fixture
-def stdlib_library(tmp_path, make_library):
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    for name in SMALL_MODULES:
-        if (STDLIB / f"{name}.py").is_file():
-            shutil.copyfile(STDLIB / f"{name}.py", docs / f"{name}.py")
-    lib = make_library()
-    lib.add([docs])
-    assert lib.store.totals()["chunks"] > 100
-    return lib
 
 
 def _hits(lib, query: str, mode: str = "hybrid"):
@@ -54,9 +35,11 @@ def test_hybrid_search_returns_the_same_hits_concurrently_as_one_half_after_the_
 
 
 def test_bm25_through_the_read_connection_is_the_earlier_query_on_the_writing_connection(stdlib_library):
-    """The BM25 list is what the statement used before this change returns
+    """The FTS5 BM25 list (what search falls back to while the tantivy
+    index is behind) is what the statement used before this change returns
     on the store's own connection: same passages, same order, same scores."""
     store = stdlib_library.store
+    store.derived_bm25 = False
     weights = ", ".join(str(float(w)) for w in fts.BM25_WEIGHTS)
     for query in QUERIES:
         with store.lock:
@@ -120,6 +103,7 @@ def test_words_in_most_passages_leave_the_query_of_a_large_library(tmp_path, emb
     assert fts.selective_terms(store._db, terms, None, n=20) == terms
     # Every word that common: all are kept, as before.
     assert fts.selective_terms(store._db, ["garden", "water", "heron"], 0.05, n=20) == ["garden", "water", "heron"]
+    store.derived_bm25 = False    # the rule is FTS5's (the tantivy index keeps every word)
     hits = store.bm25_search("garden heron pond", 5)
     assert len(hits) == 2   # the two heron passages, not every garden note
     store.close()

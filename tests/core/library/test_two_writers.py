@@ -223,3 +223,6 @@ def test_random_concurrent_add_remove_and_kill_9_keep_vector_search_equal_to_sql
     assert result["deleted_but_returned"] == 0, (result["leaked_ids"], lines)
     assert result["findable_by_vector_search"] == result["passages_in_sqlite"] == result["indexed_vectors"], \
         (result, lines)
+    # The BM25 index derived from SQLite, whatever the kills left of it, is
+    # brought back to exactly SQLite's passages.
+    assert result["bm25_index_caught_up_to_sqlite"], (result, lines)
