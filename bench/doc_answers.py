@@ -130,10 +130,10 @@ def _record_grounding(records: list) -> None:
 
     original = support.ground
 
-    def ground(question, answer, citations, sources, embed):
+    def ground(question, answer, citations, sources, embed, *args, **kwargs):
         records.append({"ground": {"question": question, "answer": answer, "citations": citations,
                                    "sources": [asdict(s) for s in sources]}})
-        return original(question, answer, citations, sources, embed)
+        return original(question, answer, citations, sources, embed, *args, **kwargs)
 
     support.ground = ground
 
