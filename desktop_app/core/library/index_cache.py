@@ -11,7 +11,7 @@ a digest of the content cannot be overwritten by another process into
 agreeing with data the index does not hold.
 
 Chunk ids are never reused within a library (AUTOINCREMENT), and the
-library id changes whenever the database file is made anew, so an index from the
+library id changes with every freshly created SQLite file, so an index from the
 same library that disagrees is repaired by two set differences; one from
 elsewhere is rebuilt.
 """

@@ -21,7 +21,7 @@ function calls like sqrt(2)):
 - number words: zero to nineteen, tens, hundred, thousand, million, billion
   ("one hundred and five", "twenty-five")
 - plus, minus, times, multiplied by, divided by, x between numbers,
-  mod/modulo, to the power of, raised to (the power of), squared, cubed,
+  mod/modulo, to the power of, "raised to" (optionally followed by "the power of"), squared, cubed,
   N factorial, factorial of N
 - percent / per cent / %; "P% of N" and "P percent of N" (P% * N);
   "increase N by P%" (N + P%), "decrease/reduce N by P%" (N - P%)
