@@ -57,10 +57,12 @@ SCHEMA_VERSION = FTS_SCHEMA_VERSION
 
 # HNSW build/search parameters. At 250k distinct passages (bench/search_scale.py,
 # issue 12) ef=256 gave recall@10 0.937 against exact search, ef=512 0.968 and
-# ef=1024 0.986, for 4.4 ms a vector query including the query's embedding.
+# ef=1024 0.986 (0.979 on a rebuilt library), for 4.4 ms a vector query
+# including the query's embedding; ef=1536 0.995 on that rebuilt library
+# (bench/data/README.md, "HNSW search ef").
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 200
-HNSW_EF_SEARCH = 1024
+HNSW_EF_SEARCH = 1536
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
