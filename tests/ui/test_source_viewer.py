@@ -5,6 +5,7 @@ PDF written by Qt, real SourceViewer, real job manager."""
 from __future__ import annotations
 
 import pytest
+from fontcheck import monospaced
 from PySide6.QtCore import Qt
 
 from tests.ui.conftest import make_pdf
@@ -143,7 +144,6 @@ def test_a_text_passage_with_blank_lines_is_marked_as_one_block(qtbot, viewer, t
 
 
 def test_code_in_the_cited_passage_is_monospace_and_prose_is_not(qtbot, viewer, tmp_path):
-    from PySide6.QtGui import QFontInfo
 
     source = tmp_path / "loops.html"
     source.write_text("<h1>Loops</h1><p>The continue statement skips the rest of the loop body:</p>"
@@ -160,10 +160,10 @@ def test_code_in_the_cited_passage_is_monospace_and_prose_is_not(qtbot, viewer, 
         while block.isValid() and text not in block.text():
             block = block.next()
         assert block.isValid(), text
-        return QFontInfo(block.begin().fragment().charFormat().font())
+        return block.begin().fragment().charFormat().font()
 
-    assert font_of("        continue").fixedPitch()
-    assert not font_of("The continue statement").fixedPitch()
+    assert monospaced(font_of("        continue"))
+    assert not monospaced(font_of("The continue statement"))
     qtbot.waitUntil(lambda: viewer.highlighted is not None, timeout=10000)
 
 

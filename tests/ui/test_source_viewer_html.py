@@ -12,8 +12,9 @@ import threading
 from pathlib import Path
 
 import pytest
+from fontcheck import monospaced
 from PySide6.QtCore import QObject, QUrl, Qt, Slot
-from PySide6.QtGui import QDesktopServices, QFontInfo, QImage, QColor, QTextCursor, QTextDocument
+from PySide6.QtGui import QDesktopServices, QImage, QColor, QTextCursor, QTextDocument
 
 from desktop_app.core.library.chunk import chunk_blocks
 from desktop_app.core.library.locate import Keyed
@@ -77,7 +78,7 @@ def test_a_real_sphinx_page_is_rendered_with_the_passage_marked_in_view(qtbot, v
     # A page, not text: headings, code blocks in monospace with their lines.
     assert block_with(document, "copytree example").blockFormat().headingLevel() == 3
     code = block_with(document, "def _logpath(path, names):")
-    assert QFontInfo(code.charFormat().font()).fixedPitch()
+    assert monospaced(code.charFormat().font())
     assert "def _logpath(path, names):\n    logging.info('Working in %s', path)\n" in view.toPlainText()
     # The furniture the index ignored is not shown either.
     assert "Table of Contents" not in view.toPlainText() and "Previous topic" not in view.toPlainText()
@@ -225,7 +226,7 @@ def test_a_page_loads_nothing_from_the_network_or_outside_its_folder(qtbot, view
         assert block_with(document, "Second item").textList() is not None
         assert QTextCursor(block_with(document, "yearly")).currentTable() is not None
         assert "for n in range(3):\n    if n == 1:\n        continue\n    print(n)" in text
-        assert QFontInfo(block_with(document, "continue").charFormat().font()).fixedPitch()
+        assert monospaced(block_with(document, "continue").charFormat().font())
 
         # The passage (entities and markup differ from the extracted text) is
         # marked and in view.
