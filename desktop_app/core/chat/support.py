@@ -76,6 +76,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from desktop_app.core.chat.citations import STOPWORDS, Source
+from desktop_app.core.library.context import document_title, embed_text
 from desktop_app.core.logs import user_text
 
 log = logging.getLogger(__name__)
@@ -175,7 +176,12 @@ _NEGATION = re.compile(r"\b(?:not|no|never|cannot|can't|won't|doesn't|don't|isn'
                        r"neither|nor|without|n't)\b", re.I)
 # Sentence ends: end punctuation then space and an opening character, or a
 # line break (docs put list items and headings on lines of their own).
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(`“‘])|\s*\n\s*")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(`“‘]|[*_]+[A-Z0-9])|\s*\n\s*")
+# A line break inside a paragraph of a hard-wrapped text file (Markdown,
+# plain text, e-mail): the line does not end a sentence and the next one
+# carries on in lower case or with a number ("... visible for\n23 nautical
+# miles"). Not after a heading, a table row or before a numbered item.
+_SOFT_WRAP = re.compile(r"(?<![.!?:;])[ \t]*\n[ \t]*(?=[a-z]|\d+(?![.)]\s)[\w%,.])")
 _SUFFIXES = ("ing", "ed", "es", "s", "ly")
 STATEMENT, QUOTE, NOT_COVERED = "statement", "quote", "not_covered"
 NOT_FOUND = "I could not find a sentence in your documents that answers this, so I won't guess."
@@ -244,7 +250,8 @@ def quantities(text: str) -> set[str]:
 def sentence_spans(text: str) -> list[tuple[int, int]]:
     """``text`` cut into sentences as (start, end), whitespace trimmed."""
     spans, start = [], 0
-    for end_match in list(_SENTENCE_END.finditer(text)) + [None]:
+    ends = [m for m in _SENTENCE_END.finditer(text) if not _soft_wrap(text, m)]
+    for end_match in ends + [None]:
         end = end_match.start() if end_match else len(text)
         piece = text[start:end]
         if piece.strip():
@@ -253,6 +260,17 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
         if end_match:
             start = end_match.end()
     return spans
+
+
+def _soft_wrap(text: str, match) -> bool:
+    """Whether the line break ``match`` is a hard wrap inside a sentence."""
+    if "\n" not in match.group() or match.group().count("\n") > 1:
+        return False
+    line_start = text.rfind("\n", 0, match.start()) + 1
+    line = text[line_start:match.start()]
+    if line.lstrip().startswith("#") or " | " in line:
+        return False
+    return bool(_SOFT_WRAP.match(text, match.start()))
 
 
 def strip_markers(text: str) -> str:
@@ -315,7 +333,10 @@ class Quote:
     def text(self) -> str:
         # A heading line of the quote ("exception KeyError") runs into its
         # sentence with a dash, not as one run-on sentence.
-        lines = [" ".join(line.split()) for line in self.source.text[self.start:self.end].split("\n")]
+        # A hard wrap inside a sentence is a space.
+        text = self.source.text[self.start:self.end]
+        text = _SOFT_WRAP.sub(" ", text) if "\n" in text else text
+        lines = [" ".join(line.split()) for line in text.split("\n")]
         return " — ".join(line for line in lines if line)
 
 
@@ -519,7 +540,13 @@ def read_agrees(question: str, ranked: Ranked, reader: Reader) -> bool:
     sentence is among the READER_RANK of the first READER_CANDIDATES after
     which the model finds the question likeliest."""
     order = [int(i) for i in np.argsort(-ranked.scores, kind="stable")[:READER_CANDIDATES]]
-    texts = [" ".join(s.text[a:b].split()) for s, a, b in (ranked.spans[i] for i in order)]
+    # Each sentence after its document's title ("title: text"): a sentence
+    # that does not repeat the subject ("The light is visible for 23
+    # nautical miles") is read with it, not beaten by one that merely names
+    # it. Not the heading path: on the development sets its many words
+    # drowned the sentence's (bench/data/README.md).
+    texts = [embed_text(document_title(s.path), None, " ".join(s.text[a:b].split()))
+             for s, a, b in (ranked.spans[i] for i in order)]
     likelihood = list(reader(question, texts))
     rank = sorted(range(len(order)), key=lambda i: -likelihood[i]).index(0)
     log.info("the model ranks the best sentence %d of %d", rank + 1, len(order))

@@ -278,3 +278,16 @@ def test_citations_point_only_at_given_passages(engine):
         assert any(h.path == citation["path"] and h.start <= citation["start"] < citation["end"] <= h.end
                    for h in given), citation
     _check_shown_answer(answer)
+
+
+def test_a_hard_wrapped_paragraph_is_read_as_sentences_not_lines():
+    # Markdown and plain text wrap lines inside a sentence; a list item, a
+    # heading and a sentence end still end a sentence.
+    text = ("## The light\nIn 2019\nthe lamp was converted. **The light is visible for\n23 nautical miles "
+            "in clear weather** and flashes\ntwice.\n- Tested monthly\n- checked by the keeper")
+    sentences = [text[a:b] for a, b in support.sentence_spans(text)]
+    assert sentences == ["## The light", "In 2019\nthe lamp was converted.",
+                         "**The light is visible for\n23 nautical miles in clear weather** and flashes\ntwice.",
+                         "- Tested monthly", "- checked by the keeper"]
+    quote = support.Quote(Source(1, "/d/light.md", text), text.index("**The"), text.index("twice.") + 6, 1.0)
+    assert quote.text == "**The light is visible for 23 nautical miles in clear weather** and flashes twice."
