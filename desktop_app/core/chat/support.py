@@ -76,6 +76,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from desktop_app.core.chat.citations import STOPWORDS, Source
+from desktop_app.core.chat.names import code_names, names_one
 from desktop_app.core.library.context import document_title, embed_text
 from desktop_app.core.logs import user_text
 
@@ -164,12 +165,6 @@ _TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9_'.-]*[A-Za-z0-9_]|[A-Za-z]|\d+(?:[.,]\d
 # Names written as code (WARNING, os.urandom, dirs_exist_ok, FileExistsError):
 # they cannot be paraphrased, so a window supports a sentence only with them.
 _NAME = re.compile(r"\b(?:[A-Z][A-Z0-9_]{2,}|[A-Za-z]\w*[._]\w[\w.]*|[A-Z][a-z]+[A-Z]\w*)\b")
-# Names a question writes as code: a dotted or snake_case name, a camelCase
-# word, a command-line flag. A passage that does not name them is about
-# something else, however close its words ("Default is 100" of another
-# variable is no answer about ``fetch.retryBackoff``).
-_CODE_NAME = re.compile(r"(?<![\w.-])(?:--?[A-Za-z][\w-]*|[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+"
-                        r"|[A-Za-z]\w*_\w+|[a-z]+[A-Z]\w*)")
 _POINTER = re.compile(r"\W*(?:see|refer to|for (?:more|further) (?:details|information))\b", re.I)
 _NUMBER = re.compile(r"(?<![A-Za-z\d.])\d+(?:[.,]\d+)*")
 _NEGATION = re.compile(r"\b(?:not|no|never|cannot|can't|won't|doesn't|don't|isn't|aren't|"
@@ -509,30 +504,6 @@ def _supported_prefix(text: str, source: Source, question: str, ranked: Ranked) 
                  gap)
         relevant |= gap <= RELEVANCE_MARGIN
     return body[:kept_end].strip() if relevant else ""
-
-
-def code_names(text: str) -> set[str]:
-    """The names ``text`` writes as code, lower-cased (``_CODE_NAME``)."""
-    names = set()
-    for name in _CODE_NAME.findall(text):
-        if "." in name and all(len(part) <= 1 for part in name.split(".")):
-            continue   # "e.g", "i.e"
-        names.add(name.lower())
-    return names
-
-
-def names_one(source: Source, names: set[str]) -> bool:
-    """Whether the passage (its text, section or file name) names one of
-    ``names``; a dotted name counts when its last part and another part are
-    there (``copytree`` on the shutil page for ``shutil.copytree``)."""
-    hay = " ".join((source.text, source.section or "", source.path.rsplit("/", 1)[-1])).lower()
-    for name in names:
-        if name in hay or name.startswith("-") and name.lstrip("-") in hay:
-            return True
-        parts = name.split(".")
-        if len(parts) > 1 and parts[-1] in hay and any(p in hay for p in parts[:-1]):
-            return True
-    return False
 
 
 def read_agrees(question: str, ranked: Ranked, reader: Reader) -> bool:

@@ -1,0 +1,40 @@
+"""Names a question writes as code, and whether a passage names them.
+
+A dotted or snake_case name, a camelCase word, a command-line flag cannot be
+paraphrased: a passage (or a quote) that does not name any of them is about
+something else, however close its words ("Default is 100" of another
+variable is no answer about ``fetch.retryBackoff``). Used by ``support.py``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from desktop_app.core.chat.citations import Source
+
+_CODE_NAME = re.compile(r"(?<![\w.-])(?:--?[A-Za-z][\w-]*|[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+"
+                        r"|[A-Za-z]\w*_\w+|[a-z]+[A-Z]\w*)")
+
+
+def code_names(text: str) -> set[str]:
+    """The names ``text`` writes as code, lower-cased (``_CODE_NAME``)."""
+    names = set()
+    for name in _CODE_NAME.findall(text):
+        if "." in name and all(len(part) <= 1 for part in name.split(".")):
+            continue   # "e.g", "i.e"
+        names.add(name.lower())
+    return names
+
+
+def names_one(source: Source, names: set[str]) -> bool:
+    """Whether the passage (its text, section or file name) names one of
+    ``names``; a dotted name counts when its last part and another part are
+    there (``copytree`` on the shutil page for ``shutil.copytree``)."""
+    hay = " ".join((source.text, source.section or "", source.path.rsplit("/", 1)[-1])).lower()
+    for name in names:
+        if name in hay or name.startswith("-") and name.lstrip("-") in hay:
+            return True
+        parts = name.split(".")
+        if len(parts) > 1 and parts[-1] in hay and any(p in hay for p in parts[:-1]):
+            return True
+    return False
