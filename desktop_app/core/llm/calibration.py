@@ -11,6 +11,7 @@ loss can be measured on passages the calibration did not see.
 from __future__ import annotations
 
 import hashlib
+import os
 import logging
 import random
 from dataclasses import dataclass
@@ -69,7 +70,14 @@ def library_calibration(library, *, max_chars: int = 60_000, held_out_fraction: 
         raise CalibrationError("your library has no indexed passages yet; add documents first, "
                                "or calibrate on the bundled text")
     paths = sorted({r.path for r in rows})
-    held = {p for p in paths if _held_out(p, held_out_fraction)} if len(paths) > 1 else set()
+    # Which documents are held out depends on where they stand in the
+    # library, not on where the library's folders are on this disk.
+    try:
+        base = os.path.commonpath(paths) if len(paths) > 1 else ""
+    except ValueError:           # paths on different drives
+        base = ""
+    held = {p for p in paths if _held_out(os.path.relpath(p, base) if base else p, held_out_fraction)} \
+        if len(paths) > 1 else set()
     if held == set(paths):       # every document hashed out: keep one for calibration
         held.discard(paths[0])
     rng = random.Random(seed)
