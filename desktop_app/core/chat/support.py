@@ -11,10 +11,13 @@ page that states the right one. So the engine shows exactly one of:
   span so the viewer highlights exactly those sentences;
 * ``not_covered``: no passage sentence is close enough to the question;
   or the best sentence does not state the kind of thing the question asks
-  for (a number for "how many", an exception for "what does X raise":
-  ``ANSWER_KINDS``); or the question names something in code form
-  (``code_names``: a dotted or snake_case name, a camelCase word, a flag)
-  and the quote does not; or the loaded model, reading the passages, does
+  for (a number for "how many", an exception for "what does X raise", a
+  default for "by default": ``ANSWER_KINDS``); or the question names
+  something in code form (``code_names``: a dotted or snake_case name, a
+  camelCase word, a flag) and the quote does not, or the quote stands
+  under the heading of another such name (``names_other``: "autovacuum_work_mem
+  (integer) ... It defaults to -1" is no answer about maintenance_work_mem);
+  or the loaded model, reading the passages, does
   not agree with the ranking (``read_agrees``: of the best-ranked
   sentences, the question is not among the likeliest continuations after
   the chosen one -- query likelihood, a second reading of the passages that
@@ -52,7 +55,11 @@ the time starts ... It is January 1, 1970"), by the embedder's cosine to
 the question plus a term-overlap share (the question's stemmed content
 words the sentence contains, weighted by how rare each is among the
 candidate sentences, like BM25's idf). A table row is read under its
-table's header row. A sentence that adds nothing to the question (a
+table's header row, and a sentence further down an entry under the
+entry's heading when that heading shares a word with the question and
+names what the sentence does not ("checkpoint_timeout (integer)" above
+"The default is five minutes."); the quote then shows that heading before
+the sentence with an ellipsis. A sentence that adds nothing to the question (a
 heading restating it), or only sends the reader elsewhere ("See ... for
 more details"), cannot win. The ranking adds ``KIND_WEIGHT`` when the
 sentence states what the question asks for (``ANSWER_KINDS``: a number for
@@ -76,7 +83,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from desktop_app.core.chat.citations import STOPWORDS, Source
-from desktop_app.core.chat.names import code_names, names_one
+from desktop_app.core.chat.names import code_names, names_one, names_other
 from desktop_app.core.library.context import document_title, embed_text
 from desktop_app.core.logs import user_text
 
@@ -148,11 +155,17 @@ ANSWER_KINDS = (
                 r"width|length|height|limit|count|percentage|amount|version|year|depth|timeout|scale|"
                 r"ratio|duration|age)s?\b", re.I),
      lambda sentence, question: bool(quantities(sentence) - numbers(question))),
+    # a default: what holds when the user sets nothing
+    ("default",
+     re.compile(r"\bdefaults?\b|\bif (?:i|you|we|one) (?:don't|do not|never) (?:set|give|specify|pass|provide|choose)\b", re.I),
+     lambda sentence, question: bool(_DEFAULT.search(sentence))),
     # an exception or error a call raises
     ("exception",
      re.compile(r"\b(?:raise[sd]?|exception|error)\b", re.I),
      lambda sentence, question: bool(set(_EXCEPTION.findall(sentence)) - set(_EXCEPTION.findall(question)))),
 )
+_DEFAULT = re.compile(r"\bdefault(?:s|ed)?\b|\bnot (?:given|specified|set|supplied|provided)\b|\bomitted\b|"
+                      r"\bunless\b|\bassumed\b", re.I)
 _EXCEPTION = re.compile(r"\b[A-Z]\w*(?:Error|Exception|Exit|Interrupt|Warning)\b")
 
 
@@ -323,9 +336,28 @@ class Quote:
     start: int          # offsets in source.text
     end: int
     score: float
+    # The heading the quoted sentence stands under, further up its passage
+    # (offsets in source.text), shown before it with an ellipsis:
+    # "checkpoint_timeout (integer) … The default is five minutes (5min)."
+    lead: Optional[tuple[int, int]] = None
 
     @property
     def text(self) -> str:
+        body = self._body()
+        if self.lead is None:
+            return body
+        return f"{' '.join(self.source.text[self.lead[0]:self.lead[1]].split())} … {body}"
+
+    @property
+    def heading(self) -> str:
+        """The heading the quote stands under: its lead, or its own first
+        line when that is a heading; empty when neither."""
+        if self.lead is not None:
+            return self.source.text[self.lead[0]:self.lead[1]]
+        first = self.source.text[self.start:self.end].split("\n", 1)
+        return first[0] if len(first) > 1 and _is_heading(first[0]) else ""
+
+    def _body(self) -> str:
         # A heading line of the quote ("exception KeyError") runs into its
         # sentence with a dash, not as one run-on sentence.
         # A hard wrap inside a sentence is a space.
@@ -345,6 +377,8 @@ class Ranked:
     scores: np.ndarray     # for the question, raised where the model's draft points
     by_question: np.ndarray  # for the question alone
     singles: int = 0
+    # The heading each was read under (``_heading_above``), or None.
+    leads: Optional[list] = None
 
     def best(self) -> int:
         return int(np.argmax(self.scores))
@@ -378,7 +412,14 @@ def rank_sentences(question: str, sources: Sequence[Source], embed: Optional[Emb
     asked = terms(question)
     # A table row ("WARNING | 30") is read under its table's header row
     # ("Level | Numeric value"), as a reader would; the quote stays the row.
-    readings = [_with_header(s, a, b) for s, a, b in spans]
+    # A sentence further down an entry ("The default is five minutes.")
+    # is read under the heading of its entry ("checkpoint_timeout
+    # (integer)") when that heading says something the question asks about
+    # that the sentence does not repeat: which entry it belongs to is part
+    # of what it says.
+    leads = [_heading_above(s, a, asked) for s, a, b in spans]
+    readings = [_with_header(s, a, b) if lead is None else f"{s.text[lead[0]:lead[1]].strip()}\n{s.text[a:b]}"
+                for (s, a, b), lead in zip(spans, leads)]
     sentence_terms = [terms(r) for r in readings]
     # idf over the candidate sentences: a word every sentence has says little.
     n = len(singles)
@@ -411,7 +452,7 @@ def rank_sentences(question: str, sources: Sequence[Source], embed: Optional[Emb
         found = np.array([len(added & (t | {f"#{x}" for x in numbers(s.text[a:b])})) / len(added)
                           for t, (s, a, b) in zip(sentence_terms, spans)])
         scores = scores + DRAFT_WEIGHT * found
-    return Ranked(spans, scores, by_question, n)
+    return Ranked(spans, scores, by_question, n, leads)
 
 
 def _with_header(source: Source, start: int, end: int) -> str:
@@ -427,6 +468,30 @@ def _with_header(source: Source, start: int, end: int) -> str:
             break
         header = line
     return f"{header.strip()}\n{text}" if header else text
+
+
+def _heading_above(source: Source, start: int, asked: set[str]) -> Optional[tuple[int, int]]:
+    """The nearest heading line above ``source.text[start:]`` in its passage
+    (as offsets), when it shares a word with the question (``asked``) and
+    names something the sentence at ``start`` does not; None otherwise, and
+    for a table row, which reads under its header row instead."""
+    text = source.text
+    line_end = text.find("\n", start)
+    sentence = text[start:line_end if line_end >= 0 else len(text)]
+    if " | " in sentence or _is_heading(sentence):
+        return None
+    end = text.rfind("\n", 0, start)
+    while end > 0:
+        begin = text.rfind("\n", 0, end) + 1
+        line = text[begin:end].strip()
+        if line and _is_heading(line):
+            said = terms(line)
+            if said & asked and said - terms(sentence):
+                lead = begin + (len(text[begin:end]) - len(text[begin:end].lstrip()))
+                return lead, lead + len(line)
+            return None
+        end = begin - 1
+    return None
 
 
 def _is_heading(text: str) -> bool:
@@ -466,7 +531,12 @@ def best_quote(question: str, sources: Sequence[Source], embed: Optional[Embed],
     if end - start > MAX_QUOTE_CHARS:
         cut = source.text.rfind(" ", start, start + MAX_QUOTE_CHARS)
         end = cut if cut > start else start + MAX_QUOTE_CHARS
-    return Quote(source, start, end, float(scores[best]))
+    lead = ranked.leads[best] if ranked.leads else None
+    if lead is not None and lead[0] >= start:
+        lead = None              # the heading is part of the quote already
+    elif lead is not None and not source.text[lead[1]:start].strip():
+        start, lead = lead[0], None   # right above: quoted with it
+    return Quote(source, start, end, float(scores[best]), lead)
 
 
 def quote_citation(quote: Quote) -> dict:
@@ -553,6 +623,9 @@ def ground(question: str, answer: str, citations: Sequence[dict], sources: Seque
         return Grounded(NOT_COVERED, "", [])
     if names and not names_one(replace(quote.source, text=quote.text), names):
         log.info("the best sentence does not name what the question names in code form")
+        return Grounded(NOT_COVERED, "", [])
+    if names and names_other(quote.heading, names):
+        log.info("the best sentence stands under the heading of another name")
         return Grounded(NOT_COVERED, "", [])
     if reader is not None and not read_agrees(question, ranked, reader):
         log.info("the model's reading of the passages does not agree with the best sentence")
