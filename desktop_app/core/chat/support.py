@@ -83,7 +83,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from desktop_app.core.chat.citations import Source
-from desktop_app.core.chat.names import code_names, names_one, names_other
+from desktop_app.core.chat.names import code_names, names_match, names_one, names_other
 from desktop_app.core.chat.sentences import (  # noqa: F401  (answer_kinds, quantities: used through support)
     _SOFT_WRAP, ANSWER_KINDS, answer_kinds, numbers, quantities, sentence_spans, stem, strip_markers, terms)
 from desktop_app.core.library.context import document_title, embed_text
@@ -136,6 +136,8 @@ MAX_QUOTE_CHARS = 400
 # (ANSWER_KINDS) gains in the ranking of quotable sentences. Not part of the
 # "not covered" score: what a sentence states does not make it on topic.
 KIND_WEIGHT = 0.2
+# How far below its lead (``_lead_of``) a sentence of an entry ranks at most.
+LEAD_GAP = 0.1
 # The model's reading (``Reader``): of the best READER_CANDIDATES sentences
 # of the ranking, the quote must be among the READER_RANK after which the
 # model finds the question likeliest. Chosen on the two development sets
@@ -254,7 +256,7 @@ class Ranked:
     scores: np.ndarray     # for the question, raised where the model's draft points
     by_question: np.ndarray  # for the question alone
     singles: int = 0
-    # The heading each was read under (``_heading_above``), or None.
+    # The heading each was read under (``_lead_of``), or None.
     leads: Optional[list] = None
 
     def best(self) -> int:
@@ -294,7 +296,8 @@ def rank_sentences(question: str, sources: Sequence[Source], embed: Optional[Emb
     # (integer)") when that heading says something the question asks about
     # that the sentence does not repeat: which entry it belongs to is part
     # of what it says.
-    leads = [_heading_above(s, a, asked) for s, a, b in spans]
+    named = code_names(question)
+    leads = [_lead_of(s, a, asked, named) for s, a, b in spans]
     readings = [_with_header(s, a, b) if lead is None
                 else f"{s.text[lead[0]:lead[1]].strip()}\n{s.text[a:b]}" for (s, a, b), lead in zip(spans, leads)]
     sentence_terms = [terms(r) for r in readings]
@@ -315,9 +318,18 @@ def rank_sentences(question: str, sources: Sequence[Source], embed: Optional[Emb
     # Nor can a sentence that only sends the reader elsewhere ("See git-repack(1)
     # for more details.").
     said = numbers(question)
-    by_question -= np.array([0.0 if (t - asked or numbers(s.text[a:b]) - said)
-                             and not _POINTER.match(s.text[a:b]) else 1.0
-                             for t, (s, a, b) in zip(sentence_terms, spans)])
+    barred = np.array([0.0 if (t - asked or numbers(s.text[a:b]) - said)
+                       and not _POINTER.match(s.text[a:b]) else 1.0
+                       for t, (s, a, b) in zip(sentence_terms, spans)])
+    # A sentence of an entry is as close to the question as its lead, but
+    # LEAD_GAP: of an entry that answers, the sentence stating the kind of
+    # thing asked for ("Default: 64.") then outranks the entry's first line.
+    where = {(id(s), a): i for i, (s, a, _) in enumerate(spans[:n])}
+    for i, ((s, _, _), lead) in enumerate(zip(spans, leads)):
+        j = where.get((id(s), lead[0])) if lead else None
+        if j is not None and not barred[i]:
+            by_question[i] = max(by_question[i], by_question[j] - barred[j] - LEAD_GAP)
+    by_question -= barred
     kinds = answer_kinds(question)
     scores = by_question.copy()
     if kinds:
@@ -347,16 +359,25 @@ def _with_header(source: Source, start: int, end: int) -> str:
     return f"{header.strip()}\n{text}" if header else text
 
 
-def _heading_above(source: Source, start: int, asked: set[str]) -> Optional[tuple[int, int]]:
-    """The nearest heading line above ``source.text[start:]`` in its passage
-    (as offsets), when it shares a word with the question (``asked``) and
-    names something the sentence at ``start`` does not; None otherwise, and
-    for a table row, which reads under its header row instead."""
+def _lead_of(source: Source, start: int, asked: set[str], named: set[str]) -> Optional[tuple[int, int]]:
+    """What the sentence at ``source.text[start:]`` is said of, as offsets:
+    the first sentence of its paragraph or list item when that one names,
+    in code form, what the question names (``named``: "maxKeys {number}
+    Specifies ... Default: 1000."); else the nearest heading line above it
+    in its passage, when that shares a word with the question (``asked``)
+    and names something the sentence does not. None otherwise, and for a
+    table row, which reads under its header row instead."""
     text = source.text
     line_end = text.find("\n", start)
     sentence = text[start:line_end if line_end >= 0 else len(text)]
     if " | " in sentence or _is_heading(sentence):
         return None
+    block = text.rfind("\n", 0, start) + 1
+    if named and block < start:
+        first = (sentence_spans(text[block:start]) or [None])[0]
+        lead = text[block + first[0]:block + first[1]] if first else ""
+        if lead and names_match(lead, named) and not _POINTER.match(lead):
+            return block + first[0], block + first[1]
     end = text.rfind("\n", 0, start)
     while end > 0:
         begin = text.rfind("\n", 0, end) + 1

@@ -222,6 +222,22 @@ def test_a_sentence_is_read_and_quoted_under_the_heading_of_its_entry(embedder):
     assert citation["text"].startswith("The default is ten minutes")
 
 
+API_PAGE = ("tally.count(items[, options])\n\nitems {Array} The values to count.\n\n"
+            "separator {string} The text put between groups. Default: ', '.\n\n"
+            "maxGroups {number} Specifies the largest number of groups kept. Use 0 for no limit. Default: 64.\n\n"
+            "The tally.count() method counts the items.")
+
+
+@pytest.mark.parametrize("question", ["tally.count maxGroups default", "What is the default maxGroups of tally.count?"])
+def test_a_sentence_of_a_list_item_is_read_with_the_name_the_item_starts_with(embedder, question):
+    # "Default: 64." says nothing of maxGroups but for the item it ends; the
+    # separator's "Default: ', '." stands under the same heading.
+    grounded = support.ground(question, "", [], [Source(1, "/d/tally.md", API_PAGE)], embedder.encode)
+    assert grounded.kind == support.QUOTE
+    assert "maxGroups {number}" in grounded.text and "Default: 64." in grounded.text
+    assert "', '" not in grounded.text
+
+
 def test_a_sentence_under_the_heading_of_another_name_is_no_answer(embedder):
     # The upload_chunk_memory entry mentions upload_buffer_memory, but its
     # default (-1) is upload_chunk_memory's; upload_buffer_memory's entry
