@@ -19,6 +19,9 @@ _HTML_DROP = ", ".join([
     "ol.breadcrumb", ".breadcrumbs", ".breadcrumb", "div.sidebar", "#sidebar", ".sidebar-nav",
     "div.toctree-wrapper", "nav.contents", "div.contents.topic", "div.rst-footer-buttons",
     ".skip-link", ".cookie-banner", "#cookie-banner", ".related-posts", ".share-buttons",
+    # DocBook XSL (the PostgreSQL manual and many others): the Prev / Up / Home / Next
+    # tables above and below every page, which repeat the page's and the chapter's titles.
+    "div.navheader", "div.navfooter",
 ])
 _HTML_MAIN = ("[role=main]", "main", "article", "div.body", "div#content", "div.content")
 _HTML_BLOCK = frozenset({
