@@ -7,8 +7,13 @@ tables the HTML parser drops since version 2), the real embedder."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import sqlite3
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +26,7 @@ from desktop_app.core.library.parse import html
 from desktop_app.core.library.write_ops import FileDone
 from library_corpus import write_facts
 
+REPO = Path(__file__).resolve().parents[3]
 PG_HTML = Path("/usr/share/doc/postgresql-doc-15/html")
 PAGES = ("tutorial-join.html", "tutorial-agg.html", "tutorial-update.html", "tutorial-delete.html",
          "tutorial-views.html", "tutorial-fk.html")
@@ -209,3 +215,54 @@ def test_a_library_from_before_parser_versions_opens_and_upgrades(docs, tmp_path
     assert all(versions[p] == 2 for p in versions if p.endswith(".html"))
     assert all(versions[p] is None for p in versions if not p.endswith(".html"))
     assert reopened.store.totals()["chunks"] == sum(len(rows) for rows in after.values())
+
+
+_CHILD = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from desktop_app.core.library import ingest
+    from desktop_app.core.library.embed import load_embedder
+    from desktop_app.core.library.library import Library
+    embedder = load_embedder(sys.argv[3], cache_dir=Path(sys.argv[2]))
+    ingest.FIRST_EMBED_BATCH = ingest.EMBED_BATCH = 1   # one file a commit
+    real_encode, calls = embedder.encode, []
+    def encode(texts, *args, **kwargs):
+        calls.append(len(texts))
+        if len(calls) == 3:        # two files' new passages committed, a third file's being embedded
+            print("embedding", flush=True)
+            time.sleep(120)
+        return real_encode(texts, *args, **kwargs)
+    embedder.encode = encode
+    Library(Path(sys.argv[1]), embedder_factory=lambda: embedder).refresh()
+""")
+
+
+def test_kill_9_mid_upgrade_loses_no_passage_and_the_next_refresh_resumes(docs, tmp_path, make_library,
+                                                                          monkeypatch, embedder):
+    library_dir = tmp_path / "library"
+    lib, _ = _old_library(make_library, docs, monkeypatch, embedder, library_dir)
+    before = _passages(lib)
+    lib.close()
+    child = subprocess.Popen([sys.executable, "-c", _CHILD, str(library_dir), str(embedder.source_dir.parent),
+                              embedder.backend], cwd=REPO, stdout=subprocess.PIPE, text=True,
+                             env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        line = child.stdout.readline()
+        assert line.startswith("embedding"), line
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+
+    reopened = make_library(library_dir)
+    middle = _passages(reopened)
+    files = _files(reopened)
+    upgraded = [p for p, (_, version, _) in files.items() if p.endswith(".html") and version == 2]
+    assert 2 <= len(upgraded) < len(PAGES)
+    for path, (status, version, chunks) in files.items():
+        assert status == "ok" and chunks == len(middle[path]), path
+        if version != 2:
+            assert middle[path] == before[path]
+    assert reopened.store.totals()["indexed_vectors"] == sum(len(rows) for rows in middle.values())
+    assert reopened.search("join two tables", k=3)
+    assert reopened.refresh(token=CancelToken()).reparsed == len(PAGES) - len(upgraded)
+    assert all(v == 2 for p, (_, v, _) in _files(reopened).items() if p.endswith(".html"))
