@@ -34,6 +34,7 @@ from desktop_app.core.jobs import Cancelled, CancelToken, Progress, RateLimitedR
 from desktop_app.core.library.context import document_title, embed_text
 from desktop_app.core.library.documents import Chunk, ParseError
 from desktop_app.core.library.fsnames import to_fs
+from desktop_app.core.library.parse import parser_version
 from desktop_app.core.library.parser_upgrade import FileHold, VectorReuse, outdated, vectors_for
 from desktop_app.core.library.store import (
     ChunkOp, FileDone, FileFailed, FileRecord, FileStart, FileUnchanged, Store, WriteOp)
@@ -276,11 +277,10 @@ class _Producer(threading.Thread):
     """Hashes, parses and chunks candidates in order into a bounded queue."""
 
     def __init__(self, candidates: list[Candidate], parse: Callable, chunker: Callable,
-                 stop: threading.Event, parser_version: Callable[[str], Optional[int]]) -> None:
+                 stop: threading.Event) -> None:
         super().__init__(name="library-ingest-producer", daemon=True)
         self.candidates = candidates
         self.parse = parse
-        self.parser_version = parser_version
         self.chunker = chunker
         self.stop = stop
         self.queue: "queue.Queue" = queue.Queue(maxsize=QUEUE_ITEMS)
@@ -309,15 +309,15 @@ class _Producer(threading.Thread):
 
     def _one(self, cand: Candidate) -> bool:
         fs_path = to_fs(cand.path)   # the library keeps text-form paths (fsnames)
+        version = parser_version(cand.path)
         try:
             st = os.stat(fs_path)
             sha = sha256_file(fs_path)
         except OSError as exc:
-            return self._put(_Failed(cand, _reason(exc)))
+            return self._put(_Failed(cand, _reason(exc), version))
         known = cand.known
         if known is not None and known.status == "ok" and known.sha256 == sha and not outdated(known):
             return self._put(_Unchanged(cand, st.st_size, st.st_mtime_ns))
-        version = self.parser_version(cand.path)
         started = False
         count = 0
         group: list[Chunk] = []
@@ -348,18 +348,17 @@ class _Producer(threading.Thread):
 
 def run_ingest(store: Store, embedder, candidates: list[Candidate], *, total_files: int,
                done_files: int, parse: Callable, chunker: Callable, token: CancelToken,
-               report: Report, result: IngestReport,
-               parser_version: Callable[[str], Optional[int]] = lambda path: None) -> IngestReport:
+               report: Report, result: IngestReport) -> IngestReport:
     """Index ``candidates`` (files whose size or mtime changed, or new ones).
 
     ``total_files``/``done_files`` frame the progress (files already known
     unchanged count as done). Raises Cancelled when the token is cancelled;
-    everything committed until then stays. ``parser_version(path)`` is
-    recorded with each file (``parser_upgrade``).
+    everything committed until then stays. Each file records the
+    ``parser_version`` of its parser (``parser_upgrade``).
     """
     report = RateLimitedReport(report)
     stop = threading.Event()
-    producer = _Producer(candidates, parse, chunker, stop, parser_version)
+    producer = _Producer(candidates, parse, chunker, stop)
     pending_ops: list[WriteOp] = []
     pending_texts: list = []   # per chunk op: its text to embed, or a reused vector
     hold = FileHold()

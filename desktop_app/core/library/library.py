@@ -364,7 +364,7 @@ class Library:
         Raises Cancelled when ``token`` is cancelled: what was committed until
         then stays searchable and the next add carries on from there.
         """
-        from desktop_app.core.library.parse import is_supported, parse_file, parser_version
+        from desktop_app.core.library.parse import is_supported, parse_file
 
         token = token or CancelToken()
         result = IngestReport()
@@ -429,7 +429,7 @@ class Library:
             try:
                 run_ingest(self.store, embedder, list(unique.values()), total_files=total, done_files=done,
                            parse=parse_file, chunker=self._chunker(embedder), token=token,
-                           report=report, result=result, parser_version=parser_version)
+                           report=report, result=result)
             finally:
                 result.seconds = time.monotonic() - t0
             for source_id in touched:

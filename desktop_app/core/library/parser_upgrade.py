@@ -49,9 +49,17 @@ Item = Union[str, np.ndarray]
 def add_column(db: sqlite3.Connection) -> None:
     """Schema upgrade, in the caller's transaction: an older library's
     files get a ``parser_version`` (NULL: ``LEGACY_PARSER_VERSION``)."""
-    if "parser_version" not in {r[1] for r in db.execute("PRAGMA table_info(files)")}:
+    if not file_fields(db).endswith("parser_version"):
         db.execute("ALTER TABLE files ADD COLUMN parser_version INTEGER")
         log.info("library schema: files.parser_version added")
+
+
+def file_fields(db: sqlite3.Connection) -> str:
+    """The columns of a ``FileRecord``; a library of the older schema opened
+    read-only (not upgraded) has no ``parser_version``."""
+    fields = "id, source_id, path, size, mtime_ns, sha256, status, reason, chunks"
+    has = "parser_version" in {r[1] for r in db.execute("PRAGMA table_info(files)")}
+    return f"{fields}, {'parser_version' if has else 'NULL'}"
 
 
 def outdated(record) -> bool:

@@ -44,7 +44,7 @@ from desktop_app.core.library.database import is_damage, open_database, open_rea
 from desktop_app.core.library.fts import FTS_SCHEMA_VERSION, fts_query  # noqa: F401 (re-exported)
 from desktop_app.core.library.index_cache import label_digest, read_stamp, write_stamp
 from desktop_app.core.library.integrity import ensure_unique_passages
-from desktop_app.core.library.parser_upgrade import add_column as add_parser_version
+from desktop_app.core.library.parser_upgrade import add_column as add_parser_version, file_fields
 from desktop_app.core.library.recovery import FOLDER_LIST, damaged, write_folder_list
 from desktop_app.core.library.write_ops import (  # noqa: F401 (re-exported)
     ChunkOp, FileDone, FileFailed, FileStart, FileUnchanged, WriteOp)
@@ -175,6 +175,7 @@ class Store:
                 # Names this database: an index saved for another one is never trusted.
                 self._set_meta_default("library_id", uuid.uuid4().hex)
             self.library_id = self._meta("library_id") or ""
+            self._file_fields = file_fields(self._db)
         except sqlite3.DatabaseError as exc:
             if getattr(self, "_db", None) is not None:
                 self._db.close()
@@ -656,14 +657,14 @@ class Store:
         with self.lock:
             prefix = path.rstrip(os.sep) + os.sep
             rows = self._db.execute(
-                "SELECT id, source_id, path, size, mtime_ns, sha256, status, reason, chunks, parser_version FROM files "
+                f"SELECT {self._file_fields} FROM files "
                 "WHERE path = ? OR substr(path, 1, ?) = ?", (path, len(prefix), prefix))
             return {r[2]: FileRecord(*r) for r in rows}
 
     def files_of_source(self, source_id: int) -> list[FileRecord]:
         with self.lock:
             return [FileRecord(*r) for r in self._db.execute(
-                "SELECT id, source_id, path, size, mtime_ns, sha256, status, reason, chunks, parser_version FROM files "
+                f"SELECT {self._file_fields} FROM files "
                 "WHERE source_id = ? ORDER BY path", (source_id,))]
 
     def delete_files(self, file_ids: Iterable[int]) -> int:

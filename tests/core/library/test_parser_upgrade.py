@@ -23,6 +23,7 @@ from desktop_app.core.jobs import Cancelled, CancelToken
 from desktop_app.core.library import ingest
 from desktop_app.core.library.context import embed_text
 from desktop_app.core.library.parse import html
+from desktop_app.core.library.store import Store
 from desktop_app.core.library.write_ops import FileDone
 from library_corpus import write_facts
 
@@ -199,6 +200,12 @@ def test_a_library_from_before_parser_versions_opens_and_upgrades(docs, tmp_path
     db.execute("ALTER TABLE files DROP COLUMN parser_version")   # the schema before this change
     db.commit()
     db.close()
+
+    # Opened read-only (a read-only mount: not upgraded), it lists its files.
+    read_only = Store(library_dir, read_only=True)
+    records = read_only.files_under(str(docs))
+    assert len(records) == len(PAGES) + 3 and {r.parser_version for r in records.values()} == {None}
+    read_only.close()
 
     reopened = make_library(library_dir)
     assert {v for _, v, _ in _files(reopened).values()} == {None}   # recorded: unknown (legacy 1)
