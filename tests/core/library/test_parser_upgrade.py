@@ -148,6 +148,21 @@ def test_a_newer_parser_reparses_its_files_only_and_keeps_unchanged_vectors(docs
     assert (again.reparsed, again.chunks, again.unchanged) == (0, 0, len(PAGES) + len(others))
 
 
+def _interrupted(lib, before):
+    """After an interrupted upgrade: some pages upgraded, every file whole
+    (a page not done yet has all its old passages). Returns the passages
+    and the upgraded pages."""
+    middle = _passages(lib)
+    files = _files(lib)
+    upgraded = [p for p, (_, version, _) in files.items() if p.endswith(".html") and version == 2]
+    assert 2 <= len(upgraded) < len(PAGES)
+    for path, (status, version, chunks) in files.items():
+        assert status == "ok" and chunks == len(middle[path]), path
+        if version != 2:
+            assert middle[path] == before[path]
+    return middle, upgraded
+
+
 def test_a_cancelled_upgrade_leaves_every_file_whole_and_the_next_refresh_finishes(docs, make_library,
                                                                                   monkeypatch, embedder):
     lib, counting = _old_library(make_library, docs, monkeypatch, embedder)
@@ -170,16 +185,9 @@ def test_a_cancelled_upgrade_leaves_every_file_whole_and_the_next_refresh_finish
         lib.refresh(token=token)
     monkeypatch.undo()
 
-    middle = _passages(lib)
-    files = _files(lib)
-    upgraded = [p for p, (_, version, _) in files.items() if p.endswith(".html") and version == 2]
-    assert 2 <= len(upgraded) < len(PAGES)
-    for path, (status, version, chunks) in files.items():
-        assert status == "ok" and chunks == len(middle[path]), path
-        if version != 2:           # not done yet: its old passages, all of them
-            assert middle[path] == before[path]
+    middle, upgraded = _interrupted(lib, before)
     hits = lib.search("join two tables", k=3)
-    assert hits and all(h.path in files for h in hits)
+    assert hits and all(h.path in middle for h in hits)
 
     finished = lib.refresh(token=CancelToken())
     assert finished.reparsed == len(PAGES) - len(upgraded)
@@ -261,14 +269,7 @@ def test_kill_9_mid_upgrade_loses_no_passage_and_the_next_refresh_resumes(docs, 
         child.wait()
 
     reopened = make_library(library_dir)
-    middle = _passages(reopened)
-    files = _files(reopened)
-    upgraded = [p for p, (_, version, _) in files.items() if p.endswith(".html") and version == 2]
-    assert 2 <= len(upgraded) < len(PAGES)
-    for path, (status, version, chunks) in files.items():
-        assert status == "ok" and chunks == len(middle[path]), path
-        if version != 2:
-            assert middle[path] == before[path]
+    middle, upgraded = _interrupted(reopened, before)
     assert reopened.store.totals()["indexed_vectors"] == sum(len(rows) for rows in middle.values())
     assert reopened.search("join two tables", k=3)
     assert reopened.refresh(token=CancelToken()).reparsed == len(PAGES) - len(upgraded)
