@@ -112,8 +112,15 @@ def test_a_newer_parser_reparses_its_files_only_and_keeps_unchanged_vectors(docs
     assert len(pg) == len(PAGES) and all(_has_navigation(before[p]) for p in pg)
     assert {v for _, v, _ in _files(lib).values()} == {1}
 
-    result = lib.refresh(token=CancelToken())
+    answers = []
 
+    def search_meanwhile(progress):   # between the upgrade's commits
+        if progress.stage == "indexing":
+            answers.append([h.path for h in lib.search("joins between tables", k=3, mode="bm25")])
+
+    result = lib.refresh(token=CancelToken(), report=search_meanwhile)
+
+    assert answers and all(hits and hits[0].endswith("tutorial-join.html") for hits in answers), answers
     assert (result.reparsed, result.added, result.updated) == (len(PAGES), 0, 0), result.to_dict()
     assert result.unchanged == len(others)
     after = _passages(lib)
