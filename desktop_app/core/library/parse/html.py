@@ -7,6 +7,11 @@ from typing import Optional
 
 from desktop_app.core.library.parse.common import _Sections, normalize_space
 
+# Which output this parser gives (``parser_upgrade``): bump it whenever a change
+# alters the blocks of some file, and libraries parse those files again.
+# 2: DocBook navigation tables (div.navheader/navfooter) dropped.
+PARSER_VERSION = 2
+
 # ---------------------------------------------------------------- HTML
 
 # Navigation and page furniture, including what Sphinx, MkDocs and common CMS themes add.
