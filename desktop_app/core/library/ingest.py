@@ -8,7 +8,10 @@ Memory stays bounded whatever the file size: the queue and the batch are
 bounded and chunks stream from the parser.
 
 A file's hash is committed with its last chunk, so a file interrupted by a
-cancel or a crash has no hash and is redone by the next add.
+cancel or a crash has no hash and is redone by the next add. A file that
+already has passages is replaced whole, and passages whose text did not
+change keep their vectors (``parser_upgrade``: how a parser change reaches
+files that did not change).
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from desktop_app.core.jobs import Cancelled, CancelToken, Progress, RateLimitedR
 from desktop_app.core.library.context import document_title, embed_text
 from desktop_app.core.library.documents import Chunk, ParseError
 from desktop_app.core.library.fsnames import to_fs
+from desktop_app.core.library.parse import parser_version
+from desktop_app.core.library.parser_upgrade import FileHold, VectorReuse, outdated, vectors_for
 from desktop_app.core.library.store import (
     ChunkOp, FileDone, FileFailed, FileRecord, FileStart, FileUnchanged, Store, WriteOp)
 
@@ -50,7 +55,7 @@ SAVE_INDEX_EVERY = 300.0   # seconds between index saves during a long ingest
 @dataclass(frozen=True)
 class IngestProgress(Progress):
     """Progress of an ingest: ``done``/``total`` count files; ``chunks`` counts
-    chunks embedded so far in this run."""
+    chunks stored so far in this run."""
 
     chunks: int = 0
 
@@ -59,6 +64,7 @@ class IngestProgress(Progress):
 class IngestReport:
     added: int = 0          # new files indexed
     updated: int = 0        # changed files re-embedded
+    reparsed: int = 0       # unchanged files parsed again by a newer parser (parser_upgrade)
     unchanged: int = 0      # skipped: same content
     removed: int = 0        # left the index (deleted from disk)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
@@ -66,17 +72,19 @@ class IngestReport:
     # Known sources whose root is gone (an unplugged drive, an unmounted
     # share): skipped, their files kept in the index. (path, reason)
     unavailable: list[tuple[str, str]] = field(default_factory=list)
-    chunks: int = 0         # chunks embedded in this run
+    chunks: int = 0         # chunks stored in this run
+    reused: int = 0         # of them, kept the vector of the same text before (not embedded)
     files: int = 0          # files seen
     seconds: float = 0.0
     cancelled: bool = False
 
     def to_dict(self) -> dict:
-        return {"added": self.added, "updated": self.updated, "unchanged": self.unchanged,
+        return {"added": self.added, "updated": self.updated, "reparsed": self.reparsed,
+                "unchanged": self.unchanged,
                 "removed": self.removed, "failed": [{"path": p, "reason": r} for p, r in self.failed],
                 "missing": self.missing,
                 "unavailable": [{"path": p, "reason": r} for p, r in self.unavailable],
-                "chunks": self.chunks, "files": self.files,
+                "chunks": self.chunks, "reused": self.reused, "files": self.files,
                 "seconds": round(self.seconds, 3), "cancelled": self.cancelled}
 
 
@@ -244,12 +252,14 @@ class _Done:
     mtime_ns: int
     sha256: str
     chunks: int
+    parser_version: Optional[int]
 
 
 @dataclass(frozen=True)
 class _Failed:
     cand: Candidate
     reason: str
+    parser_version: Optional[int] = None
 
 
 @dataclass(frozen=True)
@@ -299,13 +309,14 @@ class _Producer(threading.Thread):
 
     def _one(self, cand: Candidate) -> bool:
         fs_path = to_fs(cand.path)   # the library keeps text-form paths (fsnames)
+        version = parser_version(cand.path)
         try:
             st = os.stat(fs_path)
             sha = sha256_file(fs_path)
         except OSError as exc:
-            return self._put(_Failed(cand, _reason(exc)))
+            return self._put(_Failed(cand, _reason(exc), version))
         known = cand.known
-        if known is not None and known.status == "ok" and known.sha256 == sha:
+        if known is not None and known.status == "ok" and known.sha256 == sha and not outdated(known):
             return self._put(_Unchanged(cand, st.st_size, st.st_mtime_ns))
         started = False
         count = 0
@@ -325,12 +336,12 @@ class _Producer(threading.Thread):
         except Exception as exc:  # a bad file is recorded; the ingest goes on
             if not isinstance(exc, (ParseError, OSError)):
                 log.warning("parsing %s failed", cand.path, exc_info=True)
-            return self._put(_Failed(cand, _reason(exc)))
+            return self._put(_Failed(cand, _reason(exc), version))
         if count == 0:
-            return self._put(_Failed(cand, "no text found"))
+            return self._put(_Failed(cand, "no text found", version))
         if group and not self._put(_Chunks(cand, group)):
             return False
-        return self._put(_Done(cand, st.st_size, st.st_mtime_ns, sha, count))
+        return self._put(_Done(cand, st.st_size, st.st_mtime_ns, sha, count, version))
 
 
 # ---------------------------------------------------------------- consumer
@@ -342,13 +353,17 @@ def run_ingest(store: Store, embedder, candidates: list[Candidate], *, total_fil
 
     ``total_files``/``done_files`` frame the progress (files already known
     unchanged count as done). Raises Cancelled when the token is cancelled;
-    everything committed until then stays.
+    everything committed until then stays. Each file records the
+    ``parser_version`` of its parser (``parser_upgrade``).
     """
     report = RateLimitedReport(report)
     stop = threading.Event()
     producer = _Producer(candidates, parse, chunker, stop)
     pending_ops: list[WriteOp] = []
-    pending_texts: list[str] = []
+    pending_texts: list = []   # per chunk op: its text to embed, or a reused vector
+    hold = FileHold()
+    reuse = VectorReuse(store, embedder)
+    reusable: dict = {}
     bare_ops = 0
     batch_size = FIRST_EMBED_BATCH
     started_at = time.monotonic()
@@ -362,10 +377,11 @@ def run_ingest(store: Store, embedder, candidates: list[Candidate], *, total_fil
         if not pending_ops:
             return
         token.check()
-        vectors = embedder.encode(pending_texts, check=token.check) if pending_texts else None
+        vectors = vectors_for(embedder, pending_texts, token.check) if pending_texts else None
         token.check()
         store.write_batch(pending_ops, vectors)
         result.chunks += len(pending_texts)
+        result.reused += sum(not isinstance(t, str) for t in pending_texts)
         for op in pending_ops:
             if isinstance(op, FileDone):
                 state["done"] += 1
@@ -374,6 +390,19 @@ def run_ingest(store: Store, embedder, candidates: list[Candidate], *, total_fil
         if store.seconds_since_save() > SAVE_INDEX_EVERY:
             store.save_index()
         progress()
+
+    def queue_op(cand: Candidate, op: WriteOp, item=None) -> None:
+        if hold.holds(cand):
+            hold.add(op, item)
+            return
+        pending_ops.append(op)
+        if item is not None:
+            pending_texts.append(item)
+
+    def unhold() -> None:
+        ops, items = hold.release()
+        pending_ops.extend(ops)
+        pending_texts.extend(items)
 
     progress()
     producer.start()
@@ -394,21 +423,33 @@ def run_ingest(store: Store, embedder, candidates: list[Candidate], *, total_fil
             if isinstance(item, _Start):
                 token.check()
                 state["detail"] = cand.path
-                pending_ops.append(FileStart(cand.path, cand.source_id))
+                reusable = reuse.of(cand.known)   # read before the file's old passages go
+                hold.start(cand)
+                queue_op(cand, FileStart(cand.path, cand.source_id))
             elif isinstance(item, _Chunks):
                 title = document_title(cand.path)
                 for chunk in item.chunks:
-                    pending_ops.append(ChunkOp(cand.path, chunk))
-                    pending_texts.append(embed_text(title, chunk.section, chunk.text))
+                    text = embed_text(title, chunk.section, chunk.text)
+                    queue_op(cand, ChunkOp(cand.path, chunk), reusable.get(text, text))
+                if hold.holds(cand) and hold.full:   # too large to hold: it streams from here
+                    unhold()
             elif isinstance(item, _Done):
-                pending_ops.append(FileDone(cand.path, item.size, item.mtime_ns, item.sha256))
+                queue_op(cand, FileDone(cand.path, item.size, item.mtime_ns, item.sha256, item.parser_version))
+                unhold()
+                reusable = {}
                 if cand.known is None or cand.known.status == "failed":
                     result.added += 1
+                elif cand.known.sha256 == item.sha256:
+                    result.reparsed += 1
                 else:
                     result.updated += 1
             elif isinstance(item, _Failed):
                 token.check()
-                pending_ops.append(FileFailed(cand.path, cand.source_id, item.reason, cand.size, cand.mtime_ns))
+                if hold.holds(cand):
+                    hold.release()   # its old passages go with the failure, as for any file that fails
+                reusable = {}
+                pending_ops.append(FileFailed(cand.path, cand.source_id, item.reason, cand.size, cand.mtime_ns,
+                                              item.parser_version))
                 result.failed.append((cand.path, item.reason))
                 state["done"] += 1
                 bare_ops += 1

@@ -29,6 +29,7 @@ from desktop_app.core.library.documents import Hit
 from desktop_app.core.library.context import EMBED_TEXT_VERSION
 from desktop_app.core.library.fsnames import ReservedName, display, to_fs, to_text
 from desktop_app.core.library.ingest import Candidate, IngestReport, not_regular_reason, run_ingest, walk_files
+from desktop_app.core.library.parser_upgrade import outdated
 from desktop_app.core.library.rank import BARE_TEXT_WEIGHTS, DEFAULT_WEIGHTS, fuse
 from desktop_app.core.library.rerank import POOL as RERANK_POOL, rerank as rerank_candidates
 from desktop_app.core.library.recovery import LibraryError, read_folder_list, write_folder_list
@@ -91,8 +92,9 @@ _FILE_STATES = {"ok": "indexed", "failed": "failed", "indexing": "pending"}
 
 def _summary(self: IngestReport) -> str:
     parts = [f"{n} {label}" for n, label in (
-        (self.added, "added"), (self.updated, "updated"), (self.unchanged, "unchanged"),
-        (self.removed, "removed"), (len(self.failed), "failed"), (self.chunks, "passages")) if n]
+        (self.added, "added"), (self.updated, "updated"), (self.reparsed, "parsed again by a newer parser"),
+        (self.unchanged, "unchanged"), (self.removed, "removed"), (len(self.failed), "failed"),
+        (self.chunks, "passages"), (self.reused, "of them not embedded again")) if n]
     if self.missing:
         parts.append(f"{len(self.missing)} not found")
     if self.unavailable:
@@ -457,6 +459,8 @@ class Library:
 
         A source whose root folder is gone is skipped and its files kept
         (``unavailable``); files gone from a folder that is there leave.
+        Files an older version of their parser made are parsed again
+        (``parser_upgrade``), each replaced whole.
         A library whose vectors are of an older embedded-text composition
         is then re-embedded alongside (searches keep working meanwhile).
         """
@@ -525,11 +529,13 @@ class Library:
             seen.add(file_path)
             record = known.get(file_path)
             same_stat = record is not None and record.size == st.st_size and record.mtime_ns == st.st_mtime_ns
-            if same_stat and record.status == "ok" and record.sha256:
+            # A file an older parser made (or failed on) is parsed again (parser_upgrade).
+            if same_stat and record.status == "ok" and record.sha256 and not outdated(record):
                 unchanged += 1
                 result.unchanged += 1
                 continue
-            if same_stat and record.status == "failed" and not (record.reason or "").startswith(_TRANSIENT):
+            if (same_stat and record.status == "failed" and not (record.reason or "").startswith(_TRANSIENT)
+                    and not outdated(record)):
                 unchanged += 1  # it failed as it is; it would fail the same way again
                 continue
             todo.append(Candidate(file_path, source.id, st.st_size, st.st_mtime_ns, record))

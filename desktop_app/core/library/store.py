@@ -41,11 +41,13 @@ from desktop_app.core.library import fts
 from desktop_app.core.library.bm25_index import Passage, SearchIndex
 from desktop_app.core.library.context import EMBED_TEXT_VERSION, document_title
 from desktop_app.core.library.database import is_damage, open_database, open_reader
-from desktop_app.core.library.documents import Chunk
 from desktop_app.core.library.fts import FTS_SCHEMA_VERSION, fts_query  # noqa: F401 (re-exported)
 from desktop_app.core.library.index_cache import label_digest, read_stamp, write_stamp
 from desktop_app.core.library.integrity import ensure_unique_passages
+from desktop_app.core.library.parser_upgrade import add_column as add_parser_version, file_fields
 from desktop_app.core.library.recovery import FOLDER_LIST, damaged, write_folder_list
+from desktop_app.core.library.write_ops import (  # noqa: F401 (re-exported)
+    ChunkOp, FileDone, FileFailed, FileStart, FileUnchanged, WriteOp)
 from desktop_app.core.library.writer_lock import LOCK_NAME, WriterLock
 from desktop_app.core.paths import ensure_private_dir
 
@@ -84,7 +86,8 @@ CREATE TABLE IF NOT EXISTS files (
     status TEXT NOT NULL CHECK (status IN ('ok', 'failed', 'indexing')),
     reason TEXT,
     chunks INTEGER NOT NULL DEFAULT 0,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    parser_version INTEGER
 );
 CREATE INDEX IF NOT EXISTS files_source ON files(source_id);
 CREATE TABLE IF NOT EXISTS chunks (
@@ -118,6 +121,7 @@ class FileRecord:
     status: str
     reason: Optional[str]
     chunks: int
+    parser_version: Optional[int] = None   # None: from before it was recorded (parser_upgrade)
 
 
 @dataclass(frozen=True)
@@ -138,8 +142,6 @@ class ChunkRow:
     section: Optional[str]
     start: int
     end: int
-
-
 
 
 def _folder_id(path: Path) -> Optional[tuple[int, int]]:
@@ -173,6 +175,7 @@ class Store:
                 # Names this database: an index saved for another one is never trusted.
                 self._set_meta_default("library_id", uuid.uuid4().hex)
             self.library_id = self._meta("library_id") or ""
+            self._file_fields = file_fields(self._db)
         except sqlite3.DatabaseError as exc:
             if getattr(self, "_db", None) is not None:
                 self._db.close()
@@ -243,6 +246,7 @@ class Store:
             else:
                 for statement in fts.statements(fts.FTS_DDL):
                     db.execute(statement)
+            add_parser_version(db)
             self._set_meta(db, "schema_version", SCHEMA_VERSION)
 
     def _read_connection(self) -> sqlite3.Connection:
@@ -653,14 +657,14 @@ class Store:
         with self.lock:
             prefix = path.rstrip(os.sep) + os.sep
             rows = self._db.execute(
-                "SELECT id, source_id, path, size, mtime_ns, sha256, status, reason, chunks FROM files "
+                f"SELECT {self._file_fields} FROM files "
                 "WHERE path = ? OR substr(path, 1, ?) = ?", (path, len(prefix), prefix))
             return {r[2]: FileRecord(*r) for r in rows}
 
     def files_of_source(self, source_id: int) -> list[FileRecord]:
         with self.lock:
             return [FileRecord(*r) for r in self._db.execute(
-                "SELECT id, source_id, path, size, mtime_ns, sha256, status, reason, chunks FROM files "
+                f"SELECT {self._file_fields} FROM files "
                 "WHERE source_id = ? ORDER BY path", (source_id,))]
 
     def delete_files(self, file_ids: Iterable[int]) -> int:
@@ -743,14 +747,14 @@ class Store:
                         fid = file_ids.get(op.path) or self._file_id(db, op.path)
                         n = db.execute("SELECT count(*) FROM chunks WHERE file_id = ?", (fid,)).fetchone()[0]
                         db.execute("UPDATE files SET size = ?, mtime_ns = ?, sha256 = ?, status = 'ok', "
-                                   "reason = NULL, chunks = ?, updated_at = ? WHERE id = ?",
-                                   (op.size, op.mtime_ns, op.sha256, n, now, fid))
+                                   "reason = NULL, chunks = ?, updated_at = ?, parser_version = ? WHERE id = ?",
+                                   (op.size, op.mtime_ns, op.sha256, n, now, op.parser_version, fid))
                     elif isinstance(op, FileFailed):
                         fid = self._upsert_file(db, op.path, op.source_id, now, "failed", op.reason)
                         old_ids += [r[0] for r in db.execute("SELECT id FROM chunks WHERE file_id = ?", (fid,))]
                         db.execute("DELETE FROM chunks WHERE file_id = ?", (fid,))
-                        db.execute("UPDATE files SET size = ?, mtime_ns = ?, sha256 = NULL, chunks = 0 "
-                                   "WHERE id = ?", (op.size, op.mtime_ns, fid))
+                        db.execute("UPDATE files SET size = ?, mtime_ns = ?, sha256 = NULL, chunks = 0, "
+                                   "parser_version = ? WHERE id = ?", (op.size, op.mtime_ns, op.parser_version, fid))
                     elif isinstance(op, FileUnchanged):
                         db.execute("UPDATE files SET size = ?, mtime_ns = ?, source_id = ? WHERE path = ?",
                                    (op.size, op.mtime_ns, op.source_id, op.path))
@@ -885,45 +889,3 @@ class IndexBuilder:
             self.index.resize_index(max(needed, int(self.index.get_max_elements() * 1.5)))
         self.index.add_items(vectors, ids)
         self.count += len(ids)
-
-
-# Write operations produced by ingest, applied in order by Store.write_batch.
-
-@dataclass(frozen=True)
-class FileStart:
-    path: str
-    source_id: int
-
-
-@dataclass(frozen=True)
-class ChunkOp:
-    path: str
-    chunk: Chunk
-
-
-@dataclass(frozen=True)
-class FileDone:
-    path: str
-    size: int
-    mtime_ns: int
-    sha256: str
-
-
-@dataclass(frozen=True)
-class FileFailed:
-    path: str
-    source_id: int
-    reason: str
-    size: Optional[int] = None
-    mtime_ns: Optional[int] = None
-
-
-@dataclass(frozen=True)
-class FileUnchanged:
-    path: str
-    source_id: int
-    size: int
-    mtime_ns: int
-
-
-WriteOp = FileStart | ChunkOp | FileDone | FileFailed | FileUnchanged

@@ -392,6 +392,25 @@ def test_real_sphinx_html_drops_boilerplate_and_keeps_sections():
     assert "copytree(source, destination, ignore=ignore_patterns('*.pyc', 'tmp*'))" in doc
 
 
+PGDOCS = Path("/usr/share/doc/postgresql-doc-15/html")
+
+
+@pytest.mark.skipif(not (PGDOCS / "ddl-generated-columns.html").exists(),
+                    reason="real DocBook HTML comes from Debian's postgresql-doc-15, not installed")
+def test_real_docbook_html_drops_the_navigation_tables():
+    page = PGDOCS / "ddl-generated-columns.html"
+    raw = page.read_text(encoding="utf-8")
+    # DocBook XSL puts a Prev / Up / Home / Next table above and below the page
+    assert 'class="navheader"' in raw and 'class="navfooter"' in raw
+    blocks, doc = parse(page)
+    for furniture in ("Prev", "Home", "Chapter 5. Data Definition", "5.2. Default Values", "5.4. Constraints"):
+        assert furniture not in doc, furniture
+    # the page starts at its heading, and every passage is under it
+    assert blocks[0].text == "5.3. Generated Columns"
+    assert {b.section for b in blocks} == {"5.3. Generated Columns"}
+    assert blocks[1].text.startswith("A generated column is a special column that is always computed")
+
+
 def test_html_without_main_drops_nav_and_sidebars(tmp_path):
     path = tmp_path / "page.html"
     path.write_bytes("""<html><head><meta charset="windows-1252"><title>T</title>

@@ -18,7 +18,11 @@ hold one document (PDF: one page) at a time.
 
 One module per format (``text``, ``code``, ``pdf``, ``docx``, ``html``), the
 suffixes in ``formats`` and what they share in ``common``; this module
-dispatches.
+dispatches. Each format module has a ``PARSER_VERSION`` (what its output
+is; a change to ``common`` bumps those of the formats whose blocks it
+changes): ``parser_version(path)`` is the one that parses ``path``, which a
+library records per file and parses the file again when it grows
+(``parser_upgrade``).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from pathlib import Path
 from typing import Iterator
 
 from desktop_app.core.library.documents import Block, ParseError
+from desktop_app.core.library.parse import code, docx, html, pdf, text
 from desktop_app.core.library.parse.code import _parse_code
 from desktop_app.core.library.parse.common import _checked_size, _numbered, _read_small_text, _text_lines, \
     detect_encoding, normalize_space
@@ -39,7 +44,8 @@ from desktop_app.core.library.parse.pdf import _parse_pdf
 from desktop_app.core.library.parse.text import _parse_markdown, _parse_plain, _parse_rst
 
 __all__ = ["BLOCK_SEP", "SUPPORTED_SUFFIXES", "TEXT_SUFFIXES", "MARKDOWN_SUFFIXES", "RST_SUFFIXES", "HTML_SUFFIXES",
-           "CODE_SUFFIXES", "ParseError", "detect_encoding", "is_supported", "normalize_space", "parse_file"]
+           "CODE_SUFFIXES", "ParseError", "detect_encoding", "is_supported", "normalize_space", "parse_file",
+           "parser_version"]
 
 
 def is_supported(path) -> bool:
@@ -71,3 +77,18 @@ def parse_file(path: Path) -> Iterator[Block]:
     if suffix in CODE_SUFFIXES:
         return _numbered(_parse_code(lines, suffix))
     return _numbered(_parse_plain(lines))
+
+
+def parser_version(path) -> int:
+    """The ``PARSER_VERSION`` of the module that parses ``path`` (read at
+    call time: a test may change it)."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".pdf":
+        return pdf.PARSER_VERSION
+    if suffix == ".docx":
+        return docx.PARSER_VERSION
+    if suffix in HTML_SUFFIXES:
+        return html.PARSER_VERSION
+    if suffix in CODE_SUFFIXES:
+        return code.PARSER_VERSION
+    return text.PARSER_VERSION

@@ -7,6 +7,10 @@ from typing import Iterable, Optional
 
 from desktop_app.core.library.parse.formats import _MAX_PARAGRAPH
 
+# Which output this parser gives (``parser_upgrade``): bump it whenever a change
+# alters the blocks of some file, and libraries parse those files again.
+PARSER_VERSION = 1
+
 # ---------------------------------------------------------------- source code
 
 _DEF_PATTERNS = {

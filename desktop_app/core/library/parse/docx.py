@@ -12,6 +12,10 @@ from desktop_app.core.library.documents import ParseError
 from desktop_app.core.library.parse.common import _Sections, normalize_space
 from desktop_app.core.library.parse.formats import _MAX_PARAGRAPH
 
+# Which output this parser gives (``parser_upgrade``): bump it whenever a change
+# alters the blocks of some file, and libraries parse those files again.
+PARSER_VERSION = 1
+
 log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------- DOCX

@@ -7,6 +7,11 @@ from typing import Optional
 
 from desktop_app.core.library.parse.common import _Sections, normalize_space
 
+# Which output this parser gives (``parser_upgrade``): bump it whenever a change
+# alters the blocks of some file, and libraries parse those files again.
+# 2: DocBook navigation tables (div.navheader/navfooter) dropped.
+PARSER_VERSION = 2
+
 # ---------------------------------------------------------------- HTML
 
 # Navigation and page furniture, including what Sphinx, MkDocs and common CMS themes add.
@@ -19,6 +24,9 @@ _HTML_DROP = ", ".join([
     "ol.breadcrumb", ".breadcrumbs", ".breadcrumb", "div.sidebar", "#sidebar", ".sidebar-nav",
     "div.toctree-wrapper", "nav.contents", "div.contents.topic", "div.rst-footer-buttons",
     ".skip-link", ".cookie-banner", "#cookie-banner", ".related-posts", ".share-buttons",
+    # DocBook XSL (the PostgreSQL manual and many others): the Prev / Up / Home / Next
+    # tables above and below every page, which repeat the page's and the chapter's titles.
+    "div.navheader", "div.navfooter",
 ])
 _HTML_MAIN = ("[role=main]", "main", "article", "div.body", "div#content", "div.content")
 _HTML_BLOCK = frozenset({

@@ -12,6 +12,10 @@ from pathlib import Path
 from desktop_app.core.library.documents import ParseError
 from desktop_app.core.library.parse.common import _Sections, _open, normalize_space
 
+# Which output this parser gives (``parser_upgrade``): bump it whenever a change
+# alters the blocks of some file, and libraries parse those files again.
+PARSER_VERSION = 1
+
 log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------- PDF

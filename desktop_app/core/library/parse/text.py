@@ -8,6 +8,10 @@ from typing import Iterable, Optional
 from desktop_app.core.library.parse.common import _Sections, _paragraphs, normalize_space
 from desktop_app.core.library.parse.formats import _MAX_PARAGRAPH
 
+# Which output this parser gives (``parser_upgrade``): bump it whenever a change
+# alters the blocks of some file, and libraries parse those files again.
+PARSER_VERSION = 1
+
 # ---------------------------------------------------------------- plain text
 
 _COLUMN_GAP = re.compile(r"\s{2,}|\t+")
