@@ -23,6 +23,7 @@ from desktop_app.core.jobs import Cancelled, CancelToken
 from desktop_app.core.library import ingest
 from desktop_app.core.library.context import embed_text
 from desktop_app.core.library.parse import html
+from desktop_app.core.library.parse import text as text_parser
 from desktop_app.core.library.store import Store
 from desktop_app.core.library.write_ops import FileDone
 from library_corpus import write_facts
@@ -110,7 +111,8 @@ def test_a_newer_parser_reparses_its_files_only_and_keeps_unchanged_vectors(docs
     pg = sorted(p for p in before if p.endswith(".html"))
     others = sorted(p for p in before if not p.endswith(".html"))
     assert len(pg) == len(PAGES) and all(_has_navigation(before[p]) for p in pg)
-    assert {v for _, v, _ in _files(lib).values()} == {1}
+    versions = {p: v for p, (_, v, _) in _files(lib).items()}
+    assert {versions[p] for p in pg} == {1} and {versions[p] for p in others} == {text_parser.PARSER_VERSION}
 
     answers = []
 
@@ -127,7 +129,7 @@ def test_a_newer_parser_reparses_its_files_only_and_keeps_unchanged_vectors(docs
     files = _files(lib)
     for path in others:            # not read again: the same passages, the same ids
         assert after[path] == before[path]
-        assert files[path][:2] == ("ok", 1)
+        assert files[path][:2] == ("ok", text_parser.PARSER_VERSION)
     old_vectors = {text: vector for path in pg for _, text, vector in before[path]}
     new_texts = set()
     for path in pg:
@@ -208,6 +210,7 @@ def test_a_cancelled_upgrade_leaves_every_file_whole_and_the_next_refresh_finish
 def test_a_library_from_before_parser_versions_opens_and_upgrades(docs, tmp_path, make_library, monkeypatch,
                                                                    embedder):
     library_dir = tmp_path / "old-library"
+    monkeypatch.setattr(text_parser, "PARSER_VERSION", 1)   # only the HTML parser changed since
     lib, _ = _old_library(make_library, docs, monkeypatch, embedder, library_dir)
     before = _passages(lib)
     lib.close()

@@ -10,7 +10,9 @@ from desktop_app.core.library.parse.formats import _MAX_PARAGRAPH
 
 # Which output this parser gives (``parser_upgrade``): bump it whenever a change
 # alters the blocks of some file, and libraries parse those files again.
-PARSER_VERSION = 1
+# 2: Markdown list items and table rows are blocks of their own; HTML
+#    comments (a "<!-- YAML ... -->" change history) are dropped.
+PARSER_VERSION = 2
 
 # ---------------------------------------------------------------- plain text
 
