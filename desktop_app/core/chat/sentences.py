@@ -33,7 +33,7 @@ ANSWER_KINDS = (
      lambda sentence, question: bool(_DEFAULT.search(sentence))),
     # an exception or error a call raises
     ("exception",
-     re.compile(r"\b(?:raise[sd]?|exception|error)\b", re.I),
+     re.compile(r"\braise[sd]?\b|\b(?:which|what)(?: \w+){0,2}? (?:exception|error)s?\b", re.I),
      lambda sentence, question: bool(set(_EXCEPTION.findall(sentence)) - set(_EXCEPTION.findall(question)))),
 )
 _DEFAULT = re.compile(r"\bdefault(?:s|ed)?\b|\bnot (?:given|specified|set|supplied|provided)\b|\bomitted\b|"

@@ -411,6 +411,15 @@ def test_real_docbook_html_drops_the_navigation_tables():
     assert blocks[1].text.startswith("A generated column is a special column that is always computed")
 
 
+def test_html_heading_permalinks_are_dropped(tmp_path):
+    path = tmp_path / "mod.html"
+    path.write_text('<html><body><h2>Enable compression<a class="permalink" href="#enable" '
+                    'title="Permanent link">&para;</a></h2><p>Load the module first.</p></body></html>',
+                    encoding="utf-8")
+    blocks, _ = parse(path)
+    assert [b.text for b in blocks] == ["Enable compression", "Load the module first."]
+
+
 def test_html_without_main_drops_nav_and_sidebars(tmp_path):
     path = tmp_path / "page.html"
     path.write_bytes("""<html><head><meta charset="windows-1252"><title>T</title>

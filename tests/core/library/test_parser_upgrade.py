@@ -134,7 +134,7 @@ def test_a_newer_parser_reparses_its_files_only_and_keeps_unchanged_vectors(docs
     new_texts = set()
     for path in pg:
         assert not _has_navigation(after[path]), path
-        assert files[path] == ("ok", 2, len(after[path]))
+        assert files[path] == ("ok", html.PARSER_VERSION, len(after[path]))
         for _, text, vector in after[path]:
             if text in old_vectors:
                 assert vector == old_vectors[text]   # reused, not embedded again
@@ -163,11 +163,12 @@ def _interrupted(lib, before):
     and the upgraded pages."""
     middle = _passages(lib)
     files = _files(lib)
-    upgraded = [p for p, (_, version, _) in files.items() if p.endswith(".html") and version == 2]
+    current = html.PARSER_VERSION
+    upgraded = [p for p, (_, version, _) in files.items() if p.endswith(".html") and version == current]
     assert 2 <= len(upgraded) < len(PAGES)
     for path, (status, version, chunks) in files.items():
         assert status == "ok" and chunks == len(middle[path]), path
-        if version != 2:
+        if path not in upgraded:
             assert middle[path] == before[path]
     return middle, upgraded
 
@@ -203,7 +204,7 @@ def test_a_cancelled_upgrade_leaves_every_file_whole_and_the_next_refresh_finish
     after = _passages(lib)
     for path in upgraded:          # done before the cancel: not redone
         assert after[path] == middle[path]
-    assert all(v == 2 for p, (_, v, _) in _files(lib).items() if p.endswith(".html"))
+    assert all(v == html.PARSER_VERSION for p, (_, v, _) in _files(lib).items() if p.endswith(".html"))
     assert not any(_has_navigation(after[p]) for p in after if p.endswith(".html"))
 
 
@@ -237,7 +238,7 @@ def test_a_library_from_before_parser_versions_opens_and_upgrades(docs, tmp_path
         else:
             assert rows == before[path]
     versions = {p: v for p, (_, v, _) in _files(reopened).items()}
-    assert all(versions[p] == 2 for p in versions if p.endswith(".html"))
+    assert all(versions[p] == html.PARSER_VERSION for p in versions if p.endswith(".html"))
     assert all(versions[p] is None for p in versions if not p.endswith(".html"))
     assert reopened.store.totals()["chunks"] == sum(len(rows) for rows in after.values())
 
@@ -283,4 +284,4 @@ def test_kill_9_mid_upgrade_loses_no_passage_and_the_next_refresh_resumes(docs, 
     assert reopened.store.totals()["indexed_vectors"] == sum(len(rows) for rows in middle.values())
     assert reopened.search("join two tables", k=3)
     assert reopened.refresh(token=CancelToken()).reparsed == len(PAGES) - len(upgraded)
-    assert all(v == 2 for p, (_, v, _) in _files(reopened).items() if p.endswith(".html"))
+    assert all(v == html.PARSER_VERSION for p, (_, v, _) in _files(reopened).items() if p.endswith(".html"))
