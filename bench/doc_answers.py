@@ -65,6 +65,8 @@ DEFAULT_ROOTS = {
     "texlive-pdf": Path("/usr/share/doc/texlive-doc"),
     "sqlite-doc": Path("/usr/share/doc/sqlite3"),
     "postgres": Path("/usr/share/doc/postgresql-doc-15/html"),
+    "apache": Path("/usr/share/doc/apache2-doc/manual/en"),
+    "nodejs": Path("/usr/share/doc/nodejs/api"),
 }
 OFF_TOPIC = "off-topic"
 # Generated or asset folders of the corpora: not documents a user reads.

@@ -83,7 +83,7 @@ def model_alone(engine, question: str):
     from desktop_app.core.jobs import CancelToken
 
     token = CancelToken()
-    sources, _ms, covered, _empty = engine._retrieve(question, [], token)
+    sources, _ms, covered, _empty, *_ = engine._retrieve(question, [], token)
     result, _ = engine._generate_plain(question, sources if covered else [], [], token,
                                        lambda event: None, None)
     return SimpleNamespace(text=result.text, tool_calls=[])

@@ -211,7 +211,8 @@ class ChatEngine:
                               token=token)
         history = list(conversation.turns[-HISTORY_TURNS:]) if conversation else []
 
-        sources, retrieval_ms, covered, library_empty, history = self._retrieve(question, history, token)
+        sources, retrieval_ms, covered, library_empty, history, understood = self._retrieve(
+            question, history, token)
         on_event(RetrievalDone(tuple(self._hits_of(sources)), retrieval_ms, covered))
         token.check()
 
@@ -265,7 +266,9 @@ class ChatEngine:
             # The base model may copy an earlier refusal from the history as
             # its draft: that is no reading of these passages.
             try:
-                grounded = support.ground(question, "" if text.strip() in _REFUSALS else text, citations,
+                # A follow-up ("And a brake cable?") is checked against the
+                # question as it was searched, with the turn it refers to.
+                grounded = support.ground(understood, "" if text.strip() in _REFUSALS else text, citations,
                                           [s for s in retrieved if s.n in given], self._embed(),
                                           reader_of(self.session, token))
             except Cancelled:
@@ -316,6 +319,7 @@ class ChatEngine:
     def _retrieve(self, question: str, history: Sequence[Turn], token: CancelToken):
         started = time.perf_counter()
         hits: list[Hit] = []
+        understood = question
         library_empty = self.library is None
         if self.library is not None:
             # Searched alone and with the earlier turn it refers to (followup.py);
@@ -326,6 +330,7 @@ class ChatEngine:
                 question, history, lambda q, k: self.library.search(q, k=k, rerank=False),
                 self.settings.retrieval_k, self._embed())
             hits, history = found.hits, followup.prompt_history(history, found.referred)
+            understood = found.query
             if not hits:
                 library_empty = self._library_is_empty()
         retrieval_ms = (time.perf_counter() - started) * 1000
@@ -336,7 +341,7 @@ class ChatEngine:
         sources = [Source(n=i + 1, path=h.path, text=h.text, page=h.page, section=h.section,
                           start=h.start, end=h.end, similarity=h.similarity)
                    for i, h in enumerate(relevant)]
-        return sources, retrieval_ms, covered, library_empty, history
+        return sources, retrieval_ms, covered, library_empty, history, understood
 
     def _library_is_empty(self) -> bool:
         try:

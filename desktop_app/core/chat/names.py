@@ -38,3 +38,19 @@ def names_one(source: Source, names: set[str]) -> bool:
         if len(parts) > 1 and parts[-1] in hay and any(p in hay for p in parts[:-1]):
             return True
     return False
+
+
+def names_other(heading: str, names: set[str]) -> bool:
+    """Whether ``heading`` (the entry a quoted sentence stands under) names
+    things in code form, none of them one of ``names``: the sentence then
+    describes another entry ("autovacuum_work_mem (integer) ... It defaults
+    to -1" is no answer about ``maintenance_work_mem``, though it names it).
+    A dotted name matches its last part ("FTP.connect" and "ftplib.FTP.connect")."""
+    found = code_names(heading)
+    return bool(found and names) and not names_match(heading, names)
+
+
+def names_match(text: str, names: set[str]) -> bool:
+    """Whether ``text`` writes one of ``names`` in code form (a dotted name
+    matches its last part: "FTP.connect" and "ftplib.FTP.connect")."""
+    return any(n == h or h.endswith("." + n) or n.endswith("." + h) for n in names for h in code_names(text))

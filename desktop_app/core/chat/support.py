@@ -11,10 +11,13 @@ page that states the right one. So the engine shows exactly one of:
   span so the viewer highlights exactly those sentences;
 * ``not_covered``: no passage sentence is close enough to the question;
   or the best sentence does not state the kind of thing the question asks
-  for (a number for "how many", an exception for "what does X raise":
-  ``ANSWER_KINDS``); or the question names something in code form
-  (``code_names``: a dotted or snake_case name, a camelCase word, a flag)
-  and the quote does not; or the loaded model, reading the passages, does
+  for (a number for "how many", an exception for "what does X raise", a
+  default for "by default": ``ANSWER_KINDS``); or the question names
+  something in code form (``code_names``: a dotted or snake_case name, a
+  camelCase word, a flag) and the quote does not, or the quote stands
+  under the heading of another such name (``names_other``: "autovacuum_work_mem
+  (integer) ... It defaults to -1" is no answer about maintenance_work_mem);
+  or the loaded model, reading the passages, does
   not agree with the ranking (``read_agrees``: of the best-ranked
   sentences, the question is not among the likeliest continuations after
   the chosen one -- query likelihood, a second reading of the passages that
@@ -52,7 +55,11 @@ the time starts ... It is January 1, 1970"), by the embedder's cosine to
 the question plus a term-overlap share (the question's stemmed content
 words the sentence contains, weighted by how rare each is among the
 candidate sentences, like BM25's idf). A table row is read under its
-table's header row. A sentence that adds nothing to the question (a
+table's header row, and a sentence further down an entry under the
+entry's heading when that heading shares a word with the question and
+names what the sentence does not ("checkpoint_timeout (integer)" above
+"The default is five minutes."); the quote then shows that heading before
+the sentence with an ellipsis. A sentence that adds nothing to the question (a
 heading restating it), or only sends the reader elsewhere ("See ... for
 more details"), cannot win. The ranking adds ``KIND_WEIGHT`` when the
 sentence states what the question asks for (``ANSWER_KINDS``: a number for
@@ -75,8 +82,10 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from desktop_app.core.chat.citations import STOPWORDS, Source
-from desktop_app.core.chat.names import code_names, names_one
+from desktop_app.core.chat.citations import Source
+from desktop_app.core.chat.names import code_names, names_match, names_one, names_other
+from desktop_app.core.chat.sentences import (  # noqa: F401  (answer_kinds, quantities: used through support)
+    _SOFT_WRAP, ANSWER_KINDS, answer_kinds, numbers, quantities, sentence_spans, stem, strip_markers, terms)
 from desktop_app.core.library.context import document_title, embed_text
 from desktop_app.core.logs import user_text
 
@@ -127,6 +136,8 @@ MAX_QUOTE_CHARS = 400
 # (ANSWER_KINDS) gains in the ranking of quotable sentences. Not part of the
 # "not covered" score: what a sentence states does not make it on topic.
 KIND_WEIGHT = 0.2
+# How far below its lead (``_lead_of``) a sentence of an entry ranks at most.
+LEAD_GAP = 0.1
 # The model's reading (``Reader``): of the best READER_CANDIDATES sentences
 # of the ranking, the quote must be among the READER_RANK after which the
 # model finds the question likeliest. Chosen on the two development sets
@@ -134,50 +145,12 @@ KIND_WEIGHT = 0.2
 READER_CANDIDATES = 6
 READER_RANK = 3
 
-# What kind of answer a question asks for, read from its wording, and how a
-# sentence shows it states one. Scope: English questions; the cue is the
-# question word with the noun or verb it asks about. A sentence that states
-# that kind of thing (beyond what the question itself says) answers better
-# than one that only shares its words ("How long ... wait?" is answered by
-# "Default five seconds.", not by the sentence naming the parameter).
-ANSWER_KINDS = (
-    # a number: amounts, sizes, durations, limits, levels, ports, versions
-    ("number",
-     re.compile(r"\bhow (?:many|much|long|often|old|large|big|far|high|wide|deep|small|fast)\b|"
-                r"\b(?:what|which)(?: is| are| was)?(?: the)?(?: \w+){0,2}? (?:size|number|value|level|port|"
-                r"width|length|height|limit|count|percentage|amount|version|year|depth|timeout|scale|"
-                r"ratio|duration|age)s?\b", re.I),
-     lambda sentence, question: bool(quantities(sentence) - numbers(question))),
-    # an exception or error a call raises
-    ("exception",
-     re.compile(r"\b(?:raise[sd]?|exception|error)\b", re.I),
-     lambda sentence, question: bool(set(_EXCEPTION.findall(sentence)) - set(_EXCEPTION.findall(question)))),
-)
-_EXCEPTION = re.compile(r"\b[A-Z]\w*(?:Error|Exception|Exit|Interrupt|Warning)\b")
-
-
-def answer_kinds(question: str) -> list:
-    """The ANSWER_KINDS entries ``question`` asks for."""
-    return [(name, states) for name, cue, states in ANSWER_KINDS if cue.search(question)]
-
-_MARKER = re.compile(r"\s*\[\d{1,3}(?:\s*,\s*\d{1,3})*\]")
-_TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9_'.-]*[A-Za-z0-9_]|[A-Za-z]|\d+(?:[.,]\d+)*")
 # Names written as code (WARNING, os.urandom, dirs_exist_ok, FileExistsError):
 # they cannot be paraphrased, so a window supports a sentence only with them.
 _NAME = re.compile(r"\b(?:[A-Z][A-Z0-9_]{2,}|[A-Za-z]\w*[._]\w[\w.]*|[A-Z][a-z]+[A-Z]\w*)\b")
 _POINTER = re.compile(r"\W*(?:see|refer to|for (?:more|further) (?:details|information))\b", re.I)
-_NUMBER = re.compile(r"(?<![A-Za-z\d.])\d+(?:[.,]\d+)*")
 _NEGATION = re.compile(r"\b(?:not|no|never|cannot|can't|won't|doesn't|don't|isn't|aren't|"
                        r"neither|nor|without|n't)\b", re.I)
-# Sentence ends: end punctuation then space and an opening character, or a
-# line break (docs put list items and headings on lines of their own).
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(`“‘]|[*_]+[A-Z0-9])|\s*\n\s*")
-# A line break inside a paragraph of a hard-wrapped text file (Markdown,
-# plain text, e-mail): the line does not end a sentence and the next one
-# carries on in lower case or with a number ("... visible for\n23 nautical
-# miles"). Not after a heading, a table row or before a numbered item.
-_SOFT_WRAP = re.compile(r"(?<![.!?:;])[ \t]*\n[ \t]*(?=[a-z]|\d+(?![.)]\s)[\w%,.])")
-_SUFFIXES = ("ing", "ed", "es", "s", "ly")
 STATEMENT, QUOTE, NOT_COVERED = "statement", "quote", "not_covered"
 NOT_FOUND = "I could not find a sentence in your documents that answers this, so I won't guess."
 
@@ -189,87 +162,6 @@ class Grounded:
     kind: str
     text: str
     citations: list
-
-
-def stem(word: str) -> str:
-    word = word.lower().strip("'.-_")
-    for suffix in _SUFFIXES:
-        if len(word) > len(suffix) + 3 and word.endswith(suffix):
-            word = word[: -len(suffix)]
-            break
-    # "pickle" and "pickling" meet at "pickl".
-    return word[:-1] if len(word) > 4 and word.endswith("e") else word
-
-
-def terms(text: str) -> set[str]:
-    """Stemmed content words (words of 3+ characters that are not stop words)."""
-    found = set()
-    for token in _TOKEN.findall(text):
-        if token[0].isdigit():
-            continue
-        word = token.lower()
-        if len(word) < 3 or word in STOPWORDS:
-            continue
-        found.add(stem(word))
-        # "os.path.join" also counts as its parts, as the passage may spell them apart.
-        for part in re.split(r"[._-]", word):
-            if len(part) >= 3 and part not in STOPWORDS:
-                found.add(stem(part))
-    return found
-
-
-_NUMBER_WORDS = {w: str(i) for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve".split())}
-
-
-def numbers(text: str) -> set[str]:
-    """Numbers in ``text``, normalized ("5.0" and "five" are "5", "1,000" is "1000")."""
-    found = set()
-    for n in _NUMBER.findall(text):
-        n = n.replace(",", "")
-        found.add(n[:-2] if n.endswith(".0") else n)
-    found |= {_NUMBER_WORDS[w] for w in re.findall(r"[a-z]+", text.lower()) if w in _NUMBER_WORDS}
-    return found
-
-
-# Digits that are part of a name, not an amount: a manual section
-# ("git-gc(1)") or a spelled-out date ("1.month.ago").
-_NAME_DIGITS = re.compile(r"(?<=[\w-])\(\d[a-z]?\)|\b\d+(?=\.[A-Za-z])")
-
-
-def quantities(text: str) -> set[str]:
-    """``numbers`` of ``text`` that state an amount (``_NAME_DIGITS`` left out)."""
-    return numbers(_NAME_DIGITS.sub(" ", text))
-
-
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """``text`` cut into sentences as (start, end), whitespace trimmed."""
-    spans, start = [], 0
-    ends = [m for m in _SENTENCE_END.finditer(text) if not _soft_wrap(text, m)]
-    for end_match in ends + [None]:
-        end = end_match.start() if end_match else len(text)
-        piece = text[start:end]
-        if piece.strip():
-            lead = len(piece) - len(piece.lstrip())
-            spans.append((start + lead, start + len(piece.rstrip())))
-        if end_match:
-            start = end_match.end()
-    return spans
-
-
-def _soft_wrap(text: str, match) -> bool:
-    """Whether the line break ``match`` is a hard wrap inside a sentence."""
-    if "\n" not in match.group() or match.group().count("\n") > 1:
-        return False
-    line_start = text.rfind("\n", 0, match.start()) + 1
-    line = text[line_start:match.start()]
-    if line.lstrip().startswith("#") or " | " in line:
-        return False
-    return bool(_SOFT_WRAP.match(text, match.start()))
-
-
-def strip_markers(text: str) -> str:
-    return _MARKER.sub("", text).strip()
 
 
 def _windows(passage: str) -> list[tuple[int, int]]:
@@ -323,9 +215,28 @@ class Quote:
     start: int          # offsets in source.text
     end: int
     score: float
+    # The heading the quoted sentence stands under, further up its passage
+    # (offsets in source.text), shown before it with an ellipsis:
+    # "checkpoint_timeout (integer) … The default is five minutes (5min)."
+    lead: Optional[tuple[int, int]] = None
 
     @property
     def text(self) -> str:
+        body = self._body()
+        if self.lead is None:
+            return body
+        return f"{' '.join(self.source.text[self.lead[0]:self.lead[1]].split())} … {body}"
+
+    @property
+    def heading(self) -> str:
+        """The heading the quote stands under: its lead, or its own first
+        line when that is a heading; empty when neither."""
+        if self.lead is not None:
+            return self.source.text[self.lead[0]:self.lead[1]]
+        first = self.source.text[self.start:self.end].split("\n", 1)
+        return first[0] if len(first) > 1 and _is_heading(first[0]) else ""
+
+    def _body(self) -> str:
         # A heading line of the quote ("exception KeyError") runs into its
         # sentence with a dash, not as one run-on sentence.
         # A hard wrap inside a sentence is a space.
@@ -345,6 +256,8 @@ class Ranked:
     scores: np.ndarray     # for the question, raised where the model's draft points
     by_question: np.ndarray  # for the question alone
     singles: int = 0
+    # The heading each was read under (``_lead_of``), or None.
+    leads: Optional[list] = None
 
     def best(self) -> int:
         return int(np.argmax(self.scores))
@@ -378,7 +291,15 @@ def rank_sentences(question: str, sources: Sequence[Source], embed: Optional[Emb
     asked = terms(question)
     # A table row ("WARNING | 30") is read under its table's header row
     # ("Level | Numeric value"), as a reader would; the quote stays the row.
-    readings = [_with_header(s, a, b) for s, a, b in spans]
+    # A sentence further down an entry ("The default is five minutes.")
+    # is read under the heading of its entry ("checkpoint_timeout
+    # (integer)") when that heading says something the question asks about
+    # that the sentence does not repeat: which entry it belongs to is part
+    # of what it says.
+    named = code_names(question)
+    leads = [_lead_of(s, a, asked, named) for s, a, b in spans]
+    readings = [_with_header(s, a, b) if lead is None
+                else f"{s.text[lead[0]:lead[1]].strip()}\n{s.text[a:b]}" for (s, a, b), lead in zip(spans, leads)]
     sentence_terms = [terms(r) for r in readings]
     # idf over the candidate sentences: a word every sentence has says little.
     n = len(singles)
@@ -397,9 +318,18 @@ def rank_sentences(question: str, sources: Sequence[Source], embed: Optional[Emb
     # Nor can a sentence that only sends the reader elsewhere ("See git-repack(1)
     # for more details.").
     said = numbers(question)
-    by_question -= np.array([0.0 if (t - asked or numbers(s.text[a:b]) - said)
-                             and not _POINTER.match(s.text[a:b]) else 1.0
-                             for t, (s, a, b) in zip(sentence_terms, spans)])
+    barred = np.array([0.0 if (t - asked or numbers(s.text[a:b]) - said)
+                       and not _POINTER.match(s.text[a:b]) else 1.0
+                       for t, (s, a, b) in zip(sentence_terms, spans)])
+    # A sentence of an entry is as close to the question as its lead, but
+    # LEAD_GAP: of an entry that answers, the sentence stating the kind of
+    # thing asked for ("Default: 64.") then outranks the entry's first line.
+    where = {(id(s), a): i for i, (s, a, _) in enumerate(spans[:n])}
+    for i, ((s, _, _), lead) in enumerate(zip(spans, leads)):
+        j = where.get((id(s), lead[0])) if lead else None
+        if j is not None and not barred[i]:
+            by_question[i] = max(by_question[i], by_question[j] - barred[j] - LEAD_GAP)
+    by_question -= barred
     kinds = answer_kinds(question)
     scores = by_question.copy()
     if kinds:
@@ -411,7 +341,7 @@ def rank_sentences(question: str, sources: Sequence[Source], embed: Optional[Emb
         found = np.array([len(added & (t | {f"#{x}" for x in numbers(s.text[a:b])})) / len(added)
                           for t, (s, a, b) in zip(sentence_terms, spans)])
         scores = scores + DRAFT_WEIGHT * found
-    return Ranked(spans, scores, by_question, n)
+    return Ranked(spans, scores, by_question, n, leads)
 
 
 def _with_header(source: Source, start: int, end: int) -> str:
@@ -427,6 +357,39 @@ def _with_header(source: Source, start: int, end: int) -> str:
             break
         header = line
     return f"{header.strip()}\n{text}" if header else text
+
+
+def _lead_of(source: Source, start: int, asked: set[str], named: set[str]) -> Optional[tuple[int, int]]:
+    """What the sentence at ``source.text[start:]`` is said of, as offsets:
+    the first sentence of its paragraph or list item when that one names,
+    in code form, what the question names (``named``: "maxKeys {number}
+    Specifies ... Default: 1000."); else the nearest heading line above it
+    in its passage, when that shares a word with the question (``asked``)
+    and names something the sentence does not. None otherwise, and for a
+    table row, which reads under its header row instead."""
+    text = source.text
+    line_end = text.find("\n", start)
+    sentence = text[start:line_end if line_end >= 0 else len(text)]
+    if " | " in sentence or _is_heading(sentence):
+        return None
+    block = text.rfind("\n", 0, start) + 1
+    if named and block < start:
+        first = (sentence_spans(text[block:start]) or [None])[0]
+        lead = text[block + first[0]:block + first[1]] if first else ""
+        if lead and names_match(lead, named) and not _POINTER.match(lead):
+            return block + first[0], block + first[1]
+    end = text.rfind("\n", 0, start)
+    while end > 0:
+        begin = text.rfind("\n", 0, end) + 1
+        line = text[begin:end].strip()
+        if line and _is_heading(line):
+            said = terms(line)
+            if said & asked and said - terms(sentence):
+                lead = begin + (len(text[begin:end]) - len(text[begin:end].lstrip()))
+                return lead, lead + len(line)
+            return None
+        end = begin - 1
+    return None
 
 
 def _is_heading(text: str) -> bool:
@@ -466,7 +429,12 @@ def best_quote(question: str, sources: Sequence[Source], embed: Optional[Embed],
     if end - start > MAX_QUOTE_CHARS:
         cut = source.text.rfind(" ", start, start + MAX_QUOTE_CHARS)
         end = cut if cut > start else start + MAX_QUOTE_CHARS
-    return Quote(source, start, end, float(scores[best]))
+    lead = ranked.leads[best] if ranked.leads else None
+    if lead is not None and lead[0] >= start:
+        lead = None              # the heading is part of the quote already
+    elif lead is not None and not source.text[lead[1]:start].strip():
+        start, lead = lead[0], None   # right above: quoted with it
+    return Quote(source, start, end, float(scores[best]), lead)
 
 
 def quote_citation(quote: Quote) -> dict:
@@ -553,6 +521,9 @@ def ground(question: str, answer: str, citations: Sequence[dict], sources: Seque
         return Grounded(NOT_COVERED, "", [])
     if names and not names_one(replace(quote.source, text=quote.text), names):
         log.info("the best sentence does not name what the question names in code form")
+        return Grounded(NOT_COVERED, "", [])
+    if names and names_other(quote.heading, names):
+        log.info("the best sentence stands under the heading of another name")
         return Grounded(NOT_COVERED, "", [])
     if reader is not None and not read_agrees(question, ranked, reader):
         log.info("the model's reading of the passages does not agree with the best sentence")

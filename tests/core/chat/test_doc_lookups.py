@@ -121,7 +121,10 @@ def test_a_number_question_quotes_the_sentence_that_states_a_number(library, emb
 
 @pytest.mark.parametrize("question, kinds", [
     ("How long does the connection wait for a lock?", ["number"]),
-    ("What is the default tab size?", ["number"]),
+    ("What is the default tab size?", ["number", "default"]),
+    ("If you don't set a level, which one applies?", ["default"]),
+    ("How many frames does an Error trace keep?", ["number"]),
+    ("Which error does the parser throw on bad input?", ["exception"]),
     ("Which port does the server use?", ["number"]),
     ("What does copytree raise if the folder exists?", ["exception"]),
     ("What happens when maxsize is None?", []),

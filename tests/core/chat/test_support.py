@@ -123,6 +123,13 @@ def test_a_sentence_without_the_kind_of_answer_asked_for_is_not_quoted(embedder)
     # A manual section in a name is no amount: "git-gc(1)" states no number.
     assert support.quantities("see git-gc(1) and 1.month.ago") == set()
     assert support.quantities("defaults to 32 connections") == {"32"}
+    # A default asked for is stated as one ("defaults to", "if not given", ...),
+    # not by a sentence that only names the setting.
+    sources = [Source(1, "/d/levels.md", "The isolation level decides what a transaction sees of others. "
+                      "Each transaction may choose one of four isolation levels.")]
+    grounded = support.ground("If I don't set an isolation level, which level does a transaction use?", "", [],
+                              sources, embedder.encode)
+    assert grounded.kind == support.NOT_COVERED
 
 
 def test_a_sentence_that_only_points_elsewhere_is_never_the_quote(embedder):
@@ -188,6 +195,59 @@ def test_a_name_in_code_form_is_answered_from_the_passage_that_names_it(embedder
     assert grounded.kind != support.NOT_COVERED
     assert "3" in grounded.text
     assert [c["n"] for c in grounded.citations] == [2]   # the passage that names it, not the model's [1]
+
+
+# A settings reference laid out as most are: an entry's heading names the
+# setting, its sentences ("The default is ...") do not repeat the name.
+SETTINGS_PAGE = ("Upload settings\n\n"
+                 "upload_window (integer)\n\n"
+                 "Longest time an upload may stay open before the server closes it. If this value is "
+                 "specified without units, it is taken as seconds. The default is ten minutes (10min). "
+                 "This setting can only be changed at server start.\n\n"
+                 "upload_chunk_memory (integer)\n\n"
+                 "Memory each upload may use for buffering. It defaults to -1, which means the value of "
+                 "upload_buffer_memory is used instead. Raising it helps slow disks.\n\n"
+                 "upload_buffer_memory (integer)\n\n"
+                 "Memory for buffering all uploads together.")
+
+
+def test_a_sentence_is_read_and_quoted_under_the_heading_of_its_entry(embedder):
+    sources = [Source(1, "/d/settings.html", SETTINGS_PAGE)]
+    grounded = support.ground("What is the default upload_window?", "", [], sources, embedder.encode)
+    assert grounded.kind == support.QUOTE
+    # The heading that says which setting it is leads the quote, the sentence
+    # that states the default follows; the citation is the sentence alone.
+    assert "upload_window (integer) … The default is ten minutes (10min)." in grounded.text
+    [citation] = grounded.citations
+    assert citation["text"].startswith("The default is ten minutes")
+
+
+API_PAGE = ("tally.count(items[, options])\n\nitems {Array} The values to count.\n\n"
+            "separator {string} The text put between groups. Default: ', '.\n\n"
+            "maxGroups {number} Specifies the largest number of groups kept. Use 0 for no limit. Default: 64.\n\n"
+            "The tally.count() method counts the items.")
+
+
+@pytest.mark.parametrize("question", ["tally.count maxGroups default", "What is the default maxGroups of tally.count?"])
+def test_a_sentence_of_a_list_item_is_read_with_the_name_the_item_starts_with(embedder, question):
+    # "Default: 64." says nothing of maxGroups but for the item it ends; the
+    # separator's "Default: ', '." stands under the same heading.
+    grounded = support.ground(question, "", [], [Source(1, "/d/tally.md", API_PAGE)], embedder.encode)
+    assert grounded.kind == support.QUOTE
+    assert "maxGroups {number}" in grounded.text and "Default: 64." in grounded.text
+    assert "', '" not in grounded.text
+
+
+def test_a_sentence_under_the_heading_of_another_name_is_no_answer(embedder):
+    # The upload_chunk_memory entry mentions upload_buffer_memory, but its
+    # default (-1) is upload_chunk_memory's; upload_buffer_memory's entry
+    # states none.
+    sources = [Source(1, "/d/settings.html", SETTINGS_PAGE)]
+    grounded = support.ground("What is the default upload_buffer_memory?", "", [], sources, embedder.encode)
+    assert grounded.kind == support.NOT_COVERED
+    assert support.names_other("autovacuum_work_mem (integer)", {"maintenance_work_mem"})
+    assert not support.names_other("FTP.connect(host='', port=0)", {"ftplib.ftp.connect"})
+    assert not support.names_other("Upload settings", {"upload_window"})
 
 
 @pytest.mark.parametrize("question, names", [

@@ -70,8 +70,28 @@ def test_markdown_headings_become_sections(tmp_path):
     assert by_text["Run the installer. It takes a minute."] == "Hearth guide > Install"
     assert by_text["# not a heading\npip install hearth"] == "Hearth guide > Install"
     assert by_text["Use the AppImage."] == "Hearth guide > Install > On Linux"
-    assert by_text["* one * two"] == "Hearth guide > Usage"
+    # Each list item is a block of its own, as an HTML <li> is.
+    assert by_text["one"] == by_text["two"] == "Hearth guide > Usage"
     assert by_text["End."] == "Other"
+
+
+def test_markdown_list_items_comments_and_table_rows(tmp_path):
+    # An API reference as many Markdown docs write it: a parameter list with
+    # nested items, change-history comments, and a pipe table.
+    path = tmp_path / "api.md"
+    path.write_text(
+        "## tally.count(items[, options])\n\n<!-- YAML\nadded: v1.2.0\nchanges:\n  - version: v2.0.0\n-->\n\n"
+        "* `items` {Array} The values to count.\n* `options` {Object}\n"
+        "  * `maxGroups` {number} Specifies the largest number of groups\n    kept. **Default:** `64`.\n"
+        "1. first step\n2) second step\n\n"
+        "| Flag | Meaning |\n|------|---------|\n| `-v` | verbose |\n\n"
+        "Counts the items. <!-- inline note --> Returns a map.\n", encoding="utf-8")
+    blocks, doc = parse(path)
+    texts = [b.text for b in blocks]
+    assert texts == ["tally.count(items[, options])", "items {Array} The values to count.", "options {Object}",
+                     "maxGroups {number} Specifies the largest number of groups kept. Default: 64.",
+                     "first step", "second step", "Flag | Meaning", "-v | verbose", "Counts the items. Returns a map."]
+    assert "YAML" not in doc and "inline note" not in doc
 
 
 # ---------------------------------------------------------------- failures
@@ -389,6 +409,15 @@ def test_real_docbook_html_drops_the_navigation_tables():
     assert blocks[0].text == "5.3. Generated Columns"
     assert {b.section for b in blocks} == {"5.3. Generated Columns"}
     assert blocks[1].text.startswith("A generated column is a special column that is always computed")
+
+
+def test_html_heading_permalinks_are_dropped(tmp_path):
+    path = tmp_path / "mod.html"
+    path.write_text('<html><body><h2>Enable compression<a class="permalink" href="#enable" '
+                    'title="Permanent link">&para;</a></h2><p>Load the module first.</p></body></html>',
+                    encoding="utf-8")
+    blocks, _ = parse(path)
+    assert [b.text for b in blocks] == ["Enable compression", "Load the module first."]
 
 
 def test_html_without_main_drops_nav_and_sidebars(tmp_path):

@@ -23,6 +23,7 @@ from desktop_app.core.jobs import Cancelled, CancelToken
 from desktop_app.core.library import ingest
 from desktop_app.core.library.context import embed_text
 from desktop_app.core.library.parse import html
+from desktop_app.core.library.parse import text as text_parser
 from desktop_app.core.library.store import Store
 from desktop_app.core.library.write_ops import FileDone
 from library_corpus import write_facts
@@ -110,7 +111,8 @@ def test_a_newer_parser_reparses_its_files_only_and_keeps_unchanged_vectors(docs
     pg = sorted(p for p in before if p.endswith(".html"))
     others = sorted(p for p in before if not p.endswith(".html"))
     assert len(pg) == len(PAGES) and all(_has_navigation(before[p]) for p in pg)
-    assert {v for _, v, _ in _files(lib).values()} == {1}
+    versions = {p: v for p, (_, v, _) in _files(lib).items()}
+    assert {versions[p] for p in pg} == {1} and {versions[p] for p in others} == {text_parser.PARSER_VERSION}
 
     answers = []
 
@@ -127,12 +129,12 @@ def test_a_newer_parser_reparses_its_files_only_and_keeps_unchanged_vectors(docs
     files = _files(lib)
     for path in others:            # not read again: the same passages, the same ids
         assert after[path] == before[path]
-        assert files[path][:2] == ("ok", 1)
+        assert files[path][:2] == ("ok", text_parser.PARSER_VERSION)
     old_vectors = {text: vector for path in pg for _, text, vector in before[path]}
     new_texts = set()
     for path in pg:
         assert not _has_navigation(after[path]), path
-        assert files[path] == ("ok", 2, len(after[path]))
+        assert files[path] == ("ok", html.PARSER_VERSION, len(after[path]))
         for _, text, vector in after[path]:
             if text in old_vectors:
                 assert vector == old_vectors[text]   # reused, not embedded again
@@ -161,11 +163,12 @@ def _interrupted(lib, before):
     and the upgraded pages."""
     middle = _passages(lib)
     files = _files(lib)
-    upgraded = [p for p, (_, version, _) in files.items() if p.endswith(".html") and version == 2]
+    current = html.PARSER_VERSION
+    upgraded = [p for p, (_, version, _) in files.items() if p.endswith(".html") and version == current]
     assert 2 <= len(upgraded) < len(PAGES)
     for path, (status, version, chunks) in files.items():
         assert status == "ok" and chunks == len(middle[path]), path
-        if version != 2:
+        if path not in upgraded:
             assert middle[path] == before[path]
     return middle, upgraded
 
@@ -201,13 +204,14 @@ def test_a_cancelled_upgrade_leaves_every_file_whole_and_the_next_refresh_finish
     after = _passages(lib)
     for path in upgraded:          # done before the cancel: not redone
         assert after[path] == middle[path]
-    assert all(v == 2 for p, (_, v, _) in _files(lib).items() if p.endswith(".html"))
+    assert all(v == html.PARSER_VERSION for p, (_, v, _) in _files(lib).items() if p.endswith(".html"))
     assert not any(_has_navigation(after[p]) for p in after if p.endswith(".html"))
 
 
 def test_a_library_from_before_parser_versions_opens_and_upgrades(docs, tmp_path, make_library, monkeypatch,
                                                                    embedder):
     library_dir = tmp_path / "old-library"
+    monkeypatch.setattr(text_parser, "PARSER_VERSION", 1)   # only the HTML parser changed since
     lib, _ = _old_library(make_library, docs, monkeypatch, embedder, library_dir)
     before = _passages(lib)
     lib.close()
@@ -234,7 +238,7 @@ def test_a_library_from_before_parser_versions_opens_and_upgrades(docs, tmp_path
         else:
             assert rows == before[path]
     versions = {p: v for p, (_, v, _) in _files(reopened).items()}
-    assert all(versions[p] == 2 for p in versions if p.endswith(".html"))
+    assert all(versions[p] == html.PARSER_VERSION for p in versions if p.endswith(".html"))
     assert all(versions[p] is None for p in versions if not p.endswith(".html"))
     assert reopened.store.totals()["chunks"] == sum(len(rows) for rows in after.values())
 
@@ -280,4 +284,4 @@ def test_kill_9_mid_upgrade_loses_no_passage_and_the_next_refresh_resumes(docs, 
     assert reopened.store.totals()["indexed_vectors"] == sum(len(rows) for rows in middle.values())
     assert reopened.search("join two tables", k=3)
     assert reopened.refresh(token=CancelToken()).reparsed == len(PAGES) - len(upgraded)
-    assert all(v == 2 for p, (_, v, _) in _files(reopened).items() if p.endswith(".html"))
+    assert all(v == html.PARSER_VERSION for p, (_, v, _) in _files(reopened).items() if p.endswith(".html"))

@@ -10,7 +10,8 @@ from desktop_app.core.library.parse.common import _Sections, normalize_space
 # Which output this parser gives (``parser_upgrade``): bump it whenever a change
 # alters the blocks of some file, and libraries parse those files again.
 # 2: DocBook navigation tables (div.navheader/navfooter) dropped.
-PARSER_VERSION = 2
+# 3: permalink pilcrows after headings (a.permalink) dropped.
+PARSER_VERSION = 3
 
 # ---------------------------------------------------------------- HTML
 
@@ -27,6 +28,8 @@ _HTML_DROP = ", ".join([
     # DocBook XSL (the PostgreSQL manual and many others): the Prev / Up / Home / Next
     # tables above and below every page, which repeat the page's and the chapter's titles.
     "div.navheader", "div.navfooter",
+    # The pilcrow link after a heading (the Apache manual and others): "Enable ¶".
+    "a.permalink",
 ])
 _HTML_MAIN = ("[role=main]", "main", "article", "div.body", "div#content", "div.content")
 _HTML_BLOCK = frozenset({

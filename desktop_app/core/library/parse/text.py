@@ -10,7 +10,9 @@ from desktop_app.core.library.parse.formats import _MAX_PARAGRAPH
 
 # Which output this parser gives (``parser_upgrade``): bump it whenever a change
 # alters the blocks of some file, and libraries parse those files again.
-PARSER_VERSION = 1
+# 2: Markdown list items and table rows are blocks of their own; HTML
+#    comments (a "<!-- YAML ... -->" change history) are dropped.
+PARSER_VERSION = 2
 
 # ---------------------------------------------------------------- plain text
 
@@ -49,9 +51,14 @@ _MD_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
 _MD_REF_DEF = re.compile(r"^ {0,3}\[[^\]]+\]:\s+\S+")
 _MD_EMPH = re.compile(r"(\*\*|__|(?<!\w)[*_](?=\S)|(?<=\S)[*_](?!\w))")
 _HTML_TAG = re.compile(r"</?[a-zA-Z][^>]{0,200}>")
+_HTML_COMMENT = re.compile(r"<!--.*?-->", re.S)
+# A list item ("* name ...", "- ...", "1. ...", "2) ..."): a block of its
+# own, as an <li> of HTML is; a list's items are not one run-on paragraph.
+_MD_ITEM = re.compile(r"^\s{0,12}(?:[*+-]|\d{1,9}[.)])\s+\S")
 
 
 def _md_inline(text: str) -> str:
+    text = _HTML_COMMENT.sub(" ", text)
     text = _MD_IMAGE.sub(r"\1", text)
     text = _MD_LINK.sub(r"\1", text)
     text = _HTML_TAG.sub(" ", text)
@@ -64,6 +71,7 @@ def _parse_markdown(lines: Iterable[str]):
     para: list[str] = []
     fence: Optional[str] = None
     code: list[str] = []
+    comment = False
 
     def flush():
         if para:
@@ -83,6 +91,11 @@ def _parse_markdown(lines: Iterable[str]):
                 if sum(len(c) for c in code) > _MAX_PARAGRAPH:
                     yield "\n".join(code), None, sections.path
                     code.clear()
+            continue
+        if comment or line.lstrip().startswith("<!--") and "-->" not in line:
+            # An HTML comment over several lines (metadata such as a "<!-- YAML
+            # ... -->" change history) is not text a reader sees.
+            comment = "-->" not in line
             continue
         m = _FENCE.match(line)
         if m:
@@ -118,6 +131,15 @@ def _parse_markdown(lines: Iterable[str]):
         stripped = line.strip()
         if re.fullmatch(r"\|?[\s:|-]+\|?", stripped) and "-" in stripped and "|" in stripped:
             continue  # table separator row
+        if _MD_ITEM.match(line) or stripped.startswith("|") and stripped.count("|") >= 2:
+            # A list item, and a table row, starts a block of its own.
+            text = flush()
+            if text:
+                yield text, None, sections.path
+            if stripped.startswith("|"):
+                stripped = " | ".join(cell.strip() for cell in stripped.strip("|").split("|"))
+            else:
+                stripped = re.sub(r"^(?:[*+-]|\d{1,9}[.)])\s+", "", stripped)
         para.append(stripped.lstrip(">").strip() if stripped.startswith(">") else stripped)
         if sum(len(p) for p in para) > _MAX_PARAGRAPH:
             yield flush(), None, sections.path
