@@ -47,10 +47,14 @@ def names_other(heading: str, names: set[str]) -> bool:
     to -1" is no answer about ``maintenance_work_mem``, though it names it).
     A dotted name matches its last part ("FTP.connect" and "ftplib.FTP.connect")."""
     found = code_names(heading)
-    return bool(found and names) and not names_match(heading, names)
+    return bool(found and names) and not _same(found, names)
 
 
 def names_match(text: str, names: set[str]) -> bool:
     """Whether ``text`` writes one of ``names`` in code form (a dotted name
     matches its last part: "FTP.connect" and "ftplib.FTP.connect")."""
-    return any(n == h or h.endswith("." + n) or n.endswith("." + h) for n in names for h in code_names(text))
+    return _same(code_names(text), names)
+
+
+def _same(found: set[str], names: set[str]) -> bool:
+    return any(n == h or h.endswith("." + n) or n.endswith("." + h) for n in names for h in found)

@@ -54,7 +54,7 @@ _HTML_TAG = re.compile(r"</?[a-zA-Z][^>]{0,200}>")
 _HTML_COMMENT = re.compile(r"<!--.*?-->", re.S)
 # A list item ("* name ...", "- ...", "1. ...", "2) ..."): a block of its
 # own, as an <li> of HTML is; a list's items are not one run-on paragraph.
-_MD_ITEM = re.compile(r"^\s{0,12}(?:[*+-]|\d{1,9}[.)])\s+\S")
+_MD_ITEM = re.compile(r"^\s{0,12}(?:[*+-]|\d{1,9}[.)])\s+(?=\S)")
 
 
 def _md_inline(text: str) -> str:
@@ -139,7 +139,7 @@ def _parse_markdown(lines: Iterable[str]):
             if stripped.startswith("|"):
                 stripped = " | ".join(cell.strip() for cell in stripped.strip("|").split("|"))
             else:
-                stripped = re.sub(r"^(?:[*+-]|\d{1,9}[.)])\s+", "", stripped)
+                stripped = _MD_ITEM.sub("", line).strip()
         para.append(stripped.lstrip(">").strip() if stripped.startswith(">") else stripped)
         if sum(len(p) for p in para) > _MAX_PARAGRAPH:
             yield flush(), None, sections.path
