@@ -67,6 +67,8 @@ DEFAULT_ROOTS = {
     "postgres": Path("/usr/share/doc/postgresql-doc-15/html"),
     "apache": Path("/usr/share/doc/apache2-doc/manual/en"),
     "nodejs": Path("/usr/share/doc/nodejs/api"),
+    "debian-handbook": Path("/usr/share/doc/debian-handbook/html/en-US"),
+    "cmake": Path("/usr/share/doc/cmake-data/html"),
 }
 OFF_TOPIC = "off-topic"
 # Generated or asset folders of the corpora: not documents a user reads.
