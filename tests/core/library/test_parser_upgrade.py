@@ -24,6 +24,7 @@ from desktop_app.core.library import ingest
 from desktop_app.core.library.context import embed_text
 from desktop_app.core.library.parse import html
 from desktop_app.core.library.parse import text as text_parser
+from desktop_app.core.library.parser_upgrade import waiting_for_reparse
 from desktop_app.core.library.store import Store
 from desktop_app.core.library.write_ops import FileDone
 from library_corpus import write_facts
@@ -114,6 +115,7 @@ def test_a_newer_parser_reparses_its_files_only_and_keeps_unchanged_vectors(docs
     versions = {p: v for p, (_, v, _) in _files(lib).items()}
     assert {versions[p] for p in pg} == {1} and {versions[p] for p in others} == {text_parser.PARSER_VERSION}
 
+    assert lib.status()["totals"]["reparse"] == len(PAGES)   # the HTML pages wait for the newer parser
     answers = []
 
     def search_meanwhile(progress):   # between the upgrade's commits
@@ -153,6 +155,7 @@ def test_a_newer_parser_reparses_its_files_only_and_keeps_unchanged_vectors(docs
         assert float(np.dot(np.frombuffer(vector, dtype=np.float32), made_now)) > 0.99
     assert lib.search("inner join between two tables", k=3)
 
+    assert lib.status()["totals"]["reparse"] == 0
     again = lib.refresh(token=CancelToken())
     assert (again.reparsed, again.chunks, again.unchanged) == (0, 0, len(PAGES) + len(others))
 
@@ -224,6 +227,7 @@ def test_a_library_from_before_parser_versions_opens_and_upgrades(docs, tmp_path
     read_only = Store(library_dir, read_only=True)
     records = read_only.files_under(str(docs))
     assert len(records) == len(PAGES) + 3 and {r.parser_version for r in records.values()} == {None}
+    assert waiting_for_reparse(read_only) == len(PAGES)   # unrecorded: the legacy version, older than HTML's
     read_only.close()
 
     reopened = make_library(library_dir)
@@ -241,6 +245,7 @@ def test_a_library_from_before_parser_versions_opens_and_upgrades(docs, tmp_path
     assert all(versions[p] == html.PARSER_VERSION for p in versions if p.endswith(".html"))
     assert all(versions[p] is None for p in versions if not p.endswith(".html"))
     assert reopened.store.totals()["chunks"] == sum(len(rows) for rows in after.values())
+    assert waiting_for_reparse(reopened.store) == 0
 
 
 _CHILD = textwrap.dedent("""
