@@ -668,15 +668,15 @@ class Store:
                 f"SELECT {self._file_fields} FROM files "
                 "WHERE source_id = ? ORDER BY path", (source_id,))]
 
-    def files_made_before(self, version: int) -> list[FileRecord]:
-        """Files (read or failed) whose recorded parser version is below
-        ``version``; one from before versions were recorded is at
-        ``LEGACY_PARSER_VERSION``."""
+    def parser_versions_below(self, version: int) -> list[tuple[str, int]]:
+        """(path, version of the parser that read it) of the files read or
+        failed by a parser older than ``version``; one from before versions
+        were recorded is at ``LEGACY_PARSER_VERSION``."""
         recorded = "parser_version" if self._file_fields.endswith("parser_version") else "NULL"
         with self.lock:
-            return [FileRecord(*r) for r in self._db.execute(
-                f"SELECT {self._file_fields} FROM files WHERE status IN ('ok', 'failed') "
-                f"AND coalesce({recorded}, ?) < ?", (LEGACY_PARSER_VERSION, version))]
+            return self._db.execute(
+                f"SELECT path, made_by FROM (SELECT path, coalesce({recorded}, ?) AS made_by FROM files "
+                "WHERE status IN ('ok', 'failed')) WHERE made_by < ?", (LEGACY_PARSER_VERSION, version)).fetchall()
 
     def delete_files(self, file_ids: Iterable[int]) -> int:
         file_ids = list(file_ids)
