@@ -198,6 +198,8 @@ def _when(timestamp: Optional[float]) -> str:
 
 
 def _cmd_status(args, services) -> int:
+    from desktop_app.core.library.parser_upgrade import reparse_note
+
     status = services.library.status()
     if args.json:
         print_json(status)
@@ -212,6 +214,8 @@ def _cmd_status(args, services) -> int:
             print(f"    unavailable: {folder['unavailable_reason']}")
     for failure in status["failures"]:
         print(f"  failed: {failure['path']}: {failure['reason']}")
+    if status["totals"]["reparse"]:
+        print(f"{reparse_note(status['totals']['reparse'])}. Run `hearth library add` on their folder to do it now.")
     if status["reindex"]["needed"]:
         print(f"index settings changed: {status['reindex']['description']} "
               "Run `hearth library reindex` to do it now.")

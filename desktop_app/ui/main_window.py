@@ -294,12 +294,16 @@ class MainWindow(QMainWindow):
         self.model_status.setToolTip(message)
 
     def _show_library_status(self, status: dict) -> None:
+        # Loaded by the status job already: no import cost on the GUI thread.
+        from desktop_app.core.library.parser_upgrade import reparse_note
+
         folders = status.get("folders", [])
         files = sum(int(f.get("files", 0) or 0) for f in folders)
         chunks = sum(int(f.get("chunks", 0) or 0) for f in folders)
+        waiting = reparse_note(status["totals"]["reparse"])
         self.library_status.setText(
             f"Library: {len(folders)} folder{'s' if len(folders) != 1 else ''}, "
-            f"{files} files, {chunks} passages")
+            f"{files} files, {chunks} passages" + (f"; {waiting}" if waiting else ""))
 
     # -- drops anywhere on the window go to the library ----------------------
     def dragEnterEvent(self, event) -> None:

@@ -135,6 +135,27 @@ def test_changed_files_are_reindexed_in_the_background(qtbot, window, tmp_path):
     assert any(Path(h.path).name == "new_fact.md" for h in found.args[1])
 
 
+def test_status_line_says_how_many_files_a_newer_parser_will_read_again(qtbot, services, make_window, tmp_path,
+                                                                        monkeypatch):
+    from desktop_app.core.library.parse import text as text_parser
+
+    folder = write_docs(tmp_path / "docs")
+    with monkeypatch.context() as m:   # indexed by the text parser's previous version
+        m.setattr(text_parser, "PARSER_VERSION", text_parser.PARSER_VERSION - 1)
+        services.library.add([str(folder)])
+    window = make_window()
+    qtbot.waitUntil(lambda: "3 files will be re-read by a newer parser on the next sync"
+                    in window.library_status.text(), timeout=60000)
+    assert window.library_status.text().startswith("Library: 1 folder, 3 files, ")
+
+    with qtbot.waitSignal(window.library.statusChanged, timeout=120000,
+                          check_params_cb=lambda s: not window.jobs.running("ingest")):
+        assert window.library.sync_now() is not None
+    assert window.library.status["totals"]["reparse"] == 0
+    text = window.library_status.text()
+    assert text.startswith("Library: 1 folder, 3 files, ") and "parser" not in text
+
+
 def test_remove_a_folder(qtbot, window, tmp_path):
     folder = write_docs(tmp_path / "docs")
     page = window.library_page

@@ -29,7 +29,7 @@ from desktop_app.core.library.documents import Hit
 from desktop_app.core.library.context import EMBED_TEXT_VERSION
 from desktop_app.core.library.fsnames import ReservedName, display, to_fs, to_text
 from desktop_app.core.library.ingest import Candidate, IngestReport, not_regular_reason, run_ingest, walk_files
-from desktop_app.core.library.parser_upgrade import outdated
+from desktop_app.core.library.parser_upgrade import outdated, waiting_for_reparse
 from desktop_app.core.library.rank import BARE_TEXT_WEIGHTS, DEFAULT_WEIGHTS, fuse
 from desktop_app.core.library.rerank import POOL as RERANK_POOL, rerank as rerank_candidates
 from desktop_app.core.library.recovery import LibraryError, read_folder_list, write_folder_list
@@ -723,7 +723,7 @@ class Library:
         from desktop_app.core.library.reindex import plan
 
         sources = self.sources()
-        totals = self.store.totals()
+        totals = {**self.store.totals(), "reparse": waiting_for_reparse(self.store)}
         return {
             "reindex": plan(self).to_dict(),
             "library_dir": str(self.library_dir),

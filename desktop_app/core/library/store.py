@@ -44,7 +44,8 @@ from desktop_app.core.library.database import is_damage, open_database, open_rea
 from desktop_app.core.library.fts import FTS_SCHEMA_VERSION, fts_query  # noqa: F401 (re-exported)
 from desktop_app.core.library.index_cache import label_digest, read_stamp, write_stamp
 from desktop_app.core.library.integrity import ensure_unique_passages
-from desktop_app.core.library.parser_upgrade import add_column as add_parser_version, file_fields
+from desktop_app.core.library.parser_upgrade import LEGACY_PARSER_VERSION, add_column as add_parser_version, \
+    file_fields
 from desktop_app.core.library.recovery import FOLDER_LIST, damaged, write_folder_list
 from desktop_app.core.library.write_ops import (  # noqa: F401 (re-exported)
     ChunkOp, FileDone, FileFailed, FileStart, FileUnchanged, WriteOp)
@@ -666,6 +667,16 @@ class Store:
             return [FileRecord(*r) for r in self._db.execute(
                 f"SELECT {self._file_fields} FROM files "
                 "WHERE source_id = ? ORDER BY path", (source_id,))]
+
+    def parser_versions_below(self, version: int) -> list[tuple[str, int]]:
+        """(path, version of the parser that read it) of the files read or
+        failed by a parser older than ``version``; one from before versions
+        were recorded is at ``LEGACY_PARSER_VERSION``."""
+        recorded = "parser_version" if self._file_fields.endswith("parser_version") else "NULL"
+        with self.lock:
+            return self._db.execute(
+                f"SELECT path, made_by FROM (SELECT path, coalesce({recorded}, ?) AS made_by FROM files "
+                "WHERE status IN ('ok', 'failed')) WHERE made_by < ?", (LEGACY_PARSER_VERSION, version)).fetchall()
 
     def delete_files(self, file_ids: Iterable[int]) -> int:
         file_ids = list(file_ids)

@@ -16,6 +16,7 @@ import pytest
 
 from desktop_app.cli import main as cli_main
 from desktop_app.core.library.library import Library
+from desktop_app.core.library.parse import text as text_parser
 from desktop_app.core.settings import Settings
 from library_corpus import SMALL_MODULES, copy_modules, expected_chunks
 
@@ -90,6 +91,30 @@ def test_cli_add_status_search_remove_json(tmp_path, capsys, embedder, facts_dir
         away.rename(facts_dir)
     code, out, _ = run_cli(capsys, *d, "status", "--json")
     assert json.loads(out)["folders"][0]["available"] is True
+
+
+def test_cli_status_says_how_many_files_a_newer_parser_will_read_again(tmp_path, capsys, embedder, facts_dir,
+                                                                       monkeypatch):
+    data = seeded_data_dir(tmp_path, embedder)
+    d = ["--data-dir", str(data), "library"]
+    (facts_dir / "blank.txt").write_text("\n   \n", encoding="utf-8")   # the text parser fails on it
+    with monkeypatch.context() as m:   # read (and failed) by the text parser's previous version
+        m.setattr(text_parser, "PARSER_VERSION", text_parser.PARSER_VERSION - 1)
+        code, out, _ = run_cli(capsys, *d, "add", str(facts_dir), "--json")
+    assert code == 0 and json.loads(out)["added"] == 3 and len(json.loads(out)["failed"]) == 1
+
+    code, out, _ = run_cli(capsys, *d, "status", "--json")
+    assert json.loads(out)["totals"]["reparse"] == 4
+    code, out, _ = run_cli(capsys, *d, "status")
+    assert code == 0 and "4 files will be re-read by a newer parser on the next sync" in out
+
+    code, out, _ = run_cli(capsys, *d, "add", str(facts_dir), "--json")
+    report = json.loads(out)
+    assert code == 0 and report["reparsed"] == 3 and len(report["failed"]) == 1   # and fails again
+    code, out, _ = run_cli(capsys, *d, "status", "--json")
+    assert json.loads(out)["totals"]["reparse"] == 0
+    code, out, _ = run_cli(capsys, *d, "status")
+    assert code == 0 and "4 files" in out and "newer parser" not in out
 
 
 @pytest.mark.timeout(300)

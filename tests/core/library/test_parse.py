@@ -509,3 +509,19 @@ def test_aligned_text_table_keeps_its_columns(tmp_path):
     assert texts[1] == ("| Site | Location | Nitrate (mg/L) | Lead (ug/L) | "
                         "| A | Church Farm well | 3.2 | 1.4 | | B | Old School bore | 4.8 | 6.9 |")
     assert texts[2] == "Both sites meet the limits."   # two spaces in prose are not columns
+
+
+def test_the_status_finds_a_files_parser_from_the_end_of_its_path(monkeypatch):
+    """``waiting_for_reparse`` looks a parser up once per path ending
+    (``_suffix_key``); that ending must pick the parser the path itself does."""
+    from desktop_app.core.library.parse import code, docx, html, parser_version, pdf, text
+    from desktop_app.core.library.parser_upgrade import _suffix_key
+
+    for number, module in enumerate((code, docx, html, pdf, text)):   # every parser told apart
+        monkeypatch.setattr(module, "PARSER_VERSION", 100 + number)
+    paths = ["/d/a.html", "/d/b.HTM", "/d/.html", "/d/..html", "/d/a..html", "/d/x.pdf", "/d/x.pdf.txt",
+             "/d.html/README", "/d.pdf/notes.md", "/d/file.", "README", ".html", "a.html", "/d/a.py",
+             "/d/r.docx", "/d/tar.gz", "C:\\docs\\a.html", "/d/ünï.PDF"]
+    for path in paths:
+        assert parser_version(_suffix_key(path)) == parser_version(path), path
+    assert len({parser_version(p) for p in paths}) == 5

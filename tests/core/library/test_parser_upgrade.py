@@ -7,13 +7,8 @@ tables the HTML parser drops since version 2), the real embedder."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import sqlite3
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -24,11 +19,12 @@ from desktop_app.core.library import ingest
 from desktop_app.core.library.context import embed_text
 from desktop_app.core.library.parse import html
 from desktop_app.core.library.parse import text as text_parser
+from desktop_app.core.library.parser_upgrade import waiting_for_reparse
 from desktop_app.core.library.store import Store
 from desktop_app.core.library.write_ops import FileDone
+from killed_child import kill_9_once_it_prints
 from library_corpus import write_facts
 
-REPO = Path(__file__).resolve().parents[3]
 PG_HTML = Path("/usr/share/doc/postgresql-doc-15/html")
 PAGES = ("tutorial-join.html", "tutorial-agg.html", "tutorial-update.html", "tutorial-delete.html",
          "tutorial-views.html", "tutorial-fk.html")
@@ -114,6 +110,7 @@ def test_a_newer_parser_reparses_its_files_only_and_keeps_unchanged_vectors(docs
     versions = {p: v for p, (_, v, _) in _files(lib).items()}
     assert {versions[p] for p in pg} == {1} and {versions[p] for p in others} == {text_parser.PARSER_VERSION}
 
+    assert lib.status()["totals"]["reparse"] == len(PAGES)   # the HTML pages wait for the newer parser
     answers = []
 
     def search_meanwhile(progress):   # between the upgrade's commits
@@ -153,6 +150,7 @@ def test_a_newer_parser_reparses_its_files_only_and_keeps_unchanged_vectors(docs
         assert float(np.dot(np.frombuffer(vector, dtype=np.float32), made_now)) > 0.99
     assert lib.search("inner join between two tables", k=3)
 
+    assert lib.status()["totals"]["reparse"] == 0
     again = lib.refresh(token=CancelToken())
     assert (again.reparsed, again.chunks, again.unchanged) == (0, 0, len(PAGES) + len(others))
 
@@ -224,6 +222,7 @@ def test_a_library_from_before_parser_versions_opens_and_upgrades(docs, tmp_path
     read_only = Store(library_dir, read_only=True)
     records = read_only.files_under(str(docs))
     assert len(records) == len(PAGES) + 3 and {r.parser_version for r in records.values()} == {None}
+    assert waiting_for_reparse(read_only) == len(PAGES)   # unrecorded: the legacy version, older than HTML's
     read_only.close()
 
     reopened = make_library(library_dir)
@@ -241,15 +240,12 @@ def test_a_library_from_before_parser_versions_opens_and_upgrades(docs, tmp_path
     assert all(versions[p] == html.PARSER_VERSION for p in versions if p.endswith(".html"))
     assert all(versions[p] is None for p in versions if not p.endswith(".html"))
     assert reopened.store.totals()["chunks"] == sum(len(rows) for rows in after.values())
+    assert waiting_for_reparse(reopened.store) == 0
 
 
-_CHILD = textwrap.dedent("""
-    import sys, time
-    from pathlib import Path
+_CHILD = """
     from desktop_app.core.library import ingest
-    from desktop_app.core.library.embed import load_embedder
     from desktop_app.core.library.library import Library
-    embedder = load_embedder(sys.argv[3], cache_dir=Path(sys.argv[2]))
     ingest.FIRST_EMBED_BATCH = ingest.EMBED_BATCH = 1   # one file a commit
     real_encode, calls = embedder.encode, []
     def encode(texts, *args, **kwargs):
@@ -259,8 +255,8 @@ _CHILD = textwrap.dedent("""
             time.sleep(120)
         return real_encode(texts, *args, **kwargs)
     embedder.encode = encode
-    Library(Path(sys.argv[1]), embedder_factory=lambda: embedder).refresh()
-""")
+    Library(library_dir, embedder_factory=lambda: embedder).refresh()
+"""
 
 
 def test_kill_9_mid_upgrade_loses_no_passage_and_the_next_refresh_resumes(docs, tmp_path, make_library,
@@ -269,15 +265,7 @@ def test_kill_9_mid_upgrade_loses_no_passage_and_the_next_refresh_resumes(docs, 
     lib, _ = _old_library(make_library, docs, monkeypatch, embedder, library_dir)
     before = _passages(lib)
     lib.close()
-    child = subprocess.Popen([sys.executable, "-c", _CHILD, str(library_dir), str(embedder.source_dir.parent),
-                              embedder.backend], cwd=REPO, stdout=subprocess.PIPE, text=True,
-                             env={**os.environ, "PYTHONPATH": str(REPO)})
-    try:
-        line = child.stdout.readline()
-        assert line.startswith("embedding"), line
-    finally:
-        child.send_signal(signal.SIGKILL)
-        child.wait()
+    kill_9_once_it_prints("embedding", _CHILD, library_dir, embedder)
 
     reopened = make_library(library_dir)
     middle, upgraded = _interrupted(reopened, before)

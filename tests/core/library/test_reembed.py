@@ -4,22 +4,14 @@ kill -9 mid-way leaves the old index working."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
-
 import numpy as np
 
 from desktop_app.core.jobs import CancelToken
 from desktop_app.core.library.context import EMBED_TEXT_VERSION, embed_text
 from desktop_app.core.library.reembed import needs_reembed, reembed
 from desktop_app.core.library.store import Store
+from killed_child import kill_9_once_it_prints
 from test_fts import _make_v1_library
-
-REPO = Path(__file__).resolve().parents[3]
 
 
 def test_search_answers_while_the_new_vectors_are_built(tmp_path, embedder):
@@ -52,34 +44,22 @@ def test_search_answers_while_the_new_vectors_are_built(tmp_path, embedder):
     reopened.close()
 
 
-_CHILD = textwrap.dedent("""
-    import sys, time
-    from pathlib import Path
-    from desktop_app.core.library.embed import load_embedder
+_CHILD = """
     from desktop_app.core.library.reembed import reembed
     from desktop_app.core.library.store import Store
-    embedder = load_embedder(sys.argv[3], cache_dir=Path(sys.argv[2]))
-    store = Store(Path(sys.argv[1]))
+    store = Store(library_dir)
     def report(p):
         if p.done >= 1:
             print("committed", p.done, flush=True)
             time.sleep(120)
     reembed(store, embedder, report=report, batch=1)
-""")
+"""
 
 
 def test_kill_9_during_the_rebuild_leaves_the_old_index_working(tmp_path, embedder):
     root = tmp_path / "lib"
     old = _make_v1_library(root, embedder)
-    child = subprocess.Popen([sys.executable, "-c", _CHILD, str(root), str(embedder.source_dir.parent),
-                              embedder.backend], cwd=REPO, stdout=subprocess.PIPE, text=True,
-                             env={**os.environ, "PYTHONPATH": str(REPO)})
-    try:
-        line = child.stdout.readline()
-        assert line.startswith("committed"), line
-    finally:
-        child.send_signal(signal.SIGKILL)
-        child.wait()
+    kill_9_once_it_prints("committed", _CHILD, root, embedder)
 
     store = Store(root)
     assert needs_reembed(store)

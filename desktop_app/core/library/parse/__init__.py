@@ -44,8 +44,8 @@ from desktop_app.core.library.parse.pdf import _parse_pdf
 from desktop_app.core.library.parse.text import _parse_markdown, _parse_plain, _parse_rst
 
 __all__ = ["BLOCK_SEP", "SUPPORTED_SUFFIXES", "TEXT_SUFFIXES", "MARKDOWN_SUFFIXES", "RST_SUFFIXES", "HTML_SUFFIXES",
-           "CODE_SUFFIXES", "ParseError", "detect_encoding", "is_supported", "normalize_space", "parse_file",
-           "parser_version"]
+           "CODE_SUFFIXES", "ParseError", "detect_encoding", "is_supported", "newest_parser_version",
+           "normalize_space", "parse_file", "parser_version"]
 
 
 def is_supported(path) -> bool:
@@ -92,3 +92,9 @@ def parser_version(path) -> int:
     if suffix in CODE_SUFFIXES:
         return code.PARSER_VERSION
     return text.PARSER_VERSION
+
+
+def newest_parser_version() -> int:
+    """The highest ``PARSER_VERSION`` of any format: no file recorded at it
+    or above is older than its parser."""
+    return max(module.PARSER_VERSION for module in (pdf, docx, html, code, text))
