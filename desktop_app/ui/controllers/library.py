@@ -212,8 +212,7 @@ class LibraryController(QObject):
         job.ended.connect(self._after_ingest)
 
     def _on_ingested(self, report, background: bool) -> None:
-        changed = any(getattr(report, name, 0) for name in ("added", "updated", "removed", "failed"))
-        if changed or not background:  # a sync that found nothing new stays quiet
+        if report.changed or not background:  # a sync that found nothing new stays quiet
             self.ingestFinished.emit(ingest_summary(report))
 
     def _after_ingest(self) -> None:
