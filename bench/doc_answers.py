@@ -69,6 +69,8 @@ DEFAULT_ROOTS = {
     "nodejs": Path("/usr/share/doc/nodejs/api"),
     "debian-handbook": Path("/usr/share/doc/debian-handbook/html/en-US"),
     "cmake": Path("/usr/share/doc/cmake-data/html"),
+    "debian-reference": Path("/usr/share/debian-reference"),
+    "bash": Path("/usr/share/doc/bash"),
 }
 OFF_TOPIC = "off-topic"
 # Generated or asset folders of the corpora: not documents a user reads.
