@@ -135,6 +135,7 @@ class MainWindow(QMainWindow):
         if self._shut_down:
             return
         self.library.resume_interrupted()
+        self.library.reread_outdated()
         self.library.refresh_status()
         self.library.warm_up()
         self.library.start_sync()

@@ -135,25 +135,84 @@ def test_changed_files_are_reindexed_in_the_background(qtbot, window, tmp_path):
     assert any(Path(h.path).name == "new_fact.md" for h in found.args[1])
 
 
-def test_status_line_says_how_many_files_a_newer_parser_will_read_again(qtbot, services, make_window, tmp_path,
-                                                                        monkeypatch):
+def _indexed_by_older_text_parser(services, folder: Path, monkeypatch) -> None:
+    """``folder``'s three files indexed as by the text parser's previous
+    version: what a library looks like after an update of Hearth."""
     from desktop_app.core.library.parse import text as text_parser
 
-    folder = write_docs(tmp_path / "docs")
-    with monkeypatch.context() as m:   # indexed by the text parser's previous version
+    with monkeypatch.context() as m:
         m.setattr(text_parser, "PARSER_VERSION", text_parser.PARSER_VERSION - 1)
         services.library.add([str(folder)])
-    window = make_window()
-    qtbot.waitUntil(lambda: "3 files will be re-read by a newer parser on the next sync"
-                    in window.library_status.text(), timeout=60000)
-    assert window.library_status.text().startswith("Library: 1 folder, 3 files, ")
+    assert services.library.status()["totals"]["reparse"] == 3
 
-    with qtbot.waitSignal(window.library.statusChanged, timeout=120000,
-                          check_params_cb=lambda s: not window.jobs.running("ingest")):
-        assert window.library.sync_now() is not None
-    assert window.library.status["totals"]["reparse"] == 0
+
+def _record_status_lines(monkeypatch) -> list[str]:
+    """Every text the window's library status line takes, from its first."""
+    from desktop_app.ui.main_window import MainWindow
+
+    shown: list[str] = []
+    show = MainWindow._show_library_status
+
+    def recording(self, status):
+        show(self, status)
+        shown.append(self.library_status.text())
+
+    monkeypatch.setattr(MainWindow, "_show_library_status", recording)
+    return shown
+
+
+SYNC_TITLE = "Syncing library folders"
+REREAD = "3 files will be re-read by a newer parser on the next sync"
+
+
+def _syncs(window) -> list:
+    return [j for j in window.jobs.jobs if j.title == SYNC_TITLE]
+
+
+def _synced_and_status_read(window) -> bool:
+    """The window's own sync has ended and the status it asked for is in."""
+    return bool(_syncs(window)) and not window.jobs.running("ingest") and not window.jobs.running(
+        "library-status")
+
+
+def test_opening_the_window_re_reads_the_files_a_newer_parser_waits_for(qtbot, services, make_window,
+                                                                       tmp_path, monkeypatch):
+    folder = write_docs(tmp_path / "docs")
+    _indexed_by_older_text_parser(services, folder, monkeypatch)
+    services.settings.watch_folders = False   # no watcher, no timer: only the launch syncs
+    shown = _record_status_lines(monkeypatch)
+
+    window = make_window()
+    # The first status line says what will happen; the window then does it
+    # by itself, as a job with its progress row.
+    qtbot.waitUntil(lambda: bool(_syncs(window)), timeout=60000)
+    assert shown[0].startswith("Library: 1 folder, 3 files, ") and REREAD in shown[0]
+    qtbot.waitUntil(lambda: _synced_and_status_read(window)
+                    and window.library.status["totals"]["reparse"] == 0, timeout=120000)
     text = window.library_status.text()
     assert text.startswith("Library: 1 folder, 3 files, ") and "parser" not in text
+    assert "3 parsed again by a newer parser" in window.library_page.banner.text()
+    assert len(_syncs(window)) == 1
+    # The re-read passages answer.
+    with qtbot.waitSignal(window.library.searchFinished, timeout=30000) as found:
+        window.library.search("Zorblax eruption ash")
+    assert any(Path(h.path).name == "volcanoes.md" for h in found.args[1])
+
+
+def test_a_folder_that_is_not_there_keeps_its_files_waiting_without_a_sync_loop(
+        qtbot, services, make_window, tmp_path, monkeypatch):
+    folder = write_docs(tmp_path / "docs")
+    _indexed_by_older_text_parser(services, folder, monkeypatch)
+    services.settings.watch_folders = False
+    folder.rename(tmp_path / "unplugged")          # a drive not connected at launch
+
+    window = make_window()
+    qtbot.waitUntil(lambda: _synced_and_status_read(window), timeout=120000)
+    assert window.library.status["totals"]["reparse"] == 3       # kept, still waiting
+    assert REREAD in window.library_status.text()
+    assert len(_syncs(window)) == 1 and _syncs(window)[0].state == "finished"
+    assert "failed" not in window.library_page.banner.text().lower()
+    assert window.library_page.model.rowCount() == 1
 
 
 def test_remove_a_folder(qtbot, window, tmp_path):

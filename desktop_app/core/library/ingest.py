@@ -78,6 +78,12 @@ class IngestReport:
     seconds: float = 0.0
     cancelled: bool = False
 
+    @property
+    def changed(self) -> bool:
+        """The run changed what the library holds (a background sync that
+        did not stays quiet)."""
+        return bool(self.added or self.updated or self.reparsed or self.removed or self.failed)
+
     def to_dict(self) -> dict:
         return {"added": self.added, "updated": self.updated, "reparsed": self.reparsed,
                 "unchanged": self.unchanged,

@@ -3,14 +3,19 @@
 Each parser module has a ``PARSER_VERSION`` (``parse.parser_version``);
 the library records per file the version that made its passages
 (``files.parser_version``; NULL in a library from before it was recorded,
-which is ``LEGACY_PARSER_VERSION``). The scan of an add or a refresh --
-the app's sync on start and when files change -- treats a file whose
-recorded version is older than its parser's like a changed file: ingest
-parses it again, in the background job that indexes changed files, with
-its progress and cancel. Only the files of that parser are read again.
+which is ``LEGACY_PARSER_VERSION``). The scan of an add or a refresh
+treats a file whose recorded version is older than its parser's like a
+changed file: ingest parses it again, in the background job that indexes
+changed files, with its progress and cancel. Only the files of that parser
+are read again.
 
 The library's status counts the files that wait for it
-(``waiting_for_reparse``), which the CLI and the window show.
+(``waiting_for_reparse``), which the CLI and the window show. The window
+syncs (``Library.refresh``) by itself once when it opens on a library where
+that count is not 0, and, with ``watch_folders`` on, when files change and
+every five minutes; from a terminal, ``library add`` of the folder again.
+The files of a folder that is not there (an unplugged drive) are kept and
+still wait, until a sync finds it back.
 
 Two things make that cheap and safe, for a file changed on disk too:
 

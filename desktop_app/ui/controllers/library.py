@@ -79,6 +79,7 @@ class LibraryController(QObject):
         self._pending_search: Optional[tuple[str, int]] = None
         self._sync_pending = False
         self._resume_pending = False
+        self._reread_pending = False
         # A pending re-index starts by itself once per launch and after each
         # change of the index settings (not again and again after a failure).
         self._reindex_wanted = True
@@ -113,6 +114,9 @@ class LibraryController(QObject):
         if self._resume_pending:
             self._resume_pending = False
             self._resume(status)
+        if self._reread_pending:
+            self._reread_pending = False
+            self._reread(status)
         if (self._reindex_wanted and status.get("reindex", {}).get("needed")
                 and not self.jobs.running("reindex")):
             self._reindex_wanted = False
@@ -164,6 +168,23 @@ class LibraryController(QObject):
         log.info("resuming interrupted indexing of %s", paths)
         return self.add(paths, verb="Resuming indexing of")
 
+    def reread_outdated(self) -> None:
+        """At launch: once the status is known, sync if files wait for a
+        newer parser than the one that read them (``totals["reparse"]``,
+        what the status line promises for "the next sync"); without it
+        nothing syncs before a file changes or the five-minute timer fires,
+        and never with ``watch_folders`` off. Once per launch: a folder
+        that is not there keeps its files, still waiting, and its sync
+        skips it (``Library.refresh``); another one would too."""
+        self._reread_pending = True
+
+    def _reread(self, status: dict) -> Optional[Job]:
+        waiting = status["totals"]["reparse"]
+        if not waiting:
+            return None
+        log.info("%d files wait for a newer parser: syncing the library", waiting)
+        return self.sync_now()
+
     def warm_up(self) -> Job:
         """Open the library and load the embedder (heavy imports) on a
         worker right after startup, so the first search or ingest does not
@@ -212,8 +233,7 @@ class LibraryController(QObject):
         job.ended.connect(self._after_ingest)
 
     def _on_ingested(self, report, background: bool) -> None:
-        changed = any(getattr(report, name, 0) for name in ("added", "updated", "removed", "failed"))
-        if changed or not background:  # a sync that found nothing new stays quiet
+        if report.changed or not background:  # a sync that found nothing new stays quiet
             self.ingestFinished.emit(ingest_summary(report))
 
     def _after_ingest(self) -> None:

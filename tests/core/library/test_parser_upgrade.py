@@ -122,6 +122,7 @@ def test_a_newer_parser_reparses_its_files_only_and_keeps_unchanged_vectors(docs
     assert answers and all(hits and hits[0].endswith("tutorial-join.html") for hits in answers), answers
     assert (result.reparsed, result.added, result.updated) == (len(PAGES), 0, 0), result.to_dict()
     assert result.unchanged == len(others)
+    assert result.changed   # the window's background sync reports it, not quiet
     after = _passages(lib)
     files = _files(lib)
     for path in others:            # not read again: the same passages, the same ids
@@ -153,6 +154,7 @@ def test_a_newer_parser_reparses_its_files_only_and_keeps_unchanged_vectors(docs
     assert lib.status()["totals"]["reparse"] == 0
     again = lib.refresh(token=CancelToken())
     assert (again.reparsed, again.chunks, again.unchanged) == (0, 0, len(PAGES) + len(others))
+    assert not again.changed
 
 
 def _interrupted(lib, before):
