@@ -32,9 +32,6 @@ from doc_answers import OFF_TOPIC, matches  # noqa: E402
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("records", type=Path, nargs="+")
-    parser.add_argument("--model", type=Path, default=None,
-                        help="GGUF for the model's reading (default: the packaged model); --no-reader: none")
-    parser.add_argument("--no-reader", action="store_true")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every changed verdict")
     parser.add_argument("--wrong", action="store_true", dest="verbose_all", help="with -v: every wrong one too")
     args = parser.parse_args(argv)
@@ -45,19 +42,6 @@ def main(argv=None) -> int:
     from desktop_app.core.settings import Settings
 
     embedder = load_embedder(Settings().embedder_backend)
-    reader = session = None
-    if not args.no_reader:
-        import tempfile
-
-        from desktop_app.core.chat.engine import reader_of
-        from desktop_app.core.defaults import default_llm_path
-        from desktop_app.core.llm.session import LlmSession
-        from desktop_app.core.paths import AppPaths
-
-        paths = AppPaths.at(tempfile.mkdtemp(prefix="hearth-replay-")).ensure()
-        session = LlmSession(paths, Settings(context_length=2048))
-        session.load(args.model or default_llm_path(paths.models_dir))
-        reader = reader_of(session)
     for path in args.records:
         counts = {scope: {"correct": 0, "abstained": 0, "wrong": 0} for scope in ("in-scope", OFF_TOPIC)}
         before = {scope: {"correct": 0, "abstained": 0, "wrong": 0} for scope in ("in-scope", OFF_TOPIC)}
@@ -70,8 +54,7 @@ def main(argv=None) -> int:
             if record["ground"]:
                 g = record["ground"]
                 sources = [Source(**s) for s in g["sources"]]
-                result = support.ground(g["question"], g["answer"], g["citations"], sources, embedder.encode,
-                                        reader)
+                result = support.ground(g["question"], g["answer"], g["citations"], sources, embedder.encode)
                 text = result.text
                 if result.kind == support.NOT_COVERED:
                     verdict = "abstained"
@@ -86,8 +69,6 @@ def main(argv=None) -> int:
             b, c = before[scope], counts[scope]
             print(f"{path.name:28s} {scope:9s} recorded {b['correct']:2d}/{b['abstained']:2d}/{b['wrong']:2d}"
                   f"   replayed {c['correct']:2d}/{c['abstained']:2d}/{c['wrong']:2d}  (correct/abstained/wrong)")
-    if session is not None:
-        session.close()
     return 0
 
 

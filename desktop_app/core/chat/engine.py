@@ -32,10 +32,7 @@ How a turn goes:
    (see ``citations.py`` for the policy).
 5. A document answer of the plain (small-model) path is shown only when a
    passage supports it; otherwise the passage's own supporting sentence is
-   quoted, or the question is "not covered" (``support.py``). The loaded
-   model reads the best candidate sentences (``reader_of``: how likely the
-   question is after each) and the quote stands only where that reading
-   agrees with the ranking.
+   quoted, or the question is "not covered" (``support.py``).
 """
 
 from __future__ import annotations
@@ -94,19 +91,6 @@ class Lookup:
     def agrees(self, text: str) -> bool:
         shown = wordproblem.numbers_in(support.strip_markers(text))
         return bool(self.looked_up & shown) if self.looked_up else not shown
-
-
-def reader_of(session, token: Optional[CancelToken] = None) -> support.Reader:
-    """The loaded model's reading for ``support.ground``: how likely it
-    finds the question after each candidate sentence (query likelihood)."""
-    def read(question: str, sentences: list[str]) -> list[float]:
-        scores = []
-        for sentence in sentences:
-            if token is not None:
-                token.check()
-            scores.append(session.loglik(f"Passage: {sentence}\nQuestion:", f" {question}"))
-        return scores
-    return read
 
 
 # --- events ---------------------------------------------------------------------
@@ -258,22 +242,21 @@ class ChatEngine:
             text, citations = result.text, []   # Hearth's statement of a result or error, as is
         else:
             text, citations = resolve_citations(result.text.strip(), sources, self._embed(), question)
-        stopped = False
         if covered and not native and not result.cancelled:
             # A document answer from the small model: its sentence only if a
             # passage supports it, else the passage's own sentence (support.py).
             given = {s.n for s in sources}
             # The base model may copy an earlier refusal from the history as
             # its draft: that is no reading of these passages.
-            try:
-                # A follow-up ("And a brake cable?") is checked against the
-                # question as it was searched, with the turn it refers to.
-                grounded = support.ground(understood, "" if text.strip() in _REFUSALS else text, citations,
-                                          [s for s in retrieved if s.n in given], self._embed(),
-                                          reader_of(self.session, token))
-            except Cancelled:
-                # Stopped while the model read the passages: nothing checked, nothing shown.
-                grounded, stopped = support.Grounded(support.NOT_COVERED, "", []), True
+            # A follow-up ("And a brake cable?") is checked against the
+            # question as it was searched, with the turn it refers to; a
+            # question that stands on its own, as asked, when that reading
+            # finds no answer (the turn before can drown it).
+            draft, given_sources = "" if text.strip() in _REFUSALS else text, [s for s in retrieved if s.n in given]
+            for reading in dict.fromkeys((understood, question)):
+                grounded = support.ground(reading, draft, citations, given_sources, self._embed())
+                if grounded.kind != support.NOT_COVERED:
+                    break
             covered = grounded.kind != support.NOT_COVERED
             text, citations = (grounded.text, grounded.citations) if covered else \
                 (grounded.text or NOT_COVERED, [])
@@ -290,7 +273,7 @@ class ChatEngine:
         answer = Answer(
             question=question, text=text, citations=citations, tool_calls=tool_calls,
             retrieval_ms=retrieval_ms, first_token_ms=result.first_token_ms,
-            tokens_per_s=result.tokens_per_s, covered=covered, stopped=result.cancelled or stopped,
+            tokens_per_s=result.tokens_per_s, covered=covered, stopped=result.cancelled,
             prompt_tokens=result.prompt_tokens, tokens=result.tokens)
         return self._finish(answer, conversation, on_event)
 

@@ -460,14 +460,6 @@ class LlmSession:
     def detokenize(self, tokens: Sequence[int]) -> str:
         return self._call(lambda: self._require().detokenize(list(tokens)).decode("utf-8", errors="replace"))
 
-    def loglik(self, prefix: str, continuation: str) -> float:
-        """Mean log-probability per token of ``continuation`` after ``prefix``
-        under the loaded model (``reading.py``)."""
-        from desktop_app.core.llm.reading import continuation_logprob
-
-        return self._call(lambda: continuation_logprob(self._require(), prefix, continuation,
-                                                       add_bos=self._wants_bos(self._require())))
-
     # -- prompts --
 
     def format_messages(self, messages: Messages, *, tools: Optional[list[dict]] = None) -> str:
