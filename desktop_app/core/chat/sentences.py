@@ -41,9 +41,21 @@ _DEFAULT = re.compile(r"\bdefault(?:s|ed)?\b|\bnot (?:given|specified|set|suppli
 _EXCEPTION = re.compile(r"\b[A-Z]\w*(?:Error|Exception|Exit|Interrupt|Warning)\b")
 
 
+# The question's own interrogative: what it asks for is read there, not in a
+# clause further on ("Which variable controls how many jobs run?" asks for a
+# variable, not a number).
+_ASKING = re.compile(r"\b(?:which|what|how|where|when|who|whose|why)\b", re.I)
+# Kinds a question asks for wherever its cue stands ("What does copytree
+# raise ...", "... by default?").
+_ANYWHERE = {"default", "exception"}
+
+
 def answer_kinds(question: str) -> list:
     """The ANSWER_KINDS entries ``question`` asks for."""
-    return [(name, states) for name, cue, states in ANSWER_KINDS if cue.search(question)]
+    asking = _ASKING.search(question)
+    at = asking.start() if asking else None
+    return [(name, states) for name, cue, states in ANSWER_KINDS
+            if (found := cue.search(question)) and (name in _ANYWHERE or at is None or found.start() == at)]
 
 
 _MARKER = re.compile(r"\s*\[\d{1,3}(?:\s*,\s*\d{1,3})*\]")

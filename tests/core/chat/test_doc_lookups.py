@@ -129,6 +129,9 @@ def test_a_number_question_quotes_the_sentence_that_states_a_number(library, emb
     ("What does copytree raise if the folder exists?", ["exception"]),
     ("What happens when maxsize is None?", []),
     ("In what order are the keys kept?", []),
+    # Asked at the question's own interrogative, not in a clause further on.
+    ("Which setting controls how many workers start?", []),
+    ("Which setting controls how many workers start by default?", ["default"]),
 ])
 def test_what_a_question_asks_for_is_read_from_its_wording(question, kinds):
     assert [name for name, _ in support.answer_kinds(question)] == kinds
