@@ -71,6 +71,8 @@ DEFAULT_ROOTS = {
     "cmake": Path("/usr/share/doc/cmake-data/html"),
     "debian-reference": Path("/usr/share/debian-reference"),
     "bash": Path("/usr/share/doc/bash"),
+    "r-manuals": Path("/usr/share/R/doc/manual"),
+    "zsh": Path("/usr/share/doc/zsh-common/html"),
 }
 OFF_TOPIC = "off-topic"
 # Generated or asset folders of the corpora: not documents a user reads.
