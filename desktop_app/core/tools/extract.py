@@ -43,7 +43,8 @@ import re
 from dataclasses import dataclass
 from typing import List, Optional
 
-from desktop_app.core.tools.calculator import FUNCTIONS, CalculatorError, normalize
+from desktop_app.core.tools.calc_functions import FUNCTIONS
+from desktop_app.core.tools.calculator import CalculatorError, normalize
 
 log = logging.getLogger(__name__)
 

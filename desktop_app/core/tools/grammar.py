@@ -30,7 +30,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence
 
-from desktop_app.core.tools.calculator import CONSTANTS, FUNCTIONS
+from desktop_app.core.tools.calc_functions import CONSTANTS, FUNCTIONS
 
 log = logging.getLogger(__name__)
 
