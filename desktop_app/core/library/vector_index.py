@@ -93,7 +93,7 @@ class VectorIndex:
         finally:
             self.writer.release()
 
-    def new_hnsw(self, capacity: int):
+    def _new_hnsw(self, capacity: int):
         import hnswlib
 
         index = hnswlib.Index(space="ip", dim=self.dim)
@@ -166,7 +166,7 @@ class VectorIndex:
 
     def _rebuild(self) -> None:
         live = self._db.execute("SELECT count(*) FROM chunks").fetchone()[0]
-        self.index = self.new_hnsw(int(live * 1.25) + 1024)
+        self.index = self._new_hnsw(int(live * 1.25) + 1024)
         self._count = 0
         ids = [r[0] for r in self._db.execute("SELECT id FROM chunks ORDER BY id")]
         self.labels = set()
@@ -271,7 +271,7 @@ class VectorIndex:
 
     def new_builder(self) -> "IndexBuilder":
         """An empty index with this library's parameters (see ``adopt``)."""
-        return IndexBuilder(self.new_hnsw(int(self.live * 1.1) + 1024))
+        return IndexBuilder(self._new_hnsw(int(self.live * 1.1) + 1024))
 
     def adopt(self, builder: "IndexBuilder", extra: Iterable[int]) -> None:
         """Take the index built alongside as this one: ids it holds that
