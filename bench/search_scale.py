@@ -322,9 +322,9 @@ def main() -> int:
     args = parser.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
 
-    from desktop_app.core.library import store as store_mod
+    from desktop_app.core.library import vector_index
     if args.ef:
-        store_mod.HNSW_EF_SEARCH = args.ef
+        vector_index.HNSW_EF_SEARCH = args.ef
     from desktop_app.core.library.embed import load_embedder
     from desktop_app.core.library.library import Library
 
@@ -354,7 +354,7 @@ def main() -> int:
             print(f"{size:>7} passages, {name:>8}: "
                   + "  ".join(f"{m} p50 {r[name][m]['p50']:6.1f} p95 {r[name][m]['p95']:6.1f}" for m in MODES),
                   flush=True)
-        print(f"{size:>7} passages: HNSW recall@10 {r['recall@10']:.3f} (ef={store_mod.HNSW_EF_SEARCH}), "
+        print(f"{size:>7} passages: HNSW recall@10 {r['recall@10']:.3f} (ef={vector_index.HNSW_EF_SEARCH}), "
               f"exact numpy p50 {r['exact_p50']:.1f} ms; hybrid top-5 same on new and fts5 paths for "
               f"{r['hybrid_same_top5']:.0%} of the queries", flush=True)
 

@@ -129,7 +129,8 @@ def check_library(data_dir: Path) -> dict:
     """Compare what vector search finds with what SQLite holds."""
     import numpy as np
 
-    from desktop_app.core.library.store import INDEX_NAME, Store
+    from desktop_app.core.library.store import Store
+    from desktop_app.core.library.vector_index import INDEX_NAME
     try:
         from desktop_app.core.library.index_cache import label_digest, read_stamp
     except ImportError:     # a version before index stamps (to measure "before")

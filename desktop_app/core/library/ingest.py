@@ -36,8 +36,9 @@ from desktop_app.core.library.documents import Chunk, ParseError
 from desktop_app.core.library.fsnames import to_fs
 from desktop_app.core.library.parse import parser_version
 from desktop_app.core.library.parser_upgrade import FileHold, VectorReuse, outdated, vectors_for
+from desktop_app.core.library.records import FileRecord
 from desktop_app.core.library.store import (
-    ChunkOp, FileDone, FileFailed, FileRecord, FileStart, FileUnchanged, Store, WriteOp)
+    ChunkOp, FileDone, FileFailed, FileStart, FileUnchanged, Store, WriteOp)
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,8 @@ from desktop_app.core.library.parser_upgrade import outdated, waiting_for_repars
 from desktop_app.core.library.rank import BARE_TEXT_WEIGHTS, DEFAULT_WEIGHTS, fuse
 from desktop_app.core.library.rerank import POOL as RERANK_POOL, rerank as rerank_candidates
 from desktop_app.core.library.recovery import LibraryError, read_folder_list, write_folder_list
-from desktop_app.core.library.store import FileFailed, SourceRecord, Store
+from desktop_app.core.library.records import SourceRecord
+from desktop_app.core.library.store import FileFailed, Store
 from desktop_app.core.settings import Settings
 
 log = logging.getLogger(__name__)

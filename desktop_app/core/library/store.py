@@ -4,19 +4,11 @@ SQLite (WAL) is the source of truth: sources, files, chunks with their
 vectors (float32 blobs) and an FTS5 index for BM25. BM25 is answered by a
 tantivy index derived from it (``bm25_index.py``, ``bm25.tantivy/``) when
 that holds SQLite's generation, else by FTS5 while it is caught up. The HNSW index
-(``vectors.hnsw``) is a derived cache of the chunk vectors: it is saved
-atomically (temporary file + ``os.replace``) with a stamp of the label set
-it holds (``index_cache``). On open, an index that is missing, unreadable,
-unstamped or not matching SQLite's chunk ids is brought in line from the
-stored vectors (missing ids added, ids SQLite no longer has marked
-deleted), so a ``kill -9`` at any moment leaves a library that opens and
-searches correctly. While open, a commit by another process (``PRAGMA
+(``vector_index.py``, ``vectors.hnsw``) is a derived cache of the chunk
+vectors, brought in line with SQLite on open whatever state a ``kill -9``
+left it in. While open, a commit by another process (``PRAGMA
 data_version``) brings the in-memory index in line before the next search
 or write.
-
-Chunk ids are never reused (AUTOINCREMENT), which is what makes that repair
-a pair of set differences: an id in the index but not in SQLite was deleted,
-an id in SQLite but not in the index was added after the last save.
 
 One writer: every method takes the store's lock, so searches run between
 ingest batches; across processes, writers hold ``writer_lock`` (the index
@@ -31,9 +23,8 @@ import sqlite3
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Optional, Sequence
+from typing import Iterable, Optional, Sequence
 
 import numpy as np
 
@@ -41,12 +32,13 @@ from desktop_app.core.library import fts
 from desktop_app.core.library.bm25_index import Passage, SearchIndex
 from desktop_app.core.library.context import EMBED_TEXT_VERSION, document_title
 from desktop_app.core.library.database import is_damage, open_database, open_reader
-from desktop_app.core.library.fts import FTS_SCHEMA_VERSION, fts_query  # noqa: F401 (re-exported)
-from desktop_app.core.library.index_cache import label_digest, read_stamp, write_stamp
+from desktop_app.core.library.fts import fts_query  # noqa: F401 (re-exported)
 from desktop_app.core.library.integrity import ensure_unique_passages
-from desktop_app.core.library.parser_upgrade import LEGACY_PARSER_VERSION, add_column as add_parser_version, \
-    file_fields
+from desktop_app.core.library.parser_upgrade import LEGACY_PARSER_VERSION, file_fields
+from desktop_app.core.library.records import ChunkRow, FileRecord, SourceRecord, StoreError
 from desktop_app.core.library.recovery import FOLDER_LIST, damaged, write_folder_list
+from desktop_app.core.library.schema import upgrade, write_meta
+from desktop_app.core.library.vector_index import IndexBuilder, VectorIndex
 from desktop_app.core.library.write_ops import (  # noqa: F401 (re-exported)
     ChunkOp, FileDone, FileFailed, FileStart, FileUnchanged, WriteOp)
 from desktop_app.core.library.writer_lock import LOCK_NAME, WriterLock
@@ -55,94 +47,6 @@ from desktop_app.core.paths import ensure_private_dir
 log = logging.getLogger(__name__)
 
 DB_NAME = "library.sqlite3"
-INDEX_NAME = "vectors.hnsw"
-SCHEMA_VERSION = FTS_SCHEMA_VERSION
-
-# HNSW build/search parameters. At 250k distinct passages (bench/search_scale.py,
-# issue 12) ef=256 gave recall@10 0.937 against exact search, ef=512 0.968 and
-# ef=1024 0.986 (0.979 on a rebuilt library), for 4.4 ms a vector query
-# including the query's embedding; ef=1536 0.995 on that rebuilt library
-# (bench/data/README.md, "HNSW search ef").
-HNSW_M = 16
-HNSW_EF_CONSTRUCTION = 200
-HNSW_EF_SEARCH = 1536
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS sources (
-    id INTEGER PRIMARY KEY,
-    path TEXT NOT NULL UNIQUE,
-    kind TEXT NOT NULL CHECK (kind IN ('folder', 'file')),
-    added_at REAL NOT NULL,
-    updated_at REAL
-);
-CREATE TABLE IF NOT EXISTS exclusions (path TEXT PRIMARY KEY);
-CREATE TABLE IF NOT EXISTS files (
-    id INTEGER PRIMARY KEY,
-    source_id INTEGER NOT NULL REFERENCES sources(id),
-    path TEXT NOT NULL UNIQUE,
-    size INTEGER,
-    mtime_ns INTEGER,
-    sha256 TEXT,
-    status TEXT NOT NULL CHECK (status IN ('ok', 'failed', 'indexing')),
-    reason TEXT,
-    chunks INTEGER NOT NULL DEFAULT 0,
-    updated_at REAL NOT NULL,
-    parser_version INTEGER
-);
-CREATE INDEX IF NOT EXISTS files_source ON files(source_id);
-CREATE TABLE IF NOT EXISTS chunks (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    file_id INTEGER NOT NULL REFERENCES files(id),
-    seq INTEGER NOT NULL,
-    text TEXT NOT NULL,
-    page INTEGER,
-    section TEXT,
-    start INTEGER NOT NULL,
-    "end" INTEGER NOT NULL,
-    vector BLOB NOT NULL,
-    title TEXT
-);
-CREATE INDEX IF NOT EXISTS chunks_file ON chunks(file_id);
-"""
-
-
-class StoreError(RuntimeError):
-    pass
-
-
-@dataclass(frozen=True)
-class FileRecord:
-    id: int
-    source_id: int
-    path: str
-    size: Optional[int]
-    mtime_ns: Optional[int]
-    sha256: Optional[str]
-    status: str
-    reason: Optional[str]
-    chunks: int
-    parser_version: Optional[int] = None   # None: from before it was recorded (parser_upgrade)
-
-
-@dataclass(frozen=True)
-class SourceRecord:
-    id: int
-    path: str
-    kind: str
-    added_at: float
-    updated_at: Optional[float]
-
-
-@dataclass(frozen=True)
-class ChunkRow:
-    id: int
-    path: str
-    text: str
-    page: Optional[int]
-    section: Optional[str]
-    start: int
-    end: int
 
 
 def _folder_id(path: Path) -> Optional[tuple[int, int]]:
@@ -193,18 +97,14 @@ class Store:
         # Which folder this store opened: a rebuild alongside (reindex.py)
         # swaps another one in under the same path.
         self._root_id = _folder_id(self.root)
-        self._index = None          # hnswlib.Index, created when the dim is known
-        self._dim: Optional[int] = self._meta_int("dim")
-        self._index_count = 0       # labels in the index, deleted ones included
-        self._labels: set[int] = set()   # live labels of the in-memory index
-        self._saved_digest: Optional[str] = None   # of the label set on disk
+        self._vectors = VectorIndex(self.root, self._db, self.library_id, self.writer, self._meta_int("dim"),
+                                    lambda: self.replaced)
         self._embedder_seen: Optional[str] = None
         self._data_version = self._db_data_version()
-        self._last_save = time.monotonic()
-        self._remove_stale_temp_files()
+        self._vectors.remove_stale_temp_files()
         if not self.read_only and not (self.root / FOLDER_LIST).exists() and self.sources():
             self._save_folder_list()   # a library from before the folder list existed
-        if self._dim:
+        if self._vectors.dim:
             self._open_index()
         if not self.read_only:
             self.search_index.bring_up(self._meta_int("db_gen") or 0, self._count_chunks())
@@ -234,21 +134,10 @@ class Store:
 
     def _upgrade_schema(self) -> None:
         """Create the tables, or bring an older library's up to date in one
-        transaction (see ``fts.migrate``: no re-embedding)."""
+        transaction (``schema.upgrade``)."""
         fresh = self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone() is None
         with self.transaction() as db:
-            found = None if fresh else self._meta_int("schema_version")
-            for statement in fts.statements(_SCHEMA):
-                db.execute(statement)
-            if found is not None and found < SCHEMA_VERSION:
-                fts.migrate(db, found)
-                # Its vectors were made from the bare passage text.
-                self._db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('embed_text_version', '1')")
-            else:
-                for statement in fts.statements(fts.FTS_DDL):
-                    db.execute(statement)
-            add_parser_version(db)
-            self._set_meta(db, "schema_version", SCHEMA_VERSION)
+            upgrade(db, None if fresh else self._meta_int("schema_version"))
 
     def _read_connection(self) -> sqlite3.Connection:
         return open_reader(self.root / DB_NAME, self.read_only)
@@ -266,10 +155,6 @@ class Store:
         value = self._meta(key)
         return int(value) if value is not None else None
 
-    def _set_meta(self, db: sqlite3.Connection, key: str, value) -> None:
-        db.execute("INSERT INTO meta(key, value) VALUES (?, ?) "
-                   "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, str(value)))
-
     def _set_meta_default(self, key: str, value: str) -> None:
         self._db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", (key, value))
 
@@ -278,6 +163,9 @@ class Store:
 
     def _bump_gen(self, db: sqlite3.Connection) -> None:
         db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'db_gen'")
+
+    def _count_chunks(self) -> int:
+        return self._db.execute("SELECT count(*) FROM chunks").fetchone()[0]
 
     def close(self, save: bool = True) -> None:
         """Close; ``save=False`` for a store whose folder was replaced (its
@@ -296,12 +184,12 @@ class Store:
                         self._reader = None
                 self._db.close()
                 self._db = None
-                self._index = None
+                self._vectors.index = None
                 self.writer.close()
 
     @property
     def _live(self) -> int:
-        return len(self._labels)
+        return self._vectors.live
 
     def _db_data_version(self) -> int:
         # Changes when another connection (another process) commits.
@@ -318,19 +206,19 @@ class Store:
                 return
             self._data_version = version
             dim = self._meta_int("dim")
-            if dim != self._dim or self._meta("embedder") != getattr(self, "_embedder_seen", None):
-                self._dim = dim
-                self._index = None
-                self._labels = set()
+            if dim != self._vectors.dim or self._meta("embedder") != getattr(self, "_embedder_seen", None):
+                self._vectors.dim = dim
+                self._vectors.index = None
+                self._vectors.labels = set()
                 if dim:
                     self._open_index()
                 return
-            if self._index is not None:
-                self._reconcile(save=False)
+            if self._vectors.index is not None:
+                self._vectors.reconcile(save=False)
 
     @property
     def dim(self) -> Optional[int]:
-        return self._dim
+        return self._vectors.dim
 
     @property
     def embed_text_version(self) -> int:
@@ -351,7 +239,7 @@ class Store:
 
     def set_meta(self, key: str, value) -> None:
         with self.transaction() as db:
-            self._set_meta(db, key, value)
+            write_meta(db, key, value)
 
     @property
     def replaced(self) -> bool:
@@ -361,38 +249,14 @@ class Store:
         current = _folder_id(self.root)
         return current is not None and current != self._root_id
 
-    def _db_ids(self) -> set[int]:
-        return set(r[0] for r in self._db.execute("SELECT id FROM chunks"))
-
     # --------------------------------------------------------------- vectors
-
-    @property
-    def index_path(self) -> Path:
-        return self.root / INDEX_NAME
-
-    def _remove_stale_temp_files(self) -> None:
-        # Another process may be writing its own .part right now: only the
-        # writer (or anyone while no writer runs) may clear leftovers.
-        try:
-            if not self.writer.try_acquire():
-                return
-        except OSError:
-            return
-        try:
-            for leftover in self.root.glob(f".{INDEX_NAME}.*.part"):
-                try:
-                    leftover.unlink()
-                except OSError:
-                    pass
-        finally:
-            self.writer.release()
 
     def ensure_embedder(self, name: str, dim: int) -> bool:
         """Fix the embedding space of this library. Returns False (and empties
         every file's hash, so the next add re-embeds everything) when the
         library was built with another model or dimension."""
         with self.lock:
-            old_name, old_dim = self._meta("embedder"), self._dim
+            old_name, old_dim = self._meta("embedder"), self._vectors.dim
             if old_name == name and old_dim == dim:
                 return True
             compatible = old_name is None and old_dim is None
@@ -404,178 +268,39 @@ class Store:
                     db.execute("UPDATE files SET sha256 = NULL, chunks = 0, "
                                "status = CASE status WHEN 'failed' THEN 'failed' ELSE 'indexing' END")
                     self._bump_gen(db)
-                self._set_meta(db, "embedder", name)
-                self._set_meta(db, "dim", dim)
-            self._dim = dim
+                write_meta(db, "embedder", name)
+                write_meta(db, "dim", dim)
+            self._vectors.dim = dim
             if not compatible:
                 try:
-                    self.index_path.unlink()
+                    self._vectors.path.unlink()
                 except FileNotFoundError:
                     pass
             self._open_index()
             return compatible
 
-    def _new_index(self, capacity: int):
-        import hnswlib
-
-        index = hnswlib.Index(space="ip", dim=self._dim)
-        index.init_index(max_elements=max(1024, capacity), ef_construction=HNSW_EF_CONSTRUCTION,
-                         M=HNSW_M, random_seed=100)
-        index.set_ef(HNSW_EF_SEARCH)
-        return index
-
     def _open_index(self) -> None:
-        """Load the saved index and bring it in line with SQLite."""
-        import hnswlib
-
+        """Load the saved vector index and bring it in line with SQLite."""
         self._embedder_seen = self._meta("embedder")
-        stamp = read_stamp(self.index_path)
-        if stamp is not None and (stamp.library_id != self.library_id or stamp.dim != self._dim):
-            stamp = None
-        index = None
-        if stamp is not None:
-            try:
-                index = hnswlib.Index(space="ip", dim=self._dim)
-                index.load_index(str(self.index_path))
-                index.set_ef(HNSW_EF_SEARCH)
-            except Exception as exc:  # a damaged cache is rebuilt, never fatal
-                log.warning("vector index %s unreadable (%s); rebuilding it", self.index_path, exc)
-                index = None
-        if index is None:
-            self._rebuild_index()
-            return
-        self._index = index
-        self._index_count = index.get_current_count()
-        self._saved_digest = stamp.digest
-        db_ids = self._db_ids()
-        if stamp.count == len(db_ids) and stamp.digest == label_digest(self.library_id, db_ids):
-            self._labels = db_ids
-            return
-        self._reconcile(db_ids)
-
-    def _count_chunks(self) -> int:
-        return self._db.execute("SELECT count(*) FROM chunks").fetchone()[0]
-
-    def _reconcile(self, db_ids: Optional[set[int]] = None, save: bool = True) -> None:
-        """Make the in-memory index hold exactly SQLite's chunk ids. Valid
-        for an index of this library: ids are never reused, so an id in both
-        has the same vector, and an id is dropped from the index only after
-        SQLite dropped it."""
-        t0 = time.monotonic()
-        if db_ids is None:
-            db_ids = self._db_ids()
-        # All labels the index ever had (deleted ones too): marking a deleted
-        # one again is a no-op, and a deleted id never comes back to SQLite.
-        index_ids = set(int(i) for i in self._index.get_ids_list())
-        stale = index_ids - db_ids
-        missing = sorted(db_ids - index_ids)
-        for label in stale:
-            try:
-                self._index.mark_deleted(label)
-            except RuntimeError:  # already deleted in the saved index
-                pass
-        self._add_from_db(missing)
-        self._labels = set(db_ids)
-        log.info("vector index repaired from SQLite: %d added, %d dropped (%.1fs)",
-                 len(missing), len(stale), time.monotonic() - t0)
-        if save:
-            self.save_index()
-
-    def _add_from_db(self, ids: Sequence[int], batch: int = 4096) -> None:
-        for lo in range(0, len(ids), batch):
-            part = ids[lo:lo + batch]
-            marks = ",".join("?" * len(part))
-            rows = self._db.execute(f"SELECT id, vector FROM chunks WHERE id IN ({marks})", part).fetchall()
-            if rows:
-                vectors = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
-                self._index_add(vectors, np.array([r[0] for r in rows], dtype=np.int64))
-
-    def _rebuild_index(self) -> None:
-        live = self._count_chunks()
-        self._index = self._new_index(int(live * 1.25) + 1024)
-        self._index_count = 0
-        ids = [r[0] for r in self._db.execute("SELECT id FROM chunks ORDER BY id")]
-        self._labels = set()
-        self._add_from_db(ids)
-        self._saved_digest = None
-        log.info("vector index built from SQLite: %d vectors", live)
-        self.save_index()
-
-    def _index_add(self, vectors: np.ndarray, ids: np.ndarray) -> None:
-        needed = self._index_count + len(ids)
-        capacity = self._index.get_max_elements()
-        if needed > capacity:
-            self._index.resize_index(max(needed, int(capacity * 1.5)))
-        self._index.add_items(vectors, ids)
-        self._index_count += len(ids)
-        self._labels.update(int(i) for i in ids)
+        self._vectors.open()
 
     def save_index(self, force: bool = False) -> None:
-        """Write the index atomically, then its stamp (what it holds).
-
-        Only the holder of the writer lock saves (a reader that cannot take it
-        at once leaves the file to the writer; the next open repairs it)."""
+        """Save the vector index atomically with its stamp (``VectorIndex.save``):
+        when it changed or ``force``, and only by the writer lock's holder."""
         with self.lock:
-            if self._index is None or self._db is None:
+            if self._db is None:
                 return
-            digest = label_digest(self.library_id, self._labels)
-            if not force and digest == self._saved_digest and self.index_path.exists():
-                return
-            try:
-                got_lock = self.writer.try_acquire()
-            except OSError as exc:   # a read-only library dir: nothing can be saved
-                log.info("vector index not saved: %s", exc)
-                return
-            if not got_lock:
-                log.info("vector index not saved: another process is writing the library")
-                return
-            try:
-                self._save_locked(digest)
-            except (OSError, RuntimeError) as exc:
-                # A cache that cannot be saved (a full disk) is rebuilt from
-                # SQLite by the next open; never a reason to fail.
-                log.warning("vector index not saved: %s", exc)
-            finally:
-                self.writer.release()
+            self._vectors.save(force)
 
-    def _save_locked(self, digest: str) -> None:
-        # Checked holding the writer lock, which a swap holds too: never
-        # write this index into the folder that replaced ours.
-        if self.replaced:
-            return
-        # Too many deleted labels slow search and waste memory: start over.
-        if self._index_count > 4096 and self._live < self._index_count // 2:
-            self._rebuild_index()
-            return
-        tmp = self.root / f".{INDEX_NAME}.{os.getpid()}.part"
-        try:
-            self._index.save_index(str(tmp))
-            fd = os.open(tmp, os.O_RDONLY)
-            try:
-                os.fchmod(fd, 0o600)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, self.index_path)
-            write_stamp(self.index_path, self.library_id, len(self._labels), digest, self._dim)
-        except BaseException:
-            try:
-                tmp.unlink()
-            except FileNotFoundError:
-                pass
-            raise
-        self._saved_digest = digest
-        self._last_save = time.monotonic()
-
-    def new_index_like(self) -> "IndexBuilder":
+    def new_index_like(self) -> IndexBuilder:
         """An empty vector index with this library's parameters, to be filled
         without the store's lock and handed to ``adopt_index``."""
         with self.lock:
-            if self._dim is None:
+            if self._vectors.dim is None:
                 raise StoreError("ensure_embedder() must be called before building an index")
-            return IndexBuilder(self._new_index(int(self._live * 1.1) + 1024))
+            return self._vectors.new_builder()
 
-    def adopt_index(self, builder: "IndexBuilder", commit) -> None:
+    def adopt_index(self, builder: IndexBuilder, commit) -> None:
         """Swap in an index built alongside (re-embedding): ``commit(db)``
         runs in one transaction and returns ids of passages the builder did
         not see (their stored vectors are added); ids the builder holds that
@@ -584,18 +309,11 @@ class Store:
             with self.transaction() as db:
                 extra = commit(db)
                 self._bump_gen(db)
-            self._index = builder.index
-            self._index_count = builder.count
-            live = self._db_ids()
-            built = {int(i) for i in self._index.get_ids_list()}
-            for label in built - live:
-                self._index.mark_deleted(label)
-            self._labels = built & live
-            self._add_from_db(sorted(set(extra) - self._labels))
-            self.save_index(force=True)
+            self._vectors.adopt(builder, extra)
 
     def seconds_since_save(self) -> float:
-        return time.monotonic() - self._last_save
+        return self._vectors.seconds_since_save()
+
 
     # --------------------------------------------------------------- sources
 
@@ -694,18 +412,8 @@ class Store:
                     db.execute(f"DELETE FROM files WHERE id IN ({marks})", part)
                 self._bump_gen(db)
             self.search_index.apply(gen_before, gen_before + 1, [], gone)
-            self._unindex(gone)
+            self._vectors.discard(gone)
             return len(file_ids)
-
-    def _unindex(self, chunk_ids: Iterable[int]) -> None:
-        if self._index is None:
-            return
-        for label in chunk_ids:
-            try:
-                self._index.mark_deleted(label)
-            except RuntimeError:
-                pass
-            self._labels.discard(label)
 
     def write_batch(self, ops: Sequence["WriteOp"], vectors: Optional[np.ndarray]) -> None:
         """Apply one batch of ingest results in a single transaction.
@@ -716,7 +424,7 @@ class Store:
         never got committed is redone by the next add.
         """
         with self.lock:
-            if self._index is None and vectors is not None and len(vectors):
+            if self._vectors.index is None and vectors is not None and len(vectors):
                 raise StoreError("ensure_embedder() must be called before adding vectors")
             new_ids: list[int] = []
             old_ids: list[int] = []
@@ -779,9 +487,9 @@ class Store:
                 raise StoreError(f"{len(vectors)} vectors for {row} chunks")
             # The index follows the committed data; if we die before saving it,
             # the next open repairs it from SQLite.
-            self._unindex(old_ids)
+            self._vectors.discard(old_ids)
             if new_ids:
-                self._index_add(np.ascontiguousarray(vectors[:row]), np.array(new_ids, dtype=np.int64))
+                self._vectors.add(np.ascontiguousarray(vectors[:row]), np.array(new_ids, dtype=np.int64))
 
     def _file_id(self, db: sqlite3.Connection, path: str) -> int:
         row = db.execute("SELECT id FROM files WHERE path = ?", (path,)).fetchone()
@@ -803,22 +511,7 @@ class Store:
         """(chunk id, cosine similarity), best first."""
         with self.lock:
             self.sync()
-            if self._index is None or self._live <= 0:
-                return []
-            k = min(k, self._live)
-            self._index.set_ef(max(HNSW_EF_SEARCH, k))
-            query = np.asarray(query, dtype=np.float32).reshape(1, -1)
-            while True:
-                try:
-                    labels, distances = self._index.knn_query(query, k=k)
-                    break
-                except RuntimeError:
-                    # Fewer reachable live elements than k (many deletions):
-                    # ask for fewer rather than fail the search.
-                    if k <= 1:
-                        return []
-                    k //= 2
-            return [(int(l), float(1.0 - d)) for l, d in zip(labels[0], distances[0])]
+            return self._vectors.search(query, k)
 
     def bm25_search(self, query: str, k: int) -> list[tuple[int, float]]:
         """(chunk id, BM25 score: higher is better), best first.
@@ -884,19 +577,5 @@ class Store:
                 "SELECT count(*), sum(status = 'failed'), sum(status = 'indexing') FROM files").fetchone()
             return {"sources": self._db.execute("SELECT count(*) FROM sources").fetchone()[0],
                     "files": files, "chunks": self._count_chunks(), "failed": failed or 0,
-                    "indexing": indexing or 0, "indexed_vectors": self._live if self._index is not None else 0}
+                    "indexing": indexing or 0, "indexed_vectors": self._live if self._vectors.index is not None else 0}
 
-
-class IndexBuilder:
-    """An HNSW index being filled outside the store's lock."""
-
-    def __init__(self, index) -> None:
-        self.index = index
-        self.count = 0
-
-    def add(self, vectors: np.ndarray, ids: np.ndarray) -> None:
-        needed = self.count + len(ids)
-        if needed > self.index.get_max_elements():
-            self.index.resize_index(max(needed, int(self.index.get_max_elements() * 1.5)))
-        self.index.add_items(vectors, ids)
-        self.count += len(ids)

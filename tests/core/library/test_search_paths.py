@@ -11,7 +11,8 @@ import pytest
 
 from desktop_app.core.library import fts
 from desktop_app.core.library.documents import Chunk
-from desktop_app.core.library.store import ChunkOp, FileDone, FileStart, Store, StoreError
+from desktop_app.core.library.records import StoreError
+from desktop_app.core.library.store import ChunkOp, FileDone, FileStart, Store
 from library_corpus import STDLIB_QUERIES
 
 QUERIES = STDLIB_QUERIES

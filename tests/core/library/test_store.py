@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from desktop_app.core.library.documents import Chunk
-from desktop_app.core.library.store import (
-    INDEX_NAME, ChunkOp, FileDone, FileStart, Store, fts_query)
+from desktop_app.core.library.store import ChunkOp, FileDone, FileStart, Store, fts_query
+from desktop_app.core.library.vector_index import INDEX_NAME
 
 SENTENCES = [
     "The lighthouse keeper climbed two hundred steps every evening.",

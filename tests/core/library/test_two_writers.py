@@ -21,7 +21,8 @@ import pytest
 
 from desktop_app.core.jobs import CancelToken, Cancelled
 from desktop_app.core.library.documents import Chunk
-from desktop_app.core.library.store import INDEX_NAME, ChunkOp, FileDone, FileStart, Store
+from desktop_app.core.library.store import ChunkOp, FileDone, FileStart, Store
+from desktop_app.core.library.vector_index import INDEX_NAME
 from desktop_app.core.library.writer_lock import LOCK_NAME, WriterLock
 from library_corpus import SMALL_MODULES, copy_modules
 
