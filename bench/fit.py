@@ -206,7 +206,7 @@ def main() -> int:
         return pareto(args)
 
     from desktop_app.core.defaults import default_llm_path
-    from desktop_app.core.llm.catalog import read_gguf_info
+    from desktop_app.core.llm.gguf_header import read_gguf_info
     from desktop_app.core.llm.memory import estimate_memory
 
     args.work.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,7 @@ def _say(message: str) -> None:
 
 
 def _info_or_user_error(services, path):
-    from desktop_app.core.llm.catalog import GGUFError
+    from desktop_app.core.llm.gguf_header import GGUFError
 
     try:
         return services.catalog.info(path)
@@ -157,7 +157,7 @@ def _register_info(commands) -> None:
 
 
 def _cmd_add(args, services) -> int:
-    from desktop_app.core.llm.catalog import GGUFError
+    from desktop_app.core.llm.gguf_header import GGUFError
 
     try:
         entry = services.catalog.add(args.path)
@@ -222,7 +222,8 @@ def _register_variants(commands) -> None:
 # --- quantize / dequantize -----------------------------------------------------
 
 def _cmd_quantize(args, services) -> int:
-    from desktop_app.core.llm.catalog import GGUFError, describe_size
+    from desktop_app.core.llm.catalog import describe_size
+    from desktop_app.core.llm.gguf_header import GGUFError
     from desktop_app.core.llm.optimize import quantize as q
     from desktop_app.core.llm.optimize.imatrix import default_calibration_text
     from desktop_app.core.llm.workflows import quantize_variant
@@ -292,7 +293,7 @@ def _register_quantize(commands) -> None:
 
 
 def _cmd_dequantize(args, services) -> int:
-    from desktop_app.core.llm.catalog import GGUFError
+    from desktop_app.core.llm.gguf_header import GGUFError
     from desktop_app.core.llm.optimize import quantize as q
 
     out = output_path(args.output, args.force)

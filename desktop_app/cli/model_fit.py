@@ -12,8 +12,9 @@ from desktop_app.cli import UserError, output_path, print_json, progress_job
 
 def _cmd_fit(args, services) -> int:
     from desktop_app.core.llm.calibration import LIBRARY
-    from desktop_app.core.llm.catalog import GGUFError, describe_size, read_gguf_info
+    from desktop_app.core.llm.catalog import describe_size
     from desktop_app.core.llm.fit import PRESETS, Budget, FitError, build_fit, memory_budget, search_fit, table
+    from desktop_app.core.llm.gguf_header import GGUFError, read_gguf_info
 
     limit = args.max_mb if args.max_mb is not None else args.max_memory_mb
     if limit <= 0:

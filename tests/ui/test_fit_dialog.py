@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from desktop_app.core.llm.catalog import read_sidecar
+from desktop_app.core.llm.lineage import read_sidecar
 from tests.ui.test_models_page import _default_row, _wait_catalog
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from desktop_app.core.llm.catalog import read_sidecar
+from desktop_app.core.llm.lineage import read_sidecar
 
 
 def test_window_quantize_uses_the_importance_matrix_like_the_cli(qtbot, window):

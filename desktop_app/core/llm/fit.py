@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Optional
 
 from desktop_app.core.jobs import CancelToken, Progress, Report, ignore_progress
-from desktop_app.core.llm.catalog import GGUFError, lineage_record, read_gguf_info, write_sidecar
 from desktop_app.core.llm.fit_measure import (GROUPS, LADDER, PRESETS, Candidate, FitError, Measurer, _type_info,
                                               pareto_front, search, table)
+from desktop_app.core.llm.gguf_header import GGUFError, read_gguf_info
+from desktop_app.core.llm.lineage import lineage_record, write_sidecar
 
 log = logging.getLogger(__name__)
 

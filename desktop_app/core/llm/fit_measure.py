@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Optional
 
 from desktop_app.core.jobs import CancelToken, Progress, Report, ignore_progress
-from desktop_app.core.llm.catalog import read_gguf_info
+from desktop_app.core.llm.gguf_header import read_gguf_info
 
 log = logging.getLogger(__name__)
 

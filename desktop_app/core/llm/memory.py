@@ -31,7 +31,7 @@ import logging
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
-from desktop_app.core.llm.catalog import ModelInfo
+from desktop_app.core.llm.gguf_header import ModelInfo
 
 log = logging.getLogger(__name__)
 

@@ -618,7 +618,7 @@ def check_model_file(path: Path):
     """Validate a GGUF file's header before llama.cpp sees it (llama.cpp may
     abort the whole process on some corrupt files). Returns the header info
     from the catalog reader; raises ModelLoadError with a clear message."""
-    from desktop_app.core.llm.catalog import GGUFError, read_gguf_info
+    from desktop_app.core.llm.gguf_header import GGUFError, read_gguf_info
 
     try:
         return read_gguf_info(path, with_lineage=False)

@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Optional, Sequence, Union
 
 from desktop_app.core.jobs import CancelToken, Report, ignore_progress
-from desktop_app.core.llm.catalog import ModelInfo, lineage_record, read_sidecar, sidecar_path, write_sidecar
 from desktop_app.core.llm.calibration import LIBRARY
+from desktop_app.core.llm.gguf_header import ModelInfo
+from desktop_app.core.llm.lineage import lineage_record, read_sidecar, sidecar_path, write_sidecar
 from desktop_app.core.llm.memory import FitCheck, check_fit
 
 log = logging.getLogger(__name__)

@@ -8,15 +8,9 @@ import shutil
 
 import pytest
 
-from desktop_app.core.llm.catalog import (
-    CatalogError,
-    GGUFError,
-    ModelCatalog,
-    read_gguf_info,
-    read_sidecar,
-    sidecar_path,
-    write_sidecar,
-)
+from desktop_app.core.llm.catalog import CatalogError, ModelCatalog
+from desktop_app.core.llm.gguf_header import GGUFError, read_gguf_info
+from desktop_app.core.llm.lineage import read_sidecar, sidecar_path, write_sidecar
 
 
 def test_default_model_header(default_llm):

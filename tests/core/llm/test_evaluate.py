@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from desktop_app.core.jobs import CancelToken, Cancelled
-from desktop_app.core.llm.catalog import read_sidecar
+from desktop_app.core.llm.lineage import read_sidecar
 from desktop_app.core.llm.optimize.evaluate import (DEFAULT_EVAL_TEXT, EvaluationError, compare, evaluate,
                                                     evaluation_key, save_chart)
 from desktop_app.core.llm.optimize.prune import prune

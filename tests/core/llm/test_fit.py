@@ -7,8 +7,9 @@ from __future__ import annotations
 import pytest
 
 from desktop_app.core.jobs import Cancelled, CancelToken
-from desktop_app.core.llm.catalog import read_gguf_info, read_sidecar, sidecar_path
 from desktop_app.core.llm.fit import FitError, fit
+from desktop_app.core.llm.gguf_header import read_gguf_info
+from desktop_app.core.llm.lineage import read_sidecar, sidecar_path
 from desktop_app.core.llm.optimize.quantize import dequantize
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from desktop_app.cli import main
 from desktop_app.core.llm.calibration import CalibrationError, library_calibration
-from desktop_app.core.llm.catalog import read_sidecar
+from desktop_app.core.llm.lineage import read_sidecar
 
 TUTORIAL = Path("/usr/share/doc/python3.11/html/tutorial")
 PAGES = ["classes.html", "controlflow.html", "datastructures.html", "errors.html", "inputoutput.html",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from desktop_app.core.llm.catalog import read_gguf_info
+from desktop_app.core.llm.gguf_header import read_gguf_info
 from desktop_app.core.llm.memory import (architecture, check_fit, estimate_memory, kv_cache_bytes)
 from desktop_app.core.llm.native import backend, gpu_layers_for_load
 

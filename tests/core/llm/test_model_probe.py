@@ -10,7 +10,7 @@ import os
 import pytest
 
 from desktop_app.cli import main
-from desktop_app.core.llm.catalog import GGUFError, read_gguf_info
+from desktop_app.core.llm.gguf_header import GGUFError, read_gguf_info
 from desktop_app.core.llm.probe import ProbeFailed, VerifiedModels, probe_model
 from desktop_app.core.llm.session import LlmSession, ModelLoadError
 from desktop_app.core.settings import Settings

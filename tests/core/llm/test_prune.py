@@ -10,7 +10,8 @@ import pytest
 from gguf import GGUFReader, GGUFValueType, GGUFWriter
 
 from desktop_app.core.jobs import CancelToken, Cancelled
-from desktop_app.core.llm.catalog import read_gguf_info, read_sidecar
+from desktop_app.core.llm.gguf_header import read_gguf_info
+from desktop_app.core.llm.lineage import read_sidecar
 from desktop_app.core.llm.optimize.prune import PruneError, layer_attention_types, prune, rank_layers
 
 CALIBRATION = None  # the bundled calibration text

@@ -11,7 +11,9 @@ import psutil
 import pytest
 
 from desktop_app.core.jobs import Cancelled, CancelToken
-from desktop_app.core.llm.catalog import GGUFError, ModelCatalog, read_gguf_info, read_sidecar
+from desktop_app.core.llm.catalog import ModelCatalog
+from desktop_app.core.llm.gguf_header import GGUFError, read_gguf_info
+from desktop_app.core.llm.lineage import read_sidecar
 from desktop_app.core.llm.optimize.quantize import QuantizeError, dequantize, estimate, quantize
 
 

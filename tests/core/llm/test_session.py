@@ -166,7 +166,7 @@ def test_close_stops_the_owner_thread_and_refuses_more_work(default_llm, app_pat
 
 def _header_bytes(path) -> bytes:
     """Everything before the tensor data (metadata and tensor infos)."""
-    from desktop_app.core.llm.catalog import read_gguf_info
+    from desktop_app.core.llm.gguf_header import read_gguf_info
 
     data_start = min(t.offset for t in read_gguf_info(path, with_lineage=False).tensors)
     with open(path, "rb") as handle:

@@ -4,7 +4,8 @@ evaluate finds the recorded parent by itself."""
 
 from __future__ import annotations
 
-from desktop_app.core.llm.catalog import read_gguf_info, read_sidecar
+from desktop_app.core.llm.gguf_header import read_gguf_info
+from desktop_app.core.llm.lineage import read_sidecar
 from desktop_app.core.llm.workflows import evaluate_variant, quantize_variant, recorded_parent
 
 

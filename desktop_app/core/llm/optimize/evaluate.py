@@ -293,7 +293,7 @@ def evaluate(model_path: os.PathLike | str, *, text: TextInput = None, parent: o
 def store_evaluation(model_path: os.PathLike | str, result: Evaluation) -> None:
     """Keep ``result`` in the model's sidecar, keyed by text hash and n_ctx.
     A model beside which we may not write (a read-only folder) keeps none."""
-    from desktop_app.core.llm.catalog import read_sidecar, write_sidecar
+    from desktop_app.core.llm.lineage import read_sidecar, write_sidecar
 
     try:
         section = dict((read_sidecar(model_path) or {}).get("evaluation") or {})
@@ -304,7 +304,7 @@ def store_evaluation(model_path: os.PathLike | str, result: Evaluation) -> None:
 
 
 def stored_evaluations(model_path: os.PathLike | str) -> list[Evaluation]:
-    from desktop_app.core.llm.catalog import read_sidecar
+    from desktop_app.core.llm.lineage import read_sidecar
 
     section = (read_sidecar(model_path) or {}).get("evaluation") or {}
     out = []

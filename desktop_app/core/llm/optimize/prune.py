@@ -123,7 +123,7 @@ def _field_value(reader, key: str):
 def _header(path: Path):
     """The fast header read (no tensor data, long arrays skipped): enough to
     validate a request before the slow full GGUFReader pass."""
-    from desktop_app.core.llm.catalog import GGUFError, read_gguf_info
+    from desktop_app.core.llm.gguf_header import GGUFError, read_gguf_info
 
     try:
         info = read_gguf_info(path, with_lineage=False)
@@ -399,7 +399,7 @@ def prune(src: os.PathLike | str, out: os.PathLike | str, remove_layers: Union[i
         del reader
     part.release(remove=False)
 
-    from desktop_app.core.llm.catalog import lineage_record, write_sidecar
+    from desktop_app.core.llm.lineage import lineage_record, write_sidecar
 
     settings: dict[str, Any] = {
         "removed_layers": removed, "kept_layers": kept,

@@ -27,15 +27,8 @@ from typing import Any, Optional
 
 from desktop_app.core.childproc import OwnedPart, child_env
 from desktop_app.core.jobs import CancelToken, Cancelled, Progress, RateLimitedReport, Report, ignore_progress
-from desktop_app.core.llm.catalog import (
-    GGUFError,
-    ModelInfo,
-    lineage_record,
-    read_gguf_info,
-    read_gguf_metadata,
-    read_sidecar,
-    write_sidecar,
-)
+from desktop_app.core.llm.gguf_header import GGUFError, ModelInfo, read_gguf_info, read_gguf_metadata
+from desktop_app.core.llm.lineage import lineage_record, read_sidecar, write_sidecar
 
 log = logging.getLogger(__name__)
 
