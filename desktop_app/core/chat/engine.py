@@ -259,7 +259,7 @@ class ChatEngine:
                     break
             covered = grounded.kind != support.NOT_COVERED
             text, citations = (grounded.text, grounded.citations) if covered else \
-                (grounded.text or NOT_COVERED, [])
+                (grounded.text or support.NOT_FOUND, [])
             if lookup is not None and covered and not lookup.agrees(text):
                 # A computation was asked for and none was verified: a number
                 # the answer shows must be the one the model looked up.

@@ -323,6 +323,14 @@ def test_an_off_topic_question_is_not_covered(engine):
     assert _check_shown_answer(answer) == "not_covered"
 
 
+def test_passages_found_but_no_sentence_answers_says_so_not_that_the_library_lacks_the_topic(engine):
+    # The journal is in the library, its size is not: the passages are found
+    # (so "your library does not cover this" would be wrong), no sentence answers.
+    answer = engine.ask("How many bytes does the rollback journal take on disk?")
+    assert not answer.covered and not answer.citations
+    assert answer.text == support.NOT_FOUND
+
+
 def test_citations_point_only_at_given_passages(engine):
     from desktop_app.core.chat.engine import RetrievalDone
 
