@@ -12,29 +12,27 @@ from __future__ import annotations
 import errno
 import functools
 import logging
-import os
 import sqlite3
-import stat as stat_mode
 import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Optional, Union
+from typing import Callable, Iterable, Iterator, Optional
 
 import numpy as np
 
 from desktop_app.core.jobs import CancelToken, Progress, Report, ignore_progress
 from desktop_app.core.library.documents import Hit
 from desktop_app.core.library.context import EMBED_TEXT_VERSION
-from desktop_app.core.library.fsnames import ReservedName, display, to_fs, to_text
-from desktop_app.core.library.ingest import Candidate, IngestReport, not_regular_reason, run_ingest, walk_files
-from desktop_app.core.library.parser_upgrade import outdated, waiting_for_reparse
+from desktop_app.core.library.fsnames import display, to_fs
+from desktop_app.core.library.ingest import IngestReport, run_ingest
+from desktop_app.core.library.parser_upgrade import waiting_for_reparse
 from desktop_app.core.library.rank import BARE_TEXT_WEIGHTS, DEFAULT_WEIGHTS, fuse
 from desktop_app.core.library.rerank import POOL as RERANK_POOL, rerank as rerank_candidates
 from desktop_app.core.library.recovery import LibraryError, read_folder_list, write_folder_list
-from desktop_app.core.library.records import SourceRecord
-from desktop_app.core.library.store import FileFailed, Store
+from desktop_app.core.library.scan import PathLike, inside, normalize, scan, unavailable_reason
+from desktop_app.core.library.store import Store
 from desktop_app.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -43,11 +41,6 @@ SEARCH_MODES = ("hybrid", "vector", "bm25")
 # Progress stage while another process holds the library (detail: who).
 WAITING = "waiting"
 MIN_CANDIDATES = 50        # per ranked list fed to the fusion
-# Failures a retry may fix without the file changing (permissions, a file
-# that was being moved): tried again on every add.
-_TRANSIENT = ("unreadable", "file vanished")
-
-PathLike = Union[str, os.PathLike]
 
 
 @dataclass(frozen=True)
@@ -106,53 +99,10 @@ def _summary(self: IngestReport) -> str:
 IngestReport.summary = _summary
 
 
-# A name whose characters Hearth uses for undecodable bytes (fsnames).
-RESERVED_NAME = "file name uses characters Hearth reserves for undecodable bytes"
-
-
 def _is_disk_full(exc: BaseException) -> bool:
     if isinstance(exc, OSError):
         return exc.errno in (errno.ENOSPC, errno.EDQUOT)
     return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
-
-
-def _norm(path: PathLike) -> str:
-    """An absolute, link-free path (file-system form). A symlink loop is kept
-    as given: the add reports it."""
-    try:
-        return str(Path(path).expanduser().resolve())
-    except (RuntimeError, OSError):
-        return os.path.abspath(os.path.expanduser(path))
-
-
-def _inside(path: str, folder: str) -> bool:
-    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
-
-
-def _outermost(paths: Iterable[PathLike]) -> list[str]:
-    """The given paths normalized, each once, without those inside another
-    given folder (a folder and a file in it, dropped together, are one
-    source), folders first."""
-    unique = list(dict.fromkeys(_norm(p) for p in paths))
-    folders = [p for p in unique if os.path.isdir(p)]
-    kept = [p for p in unique if not any(f != p and _inside(p, f) for f in folders)]
-    return sorted(kept, key=lambda p: not os.path.isdir(p))
-
-
-def _unavailable_reason(source: SourceRecord) -> Optional[str]:
-    """Why a source cannot be scanned now, or None when its root is there.
-
-    The root of a folder source is the folder; of a file source, the folder
-    holding it (a file deleted from a folder that is there is simply gone).
-    A missing root is most likely a drive or share that is not connected,
-    so its files stay in the index until it is back or the user removes it.
-    """
-    root = source.path if source.kind == "folder" else os.path.dirname(source.path)
-    if os.path.isdir(to_fs(root)):
-        return None
-    what = "folder" if source.kind == "folder" else "folder holding this file"
-    return (f"the {what} is not there ({root}): is its drive unplugged or its share unmounted? "
-            "Its indexed files are kept until it is back or you remove it")
 
 
 def _pinned(method):
@@ -374,66 +324,15 @@ class Library:
             report(Progress("scanning", 0, None, ""))
             embedder = self.embedder
             self.store.ensure_embedder(embedder.name, embedder.dim)
-            excluded = self.store.exclusions()
-            candidates: list[Candidate] = []
-            total = done = 0
-            touched: set[int] = set()
-            for fs_path in _outermost(paths):
-                token.check()
-                try:
-                    path = to_text(fs_path)
-                    st = os.stat(fs_path)
-                except ReservedName:
-                    result.failed.append((display(fs_path), RESERVED_NAME))
-                    continue
-                except OSError as exc:
-                    if exc.errno == errno.ELOOP:
-                        result.failed.append((path, "symbolic link loop"))
-                        continue
-                    if exc.errno not in (errno.ENOENT, errno.ENOTDIR):
-                        result.failed.append((path, f"unreadable: {exc.strerror or exc}"))
-                        continue
-                    st = None
-                if st is None:
-                    reason = self._unavailable_near(path)
-                    if reason is not None:
-                        result.unavailable.append((path, reason))
-                        continue
-                    result.missing.append(path)
-                    # A file or folder gone from a folder that is there leaves the index.
-                    gone = self.store.files_under(path)
-                    if gone:
-                        result.removed += self.store.delete_files(r.id for r in gone.values())
-                    continue
-                is_dir = stat_mode.S_ISDIR(st.st_mode)
-                special = None if is_dir else not_regular_reason(st)
-                if special is not None:
-                    result.failed.append((path, special))
-                    continue
-                if not is_dir and not is_supported(Path(path)):
-                    result.failed.append((path, "unsupported format"))
-                    continue
-                source = self._source_for(path, "folder" if is_dir else "file", excluded)
-                excluded = self.store.exclusions()
-                touched.add(source.id)
-                seen, todo, unchanged = self._scan(path, source, is_dir, is_supported, excluded, token, result)
-                candidates += todo
-                total += seen
-                done += unchanged
-                report(Progress("scanning", total, None, path))
-            # A path given twice (or a folder and a file in it) is indexed once.
-            unique: dict[str, Candidate] = {}
-            for cand in candidates:
-                unique.setdefault(cand.path, cand)
-            total -= len(candidates) - len(unique)
-            result.files = total
+            found = scan(self.store, paths, is_supported, token=token, report=report, result=result)
+            result.files = found.files
             try:
-                run_ingest(self.store, embedder, list(unique.values()), total_files=total, done_files=done,
+                run_ingest(self.store, embedder, found.candidates, total_files=found.files, done_files=found.done,
                            parse=parse_file, chunker=self._chunker(embedder), token=token,
                            report=report, result=result)
             finally:
                 result.seconds = time.monotonic() - t0
-            for source_id in touched:
+            for source_id in found.touched:
                 self.store.touch_source(source_id)
             log.info("library add: %s in %.1fs", result.summary(), result.seconds)
             return result
@@ -477,7 +376,7 @@ class Library:
         result = IngestReport()
         present = []
         for source in sources:
-            reason = _unavailable_reason(source)
+            reason = unavailable_reason(source)
             if reason is None:
                 present.append(source.path)
             else:
@@ -487,89 +386,6 @@ class Library:
             inner.unavailable = result.unavailable + inner.unavailable
             return inner
         return result
-
-    def _unavailable_near(self, path: str) -> Optional[str]:
-        """The reason ``path`` (which does not exist) belongs to a source
-        whose root is gone, or None when it is just not there."""
-        for source in self.store.sources():
-            if _inside(path, source.path) or _inside(source.path, path):
-                reason = _unavailable_reason(source)
-                if reason is not None:
-                    return reason
-        return None
-
-    def _source_for(self, path: str, kind: str, excluded: set[str]) -> SourceRecord:
-        for source in self.store.sources():
-            if source.path == path:
-                return source
-            if (source.kind == "folder" and _inside(path, source.path)
-                    and not any(_inside(path, e) for e in excluded)):
-                return source
-        return self.store.add_source(path, kind)
-
-    def _scan(self, path: str, source: SourceRecord, is_dir: bool, is_supported, excluded: set[str],
-              token: CancelToken, result: IngestReport) -> tuple[int, list[Candidate], int]:
-        """Compare the disk under ``path`` with what the index knows.
-
-        Returns (files seen, candidates to hash/parse, files unchanged by
-        size and mtime). Known files that are gone leave the index here.
-        """
-        known = {p: r for p, r in self.store.files_under(path).items() if r.source_id == source.id}
-        skipped: list[tuple[str, str]] = []
-        seen: set[str] = set()
-        todo: list[Candidate] = []
-        unchanged = 0
-        for i, (fs_file, st) in enumerate(self._entries(path, is_dir, is_supported, excluded, skipped)):
-            if i % 256 == 0:
-                token.check()
-            try:
-                file_path = to_text(fs_file)
-            except ReservedName:
-                skipped.append((fs_file, RESERVED_NAME))
-                continue
-            seen.add(file_path)
-            record = known.get(file_path)
-            same_stat = record is not None and record.size == st.st_size and record.mtime_ns == st.st_mtime_ns
-            # A file an older parser made (or failed on) is parsed again (parser_upgrade).
-            if same_stat and record.status == "ok" and record.sha256 and not outdated(record):
-                unchanged += 1
-                result.unchanged += 1
-                continue
-            if (same_stat and record.status == "failed" and not (record.reason or "").startswith(_TRANSIENT)
-                    and not outdated(record)):
-                unchanged += 1  # it failed as it is; it would fail the same way again
-                continue
-            todo.append(Candidate(file_path, source.id, st.st_size, st.st_mtime_ns, record))
-        # What could not be read is listed with the library's failures (and
-        # stays listed until it can be read or is gone).
-        failed_now = [(display(p), reason) for p, reason in skipped]
-        if failed_now:
-            self.store.write_batch([FileFailed(p, source.id, reason) for p, reason in failed_now], None)
-            result.failed += failed_now
-            seen.update(p for p, _ in failed_now)
-        gone = [r.id for p, r in known.items() if p not in seen]
-        if gone:
-            result.removed += self.store.delete_files(gone)
-        return len(seen) - len(failed_now), todo, unchanged
-
-    def _entries(self, path: str, is_dir: bool, is_supported, excluded: set[str],
-                 skipped: list[tuple[str, str]]) -> Iterator[tuple[str, os.stat_result]]:
-        """(file-system path, stat) of the files to consider under ``path``;
-        what is passed over with a reason goes to ``skipped``."""
-        fs_root = to_fs(path)
-        if not is_dir:
-            yield fs_root, os.stat(fs_root)
-            return
-        # Links are followed only within the folders the user added.
-        roots = tuple(to_fs(s.path) for s in self.store.sources() if s.kind == "folder")
-        for entry in walk_files(Path(fs_root), is_supported, excluded,
-                                on_skip=lambda p, reason: skipped.append((p, reason)), allowed_roots=roots):
-            try:
-                yield entry.path, entry.stat()
-            except FileNotFoundError:   # gone between the listing and now
-                continue
-            except OSError as exc:
-                skipped.append((entry.path, f"unreadable: {exc.strerror or exc}"))
 
     # ------------------------------------------------------------ re-embed
 
@@ -597,11 +413,11 @@ class Library:
                report: Report = ignore_progress) -> int:
         """Take a folder or file (a source, or anything inside one) out of the
         library. Returns how many files left the index."""
-        target = display(_norm(path))
+        target = display(normalize(path))
         with self._writing(token, report):
             removed = 0
             for source in self.store.sources():
-                if _inside(source.path, target):
+                if inside(source.path, target):
                     removed += self.store.delete_source(source.id)
             removed += self._remove_rest(target)
             self.store.save_index()
@@ -611,7 +427,7 @@ class Library:
         known = self.store.files_under(target)
         removed = self.store.delete_files(r.id for r in known.values())
         # Inside a folder that stays: keep it out of the next scans too.
-        if any(s.kind == "folder" and _inside(target, s.path) and s.path != target
+        if any(s.kind == "folder" and inside(target, s.path) and s.path != target
                for s in self.store.sources()):
             self.store.add_exclusion(target)
         return removed
@@ -702,8 +518,8 @@ class Library:
         out = []
         for s in self.store.sources():
             c = counts.get(s.id, {"files": 0, "chunks": 0, "failed": 0, "indexing": 0})
-            mine = tuple((p, r) for p, r in failures if _inside(p, s.path))
-            reason = _unavailable_reason(s)
+            mine = tuple((p, r) for p, r in failures if inside(p, s.path))
+            reason = unavailable_reason(s)
             out.append(Source(s.path, s.kind, c["files"], c["chunks"], c["failed"], c["indexing"],
                               s.added_at, s.updated_at, mine, reason is None, reason))
         return out
@@ -712,7 +528,7 @@ class Library:
     def files(self, path: PathLike) -> list[LibraryFile]:
         """The files of the added folder or file at *path*, by path; empty when
         it is not in the library."""
-        target = _norm(path)
+        target = normalize(path)
         for s in self.store.sources():
             if s.path == target:
                 return [LibraryFile(f.path, _FILE_STATES.get(f.status, f.status), f.reason, f.chunks)

@@ -42,6 +42,7 @@ from desktop_app.core.jobs import CancelToken, Progress, Report, ignore_progress
 from desktop_app.core.library.fsnames import to_fs
 from desktop_app.core.library.recovery import LibraryError, read_folder_list, write_folder_list
 from desktop_app.core.library.reembed import BACKEND_KEY, needs_reembed
+from desktop_app.core.library.scan import unavailable_reason
 from desktop_app.core.library.writer_lock import WriterLock
 from desktop_app.core.paths import atomic_write
 
@@ -292,7 +293,7 @@ def reindex(library, *, token: Optional[CancelToken] = None, report: Report = ig
 
 
 def _rebuild_alongside(library, wanted: IndexRecipe, token: CancelToken, report: Report) -> int:
-    from desktop_app.core.library.library import Library, _unavailable_reason
+    from desktop_app.core.library.library import Library
 
     side = side_dir(library.library_dir)
     if _side_recipe(side) != wanted:
@@ -311,14 +312,14 @@ def _rebuild_alongside(library, wanted: IndexRecipe, token: CancelToken, report:
     new = Library(side, embedder_factory=lambda: library.embedder, settings=settings)
     try:
         record_recipe(new.store, made)
-        _check_available(library, _unavailable_reason)
+        _check_available(library)
         files = _mirror_sources(library, new, token, report).files
         token.check()
         # The catch-up and the swap hold the current library's writer lock:
         # another writer waits (and then finds the new library); searches go on.
         with library.exclusive(token, report):
             report(Progress(STAGE_SWAP, 0, None, "files changed meanwhile"))
-            _check_available(library, _unavailable_reason)
+            _check_available(library)
             files = _mirror_sources(library, new, token, report).files
             token.check()
             # Folders the saved list keeps for a rebuild (not back yet) stay in it.
@@ -338,7 +339,7 @@ def _rebuild_alongside(library, wanted: IndexRecipe, token: CancelToken, report:
         new.close()
 
 
-def _check_available(library, unavailable_reason) -> None:
+def _check_available(library) -> None:
     for source in library.store.sources():
         reason = unavailable_reason(source)
         if reason is not None:
