@@ -73,6 +73,8 @@ DEFAULT_ROOTS = {
     "bash": Path("/usr/share/doc/bash"),
     "r-manuals": Path("/usr/share/R/doc/manual"),
     "zsh": Path("/usr/share/doc/zsh-common/html"),
+    "octave": Path("/usr/share/doc/octave/octave.html"),
+    "vim": Path("/usr/share/doc/vim/html"),
 }
 OFF_TOPIC = "off-topic"
 # Generated or asset folders of the corpora: not documents a user reads.

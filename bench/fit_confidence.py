@@ -70,7 +70,7 @@ def read(paths: list[Path]) -> list[dict]:
             quote = support.best_quote(g["question"], sources, embed, ranked)
             if quote is None or support.rule_out(g["question"], quote):
                 continue
-            row["features"] = support.confidence_features(text, g["question"], ranked, quote)
+            row["features"] = support.confidence_features(g["question"], ranked, quote)
             shown = support.shown(g["question"], text, g["citations"], sources, ranked, quote)
             row["label"] = not off and matches(shown.text, record["row"]["gold_patterns"])
     return rows
