@@ -233,7 +233,7 @@ def ensure_safe_loading(state_dir: os.PathLike | str, model_path: os.PathLike | 
         try:
             done = subprocess.run([sys.executable, "-c", code, str(model_path)], capture_output=True,
                                   timeout=300, env=env)
-            crashed = done.returncode < 0     # killed by a signal: the native crash
+            crashed = done.returncode < 0     # ended by a signal: the native crash
         except subprocess.TimeoutExpired:
             crashed = False                   # slow, not broken: leave llama.cpp's default
         cached = {"key": key, "repack_crashes": crashed}
