@@ -42,8 +42,8 @@ _EXCEPTION = re.compile(r"\b[A-Z]\w*(?:Error|Exception|Exit|Interrupt|Warning)\b
 
 
 # The question's own interrogative: what it asks for is read there, not in a
-# clause further on ("Which setting limits how many workers start?" asks
-# for a setting, not a number).
+# clause further on ("Which knob decides how many workers start?" asks
+# for a knob, not a number).
 _ASKING = re.compile(r"\b(?:which|what|how|where|when|who|whose|why)\b", re.I)
 # Kinds a question asks for wherever its cue stands ("What does copytree
 # raise ...", "... by default?").
