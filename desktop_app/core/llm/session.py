@@ -26,22 +26,20 @@ import ctypes
 import logging
 import os
 import queue
-import re
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Sequence
 
 from desktop_app.core.jobs import CancelToken, Cancelled, Progress, Report, ignore_progress
+from desktop_app.core.llm.chat_format import (
+    Messages, PromptOrMessages, chat_formatter, render_messages, tokenize_prompt)
 from desktop_app.core.llm.probe import ProbeFailed, VerifiedModels, probe_model
 from desktop_app.core.paths import AppPaths
 from desktop_app.core.settings import Settings
 
 log = logging.getLogger(__name__)
-
-Messages = Sequence[dict]
-PromptOrMessages = Union[str, Messages]
 
 # Sampling shared by Hearth and the raw baseline in bench/chat.py.
 TOP_K = 40
@@ -226,29 +224,6 @@ def _holdback(text: str, stops: Sequence[str]) -> int:
     return keep
 
 
-_CONTROL_PATTERN = re.compile(r"<\|[^|<>\s]{1,40}\|>|<(?:start|end)_of_turn>|</?s>|<bos>|<eos>")
-
-
-def neutralize_control_text(text: str) -> str:
-    """Break strings that a chat template's tokenizer would read as control
-    tokens (``<|im_end|>``, ``<end_of_turn>``...) inside user content and
-    documents, so a passage cannot close a turn or open a tool call."""
-    return _CONTROL_PATTERN.sub(lambda m: m.group(0).replace("<", "< ", 1), text)
-
-
-PLAIN_ROLES = {"system": "Instructions", "user": "User", "assistant": "Assistant", "tool": "Tool result"}
-
-
-def plain_prompt(messages: Messages) -> str:
-    """The completion prompt for a model without a chat template."""
-    parts = []
-    for message in messages:
-        role = PLAIN_ROLES.get(message.get("role", "user"), "User")
-        parts.append(f"{role}: {message.get('content') or ''}".rstrip())
-    parts.append("Assistant:")
-    return "\n\n".join(parts)
-
-
 # --- the session ---------------------------------------------------------------
 
 class LlmSession:
@@ -390,21 +365,7 @@ class LlmSession:
             log.exception("could not reload the previous model %s", previous)
 
     def _adopt(self, llm, path: Path, header, threads: int, started: float, report: Report) -> ModelInfo:
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-        template = llm.metadata.get("tokenizer.chat_template") or None
-        formatter = None
-        if template:
-            eos_id, bos_id = llm.token_eos(), llm.token_bos()
-            try:
-                formatter = Jinja2ChatFormatter(
-                    template=template,
-                    eos_token=llm._model.token_get_text(eos_id) if eos_id != -1 else "",
-                    bos_token=llm._model.token_get_text(bos_id) if bos_id != -1 else "",
-                )
-            except Exception as exc:  # a template jinja cannot parse: use the plain prompt
-                log.warning("%s: chat template unusable (%s); using a plain prompt", path.name, exc)
-                template = None
+        template, formatter = chat_formatter(llm, path.name)
         self._llm = llm
         self._formatter = formatter
         self._checked_grammars = set()
@@ -465,36 +426,8 @@ class LlmSession:
     def format_messages(self, messages: Messages, *, tools: Optional[list[dict]] = None) -> str:
         """The prompt text for ``messages``: the model's own chat template
         when it has one (with ``tools`` rendered for native tool calling),
-        else Hearth's plain completion prompt."""
-        return self._call(lambda: self._format_on_owner(messages, tools))
-
-    def _format_on_owner(self, messages: Messages, tools: Optional[list[dict]]) -> str:
-        if self._formatter is None:
-            return plain_prompt(messages)
-        clean = [dict(m, content=neutralize_control_text(m["content"]))
-                 if isinstance(m.get("content"), str) and m.get("role") != "system" else dict(m)
-                 for m in messages]
-        return self._formatter(messages=clean, tools=tools or None).prompt
-
-    def _prompt_tokens(self, prompt: PromptOrMessages, tools) -> list[int]:
-        llm = self._require()
-        if isinstance(prompt, str):
-            return llm.tokenize(prompt.encode("utf-8", errors="replace"), add_bos=True, special=False)
-        text = self._format_on_owner(prompt, tools)
-        if self._formatter is None:
-            return llm.tokenize(text.encode("utf-8"), add_bos=True, special=False)
-        # The template's control tokens must parse as special tokens; it
-        # usually writes the BOS itself.
-        tokens = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
-        bos = llm.token_bos()
-        if bos != -1 and (not tokens or tokens[0] != bos) and self._wants_bos(llm):
-            tokens.insert(0, bos)
-        return tokens
-
-    @staticmethod
-    def _wants_bos(llm) -> bool:
-        value = llm.metadata.get("tokenizer.ggml.add_bos_token")
-        return value is None or str(value).lower() == "true"
+        else Hearth's plain completion prompt (chat_format.py)."""
+        return self._call(lambda: render_messages(self._formatter, messages, tools))
 
     # -- generation --
 
@@ -536,7 +469,7 @@ class LlmSession:
         llm = self._require()
         llm.set_seed(0 if seed is None else seed)
         n_ctx = llm.n_ctx()
-        prompt_tokens = self._prompt_tokens(prompt, tools)
+        prompt_tokens = tokenize_prompt(llm, self._formatter, prompt, tools)
         if len(prompt_tokens) >= n_ctx:
             raise GenerationError(
                 f"the prompt has {len(prompt_tokens)} tokens; the context holds {n_ctx}")
