@@ -9,8 +9,8 @@ page that states the right one. So the engine shows exactly one of:
 * ``quote``: the passage's own sentence(s) that best answer the question
   (``best_quote``), quoted and cited, the citation narrowed to the quoted
   span so the viewer highlights exactly those sentences;
-* ``not_covered``: the best sentence does not state the kind of thing the question asks
-  for (a number for "how many", an exception for "what does X raise", a
+* ``not_covered``: the best sentence does not state the kind of thing
+  the question asks for (a number for "how many", an exception for "what does X raise", a
   default for "by default": ``ANSWER_KINDS``); or the question names
   something in code form (``code_names``: a dotted or snake_case name, a
   camelCase word, a flag) and the quote does not, or the quote stands
@@ -500,8 +500,10 @@ def rule_out(question: str, quote: Quote) -> str:
 def doubt(question: str, ranked: Ranked, quote: Quote) -> str:
     """Why the best sentence is no answer to show, or "" when it is."""
     why = rule_out(question, quote)
-    sure = confidence(confidence_features(question, ranked, quote)) if not why else 0.0
-    return why or (f"not sure enough that the best sentence answers (confidence {sure:.2f})" if sure < 0 else "")
+    if why:
+        return why
+    sure = confidence(confidence_features(question, ranked, quote))
+    return f"not sure enough that the best sentence answers (confidence {sure:.2f})" if sure < 0 else ""
 
 
 def ground(question: str, answer: str, citations: Sequence[dict], sources: Sequence[Source],
