@@ -10,10 +10,10 @@ page that states the right one. So the engine shows exactly one of:
   (``best_quote``), quoted and cited, the citation narrowed to the quoted
   span so the viewer highlights exactly those sentences;
 * ``not_covered``: the best sentence does not state the kind of thing
-  the question asks for (a number for "how many", an exception for "what does X raise", a
-  default for "by default": ``ANSWER_KINDS``); or the question names
-  something in code form (``code_names``: a dotted or snake_case name, a
-  camelCase word, a flag) and the quote does not, or the quote stands
+  the question asks for (a number for "how many", an exception for "what
+  does X raise", a default for "by default": ``ANSWER_KINDS``); or the
+  question names something in code form (``code_names``: a dotted or
+  snake_case name, a camelCase word, a flag) and the quote does not, or the quote stands
   under the heading of another such name (``names_other``: "autovacuum_work_mem
   (integer) ... It defaults to -1" is no answer about maintenance_work_mem);
   or Hearth is not sure enough that the best sentence answers
