@@ -5,8 +5,8 @@ For every recorded question that reached ``support.ground`` (records of
 bench/data/records/), this computes what ``support.confidence`` weighs for
 the best sentence and whether the answer ``ground`` would then show states
 the gold (the judging rule of doc_answers.py; off-topic: never). Questions
-whose best sentence is ruled out (``support.rule_out``) or that never reach
-a quote stay abstentions. A logistic regression (scikit-learn, L2, C=0.3,
+without a candidate quote (``support.candidate``: the rules the score does
+not weigh) stay abstentions. A logistic regression (scikit-learn, L2, C=0.3,
 standardised features) is fitted, and its threshold set where the accepted
 wrong answers of the training sets are at most TARGET of all their
 questions. The estimate holds one set out at a time (fit on the others,
@@ -62,14 +62,11 @@ def read(paths: list[Path]) -> list[dict]:
                 row["fixed"] = record["verdict"]       # never reached ground: as recorded
                 continue
             sources = [Source(**s) for s in g["sources"]]
-            names = support.code_names(g["question"])
-            if names and not any(support.names_one(s, names) for s in sources):
-                continue
             text = g["answer"].strip()
-            ranked = support.rank_sentences(g["question"], sources, embed, text)
-            quote = support.best_quote(g["question"], sources, embed, ranked)
-            if quote is None or support.rule_out(g["question"], quote):
+            found = support.candidate(g["question"], text, sources, embed)
+            if found is None:
                 continue
+            ranked, quote = found
             row["features"] = support.confidence_features(g["question"], ranked, quote)
             shown = support.shown(g["question"], text, g["citations"], sources, ranked, quote)
             row["label"] = not off and matches(shown.text, record["row"]["gold_patterns"])

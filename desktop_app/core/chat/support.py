@@ -497,13 +497,28 @@ def rule_out(question: str, quote: Quote) -> str:
     return ""
 
 
-def doubt(question: str, ranked: Ranked, quote: Quote) -> str:
-    """Why the best sentence is no answer to show, or "" when it is."""
+def candidate(question: str, text: str, sources: Sequence[Source],
+              embed: Optional[Embed]) -> Optional[tuple[Ranked, Quote]]:
+    """The ranking and its best quote, when no rule rules the quote out
+    (``rule_out``, or no passage naming what the question names in code
+    form); whether it is shown is then ``confidence``'s call. ``text`` is
+    the model's draft. Shared with bench/fit_confidence.py, which fits the
+    score on exactly these candidates."""
+    names = code_names(question)
+    if names and not any(names_one(s, names) for s in sources):
+        log.info("no passage names what the question names in code form")
+        return None
+    ranked = rank_sentences(question, sources, embed, text)
+    quote = best_quote(question, sources, embed, ranked)
+    if quote is None:
+        return None
+    log.info("best sentence score %.3f for %r: %r", float(ranked.by_question.max()), user_text(question),
+             user_text(quote.text[:160]))
     why = rule_out(question, quote)
     if why:
-        return why
-    sure = confidence(confidence_features(question, ranked, quote))
-    return f"not sure enough that the best sentence answers (confidence {sure:.2f})" if sure < 0 else ""
+        log.info(why)
+        return None
+    return ranked, quote
 
 
 def ground(question: str, answer: str, citations: Sequence[dict], sources: Sequence[Source],
@@ -512,20 +527,14 @@ def ground(question: str, answer: str, citations: Sequence[dict], sources: Seque
 
     ``answer`` and ``citations`` are the model's text and its resolved
     citations; ``sources`` are the passages given to the model (full text)."""
-    names = code_names(question)
-    if names and not any(names_one(s, names) for s in sources):
-        log.info("no passage names what the question names in code form")
-        return Grounded(NOT_COVERED, "", [])
     text = answer.strip()
-    ranked = rank_sentences(question, sources, embed, text)
-    quote = best_quote(question, sources, embed, ranked)
-    if quote is None:
+    found = candidate(question, text, sources, embed)
+    if found is None:
         return Grounded(NOT_COVERED, "", [])
-    log.info("best sentence score %.3f for %r: %r", float(ranked.by_question.max()), user_text(question),
-             user_text(quote.text[:160]))
-    why = doubt(question, ranked, quote)
-    if why:
-        log.info(why)
+    ranked, quote = found
+    sure = confidence(confidence_features(question, ranked, quote))
+    if sure < 0:
+        log.info("not sure enough that the best sentence answers (confidence %.2f)", sure)
         return Grounded(NOT_COVERED, "", [])
     return shown(question, text, citations, sources, ranked, quote)
 
