@@ -75,6 +75,8 @@ DEFAULT_ROOTS = {
     "zsh": Path("/usr/share/doc/zsh-common/html"),
     "octave": Path("/usr/share/doc/octave/octave.html"),
     "vim": Path("/usr/share/doc/vim/html"),
+    "ffmpeg": Path("/usr/share/doc/ffmpeg/manual"),
+    "gnuplot": Path("/usr/share/doc/gnuplot/htmldocs"),
 }
 OFF_TOPIC = "off-topic"
 # Generated or asset folders of the corpora: not documents a user reads.
