@@ -46,7 +46,7 @@ def _writable(folder: Path) -> bool:
 
 @contextmanager
 def atomic_write(path: Path, mode: str = "wb") -> Iterator:
-    """Write to a temporary file in the same folder and rename it over
+    """Write into a scratch file beside ``path`` and rename it over
     ``path`` only when the block finishes without an exception, so a crash or
     a cancel never leaves a half-written file under the real name."""
     path = Path(path)
