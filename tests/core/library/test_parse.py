@@ -411,6 +411,48 @@ def test_real_docbook_html_drops_the_navigation_tables():
     assert blocks[1].text.startswith("A generated column is a special column that is always computed")
 
 
+LATEX2HTML_PAGE = """<!DOCTYPE HTML>
+<!--Converted with LaTeX2HTML 2022.2 (Released July 1, 2022) -->
+<HTML lang="en"><HEAD><TITLE>Tide tables</TITLE></HEAD><BODY >
+<DIV CLASS="navigation"><!--Navigation Panel-->
+<A HREF="node8.html"><IMG ALT="next" SRC="next.png"></A>
+<B> Next:</B> <A HREF="node8.html">Moon phases</A>
+<B> Up:</B> <A HREF="node6.html">Almanac</A>
+<B> Previous:</B> <A HREF="node6.html">Sunrise</A>
+<BR><BR></DIV>
+<!--End of Navigation Panel-->
+<H2><A ID="SECTION007"></A>Tide tables</H2>
+<P>High water at the harbour mouth comes forty minutes before the town quay.</P>
+<!--Table of Child-Links-->
+<UL CLASS="ChildLinks"><LI><A HREF="node9.html">Spring tides</A></LI></UL>
+<DIV CLASS="navigation"><HR><B> Next:</B> <A HREF="node8.html">Moon phases</A></DIV>
+</BODY></HTML>"""
+
+
+def test_latex2html_navigation_panels_and_child_links_are_dropped(tmp_path):
+    path = tmp_path / "node7.html"
+    path.write_text(LATEX2HTML_PAGE, encoding="utf-8")
+    blocks, doc = parse(path)
+    assert [b.text for b in blocks] == [
+        "Tide tables", "High water at the harbour mouth comes forty minutes before the town quay."]
+    for furniture in ("Next", "Moon phases", "Almanac", "Sunrise", "Spring tides"):
+        assert furniture not in doc, furniture
+
+
+GNUPLOT = Path("/usr/share/doc/gnuplot/htmldocs")
+
+
+@pytest.mark.skipif(not (GNUPLOT / "node336.html").exists(),
+                    reason="real LaTeX2HTML output comes from Debian's gnuplot-doc, not installed")
+def test_real_latex2html_page_keeps_its_text_without_the_navigation():
+    page = GNUPLOT / "node336.html"
+    raw = page.read_text(encoding="utf-8")
+    assert 'CLASS="navigation"' in raw and "Previous:" in raw
+    blocks, doc = parse(page)
+    assert "Previous:" not in doc and "Next:" not in doc
+    assert blocks[0].text == blocks[0].section      # the page starts at its heading
+
+
 def test_html_heading_permalinks_are_dropped(tmp_path):
     path = tmp_path / "mod.html"
     path.write_text('<html><body><h2>Enable compression<a class="permalink" href="#enable" '

@@ -11,7 +11,8 @@ from desktop_app.core.library.parse.common import _Sections, normalize_space
 # alters the blocks of some file, and libraries parse those files again.
 # 2: DocBook navigation tables (div.navheader/navfooter) dropped.
 # 3: permalink pilcrows after headings (a.permalink) dropped.
-PARSER_VERSION = 3
+# 4: LaTeX2HTML navigation panels and child-link tables dropped.
+PARSER_VERSION = 4
 
 # ---------------------------------------------------------------- HTML
 
@@ -30,6 +31,10 @@ _HTML_DROP = ", ".join([
     "div.navheader", "div.navfooter",
     # The pilcrow link after a heading (the Apache manual and others): "Enable ¶".
     "a.permalink",
+    # LaTeX2HTML (the gnuplot manual and many papers and course notes): the
+    # "Next: Isosamples Up: Set-show Previous: Historysize" panel above and
+    # below every page, and the table of the subsections' links.
+    "div.navigation", "ul.ChildLinks",
 ])
 _HTML_MAIN = ("[role=main]", "main", "article", "div.body", "div#content", "div.content")
 _HTML_BLOCK = frozenset({
