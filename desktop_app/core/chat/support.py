@@ -98,14 +98,15 @@ WINDOW_SENTENCES = 2
 # OVERLAP_WEIGHT * idf-weighted overlap share); "score", the quote's ranking
 # score; "margin", how far it leads the best sentence saying something else;
 # "passage", the retrieval rank of the first passage stating it (1 first).
-# Fitted by bench/fit_confidence.py on the seven development records in
-# bench/data/records/ (dev, dev2, blind3-7; each set held out in turn for
-# the estimate, all seven for these weights). It replaced two score
+# Fitted by bench/fit_confidence.py on the nine development records in
+# bench/data/records/ (dev, dev2, blind3-9; each set held out in turn for
+# the estimate, all nine for these weights), with the quotes as shown (an
+# entry's name before its sentence: ``_entry_name``). It replaced two score
 # thresholds and the model's reading (query likelihood); whether the
 # model's draft points at the quote carried no weight once seven sets were
 # fitted (bench/data/README.md).
-CONFIDENCE = {"relevance": 1.606, "score": 3.957, "margin": 4.081, "passage": -0.146}
-CONFIDENCE_BIAS = -6.514
+CONFIDENCE = {"relevance": 1.969, "score": 3.655, "margin": 3.983, "passage": -0.111}
+CONFIDENCE_BIAS = -6.565
 OVERLAP_WEIGHT = 0.5
 # A quoted sentence shorter than this (in words) takes a neighbour too.
 MIN_QUOTE_WORDS = 5
@@ -377,6 +378,32 @@ def _lead_of(source: Source, start: int, asked: set[str], named: set[str]) -> Op
     return None
 
 
+def _entry_name(source: Source, start: int, end: int) -> Optional[tuple[int, int]]:
+    """The heading of the entry ``source.text[start:end]`` stands in, as
+    offsets, when it names in code form what the quote does not: the
+    nearest heading line above the quote in its passage ("-max_size" above
+    "Stops reading once the buffer is full."). Which option, variable or
+    function a sentence describes is part of what it says, whatever the
+    question asked. None when the quote starts with a heading of its own,
+    or the nearest heading above names nothing in code form."""
+    text = source.text
+    first_line = text[start:end].split("\n", 1)[0]
+    if _is_heading(first_line.strip()):
+        return None
+    quoted = code_names(text[start:end])
+    line_end = text.rfind("\n", 0, start)
+    while line_end > 0:
+        begin = text.rfind("\n", 0, line_end) + 1
+        line = text[begin:line_end].strip()
+        if line and _is_heading(line):
+            if not code_names(line) - quoted:
+                return None
+            lead = begin + (len(text[begin:line_end]) - len(text[begin:line_end].lstrip()))
+            return lead, lead + len(line)
+        line_end = begin - 1
+    return None
+
+
 def _is_heading(text: str) -> bool:
     return " | " not in text and len(text.split()) <= HEADING_WORDS and not text.rstrip().endswith((".", "!", "?", ":", ";", ","))
 
@@ -415,6 +442,8 @@ def best_quote(question: str, sources: Sequence[Source], embed: Optional[Embed],
         cut = source.text.rfind(" ", start, start + MAX_QUOTE_CHARS)
         end = cut if cut > start else start + MAX_QUOTE_CHARS
     lead = ranked.leads[best] if ranked.leads else None
+    if lead is None:
+        lead = _entry_name(source, start, end)
     if lead is not None and lead[0] >= start:
         lead = None              # the heading is part of the quote already
     elif lead is not None and not source.text[lead[1]:start].strip():

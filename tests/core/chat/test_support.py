@@ -250,6 +250,29 @@ def test_a_sentence_under_the_heading_of_another_name_is_no_answer(embedder):
     assert not support.names_other("Upload settings", {"upload_window"})
 
 
+CONVERTER_OPTIONS = ("Global options\n\n"
+                     "-quiet_start\n\nSkip the greeting.\n\n"
+                     "Every run of the converter prints a welcome text with its version first. "
+                     "This option turns that text off.\n\n"
+                     "Output files\n\n"
+                     "Every run of the converter writes its log next to the output file.")
+
+
+def test_a_quote_from_further_down_an_entry_names_the_entry(embedder):
+    # The question does not know the option's name; the sentence that
+    # answers it says "This option". The entry's heading says which one.
+    sources = [Source(1, "/d/converter.html", CONVERTER_OPTIONS)]
+    quote = support.best_quote("how do I stop the converter printing its welcome text", sources, embedder.encode)
+    assert quote.text.startswith("-quiet_start … ")
+    assert "This option turns that text off." in quote.text
+    # the citation (and the viewer's highlight) is the quoted sentences alone
+    assert support.quote_citation(quote)["text"].startswith("Every run of the converter prints")
+    # under a heading that names nothing in code form, no entry name leads
+    quote = support.best_quote("Where does the converter write its log?", sources, embedder.encode)
+    assert quote.text.endswith("Every run of the converter writes its log next to the output file.")
+    assert "quiet_start" not in quote.text and "…" not in quote.text
+
+
 @pytest.mark.parametrize("question, names", [
     ("Does shutil.copytree fail when dirs_exist_ok is false?", {"shutil.copytree", "dirs_exist_ok"}),
     ("What does --no-verify skip, e.g. in a commit?", {"--no-verify"}),
