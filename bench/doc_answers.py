@@ -77,6 +77,8 @@ DEFAULT_ROOTS = {
     "vim": Path("/usr/share/doc/vim/html"),
     "ffmpeg": Path("/usr/share/doc/ffmpeg/manual"),
     "gnuplot": Path("/usr/share/doc/gnuplot/htmldocs"),
+    "django": Path("/usr/share/doc/python-django-doc/html"),
+    "sphinx": Path("/usr/share/doc/sphinx-doc/html"),
 }
 OFF_TOPIC = "off-topic"
 # Generated or asset folders of the corpora: not documents a user reads.
