@@ -99,6 +99,7 @@ def answers(alpha: float, records: list[Path]) -> None:
     from doc_answers import OFF_TOPIC, matches
 
     from desktop_app.core.chat import support
+    from desktop_app.core.chat.entries import is_heading
     from desktop_app.core.chat.sentences import numbers, sentence_spans, terms
     from desktop_app.core.library import embed as embed_module
     from desktop_app.core.library.context import document_title, embed_text
@@ -113,7 +114,7 @@ def answers(alpha: float, records: list[Path]) -> None:
                    if len(terms(s.text[a:b])) + len(numbers(s.text[a:b])) >= 2]
         pairs = [(s, a, d) for (s, a, b), (t, c, d) in zip(singles, singles[1:])
                  if s is t and d - a <= support.MAX_QUOTE_CHARS and not re.search(r"\n\s*\n", s.text[b:c])
-                 and not support._is_heading(s.text[a:b]) and not support._is_heading(s.text[c:d])]
+                 and not is_heading(s.text[a:b]) and not is_heading(s.text[c:d])]
         return singles + pairs
 
     def embed(texts):

@@ -56,9 +56,11 @@ table's header row, and a sentence further down an entry under the
 entry's heading when that heading shares a word with the question and
 names what the sentence does not ("checkpoint_timeout (integer)" above
 "The default is five minutes."); the quote then shows that heading before
-the sentence with an ellipsis. A sentence that adds nothing to the question (a
-heading restating it), or only sends the reader elsewhere ("See ... for
-more details"), cannot win. The ranking adds ``KIND_WEIGHT`` when the
+the sentence with an ellipsis. So does a quote further down an entry
+whose heading names in code form what it does not ("-quiet_start … This
+option turns that text off.": ``entries.py``). A sentence that adds
+nothing to the question (a heading restating it), or only sends the
+reader elsewhere ("See ... for more details"), cannot win. The ranking adds ``KIND_WEIGHT`` when the
 sentence states what the question asks for (``ANSWER_KINDS``: a number for
 "how many/how long/what size", an exception name for "what does X raise")
 and ``DRAFT_WEIGHT`` times the share of what the model's draft adds that
@@ -78,7 +80,8 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from desktop_app.core.chat.citations import Source
-from desktop_app.core.chat.names import code_names, names_match, names_one, names_other
+from desktop_app.core.chat.entries import POINTER, entry_name, is_heading, lead_of, with_header
+from desktop_app.core.chat.names import code_names, names_one, names_other
 from desktop_app.core.chat.sentences import (  # noqa: F401  (answer_kinds, quantities: used through support)
     _SOFT_WRAP, ANSWER_KINDS, answer_kinds, numbers, quantities, sentence_spans, stem, strip_markers, terms)
 from desktop_app.core.logs import user_text
@@ -101,7 +104,7 @@ WINDOW_SENTENCES = 2
 # Fitted by bench/fit_confidence.py on the nine development records in
 # bench/data/records/ (dev, dev2, blind3-9; each set held out in turn for
 # the estimate, all nine for these weights), with the quotes as shown (an
-# entry's name before its sentence: ``_entry_name``). It replaced two score
+# entry's name before its sentence: ``entries.entry_name``). It replaced two score
 # thresholds and the model's reading (query likelihood); whether the
 # model's draft points at the quote carried no weight once seven sets were
 # fitted (bench/data/README.md).
@@ -110,8 +113,6 @@ CONFIDENCE_BIAS = -6.565
 OVERLAP_WEIGHT = 0.5
 # A quoted sentence shorter than this (in words) takes a neighbour too.
 MIN_QUOTE_WORDS = 5
-# A line of at most this many words without end punctuation is a heading.
-HEADING_WORDS = 8
 # A supported sentence answers the question when where it is supported
 # scores within this of the best passage sentence (see ground).
 RELEVANCE_MARGIN = 0.25
@@ -128,13 +129,12 @@ MAX_QUOTE_CHARS = 400
 # (ANSWER_KINDS) gains in the ranking of quotable sentences. Not part of the
 # "not covered" score: what a sentence states does not make it on topic.
 KIND_WEIGHT = 0.2
-# How far below its lead (``_lead_of``) a sentence of an entry ranks at most.
+# How far below its lead (``entries.lead_of``) a sentence of an entry ranks at most.
 LEAD_GAP = 0.1
 
 # Names written as code (WARNING, os.urandom, dirs_exist_ok, FileExistsError):
 # they cannot be paraphrased, so a window supports a sentence only with them.
 _NAME = re.compile(r"\b(?:[A-Z][A-Z0-9_]{2,}|[A-Za-z]\w*[._]\w[\w.]*|[A-Z][a-z]+[A-Z]\w*)\b")
-_POINTER = re.compile(r"\W*(?:see|refer to|for (?:more|further) (?:details|information))\b", re.I)
 _NEGATION = re.compile(r"\b(?:not|no|never|cannot|can't|won't|doesn't|don't|isn't|aren't|"
                        r"neither|nor|without|n't)\b", re.I)
 STATEMENT, QUOTE, NOT_COVERED = "statement", "quote", "not_covered"
@@ -220,7 +220,7 @@ class Quote:
         if self.lead is not None:
             return self.source.text[self.lead[0]:self.lead[1]]
         first = self.source.text[self.start:self.end].split("\n", 1)
-        return first[0] if len(first) > 1 and _is_heading(first[0]) else ""
+        return first[0] if len(first) > 1 and is_heading(first[0]) else ""
 
     def _body(self) -> str:
         # A heading line of the quote ("exception KeyError") runs into its
@@ -242,7 +242,7 @@ class Ranked:
     scores: np.ndarray     # for the question, raised where the model's draft points
     by_question: np.ndarray  # for the question alone
     singles: int = 0
-    # The heading each was read under (``_lead_of``), or None.
+    # The heading each was read under (``entries.lead_of``), or None.
     leads: Optional[list] = None
 
     def best(self) -> int:
@@ -272,7 +272,7 @@ def rank_sentences(question: str, sources: Sequence[Source], embed: Optional[Emb
     # Within one block of text (no blank line between), headings aside.
     pairs = [(s, a, d) for (s, a, b), (t, c, d) in zip(singles, singles[1:])
              if s is t and d - a <= MAX_QUOTE_CHARS and not re.search(r"\n\s*\n", s.text[b:c])
-             and not _is_heading(s.text[a:b]) and not _is_heading(s.text[c:d])]
+             and not is_heading(s.text[a:b]) and not is_heading(s.text[c:d])]
     spans = singles + pairs
     asked = terms(question)
     # A table row ("WARNING | 30") is read under its table's header row
@@ -283,8 +283,8 @@ def rank_sentences(question: str, sources: Sequence[Source], embed: Optional[Emb
     # that the sentence does not repeat: which entry it belongs to is part
     # of what it says.
     named = code_names(question)
-    leads = [_lead_of(s, a, asked, named) for s, a, b in spans]
-    readings = [_with_header(s, a, b) if lead is None
+    leads = [lead_of(s, a, asked, named) for s, a, b in spans]
+    readings = [with_header(s, a, b) if lead is None
                 else f"{s.text[lead[0]:lead[1]].strip()}\n{s.text[a:b]}" for (s, a, b), lead in zip(spans, leads)]
     sentence_terms = [terms(r) for r in readings]
     # idf over the candidate sentences: a word every sentence has says little.
@@ -305,7 +305,7 @@ def rank_sentences(question: str, sources: Sequence[Source], embed: Optional[Emb
     # for more details.").
     said = numbers(question)
     barred = np.array([0.0 if (t - asked or numbers(s.text[a:b]) - said)
-                       and not _POINTER.match(s.text[a:b]) else 1.0
+                       and not POINTER.match(s.text[a:b]) else 1.0
                        for t, (s, a, b) in zip(sentence_terms, spans)])
     # A sentence of an entry is as close to the question as its lead, but
     # LEAD_GAP: of an entry that answers, the sentence stating the kind of
@@ -328,84 +328,6 @@ def rank_sentences(question: str, sources: Sequence[Source], embed: Optional[Emb
                           for t, (s, a, b) in zip(sentence_terms, spans)])
         scores = scores + DRAFT_WEIGHT * found
     return Ranked(spans, scores, by_question, n, leads)
-
-
-def _with_header(source: Source, start: int, end: int) -> str:
-    """``source.text[start:end]``, after its table's header row when it is
-    a row of a table (lines of cells separated by " | ") below that header."""
-    text = source.text[start:end]
-    if " | " not in text:
-        return text
-    lines = [line for line in source.text[:start].split("\n") if line.strip()]
-    header = None
-    for line in reversed(lines):
-        if " | " not in line:
-            break
-        header = line
-    return f"{header.strip()}\n{text}" if header else text
-
-
-def _lead_of(source: Source, start: int, asked: set[str], named: set[str]) -> Optional[tuple[int, int]]:
-    """What the sentence at ``source.text[start:]`` is said of, as offsets:
-    the first sentence of its paragraph or list item when that one names,
-    in code form, what the question names (``named``: "maxKeys {number}
-    Specifies ... Default: 1000."); else the nearest heading line above it
-    in its passage, when that shares a word with the question (``asked``)
-    and names something the sentence does not. None otherwise, and for a
-    table row, which reads under its header row instead."""
-    text = source.text
-    line_end = text.find("\n", start)
-    sentence = text[start:line_end if line_end >= 0 else len(text)]
-    if " | " in sentence or _is_heading(sentence):
-        return None
-    block = text.rfind("\n", 0, start) + 1
-    if named and block < start:
-        first = (sentence_spans(text[block:start]) or [None])[0]
-        lead = text[block + first[0]:block + first[1]] if first else ""
-        if lead and names_match(lead, named) and not _POINTER.match(lead):
-            return block + first[0], block + first[1]
-    end = text.rfind("\n", 0, start)
-    while end > 0:
-        begin = text.rfind("\n", 0, end) + 1
-        line = text[begin:end].strip()
-        if line and _is_heading(line):
-            said = terms(line)
-            if said & asked and said - terms(sentence):
-                lead = begin + (len(text[begin:end]) - len(text[begin:end].lstrip()))
-                return lead, lead + len(line)
-            return None
-        end = begin - 1
-    return None
-
-
-def _entry_name(source: Source, start: int, end: int) -> Optional[tuple[int, int]]:
-    """The heading of the entry ``source.text[start:end]`` stands in, as
-    offsets, when it names in code form what the quote does not: the
-    nearest heading line above the quote in its passage ("-max_size" above
-    "Stops reading once the buffer is full."). Which option, variable or
-    function a sentence describes is part of what it says, whatever the
-    question asked. None when the quote starts with a heading of its own,
-    or the nearest heading above names nothing in code form."""
-    text = source.text
-    first_line = text[start:end].split("\n", 1)[0]
-    if _is_heading(first_line.strip()):
-        return None
-    quoted = code_names(text[start:end])
-    line_end = text.rfind("\n", 0, start)
-    while line_end > 0:
-        begin = text.rfind("\n", 0, line_end) + 1
-        line = text[begin:line_end].strip()
-        if line and _is_heading(line):
-            if not code_names(line) - quoted:
-                return None
-            lead = begin + (len(text[begin:line_end]) - len(text[begin:line_end].lstrip()))
-            return lead, lead + len(line)
-        line_end = begin - 1
-    return None
-
-
-def _is_heading(text: str) -> bool:
-    return " | " not in text and len(text.split()) <= HEADING_WORDS and not text.rstrip().endswith((".", "!", "?", ":", ";", ","))
 
 
 def best_quote(question: str, sources: Sequence[Source], embed: Optional[Embed],
@@ -431,11 +353,11 @@ def best_quote(question: str, sources: Sequence[Source], embed: Optional[Embed],
         # A fragment ("Default five seconds.") reads with the neighbour closer to the question.
         other = max((i for i in (before, after) if i is not None), key=lambda i: scores[i])
         start, end = min(start, singles[other][1]), max(end, singles[other][2])
-    elif before is not None and _is_heading(text_of(before)):
+    elif before is not None and is_heading(text_of(before)):
         # The heading right above names what the sentence is about ("exception KeyError").
         start = singles[before][1]
     if after is not None and singles[after][2] > end and len(text_of(after).split()) < MIN_QUOTE_WORDS \
-            and not _is_heading(text_of(after)):
+            and not is_heading(text_of(after)):
         # A short sentence right after finishes the thought ("... wait? Default five seconds.").
         end = singles[after][2]
     if end - start > MAX_QUOTE_CHARS:
@@ -443,7 +365,7 @@ def best_quote(question: str, sources: Sequence[Source], embed: Optional[Embed],
         end = cut if cut > start else start + MAX_QUOTE_CHARS
     lead = ranked.leads[best] if ranked.leads else None
     if lead is None:
-        lead = _entry_name(source, start, end)
+        lead = entry_name(source, start, end)
     if lead is not None and lead[0] >= start:
         lead = None              # the heading is part of the quote already
     elif lead is not None and not source.text[lead[1]:start].strip():
