@@ -71,8 +71,11 @@ HISTORY_TURNS = 4
 SAFETY_TOKENS = 8
 MIN_PASSAGE_TOKENS = 24
 
-NOT_COVERED = ("Your library does not cover this question: none of its documents is relevant "
-               "enough to answer it, so I won't guess.")
+# What Hearth knows when no passage is close enough is what its search
+# found, not what the library holds: a passage can state the answer in
+# words the question does not use. So it says what it found.
+NOT_COVERED = ("I found nothing in your library close enough to this question to answer it "
+               "from, so I won't guess.")
 EMPTY_LIBRARY = ("Your library is empty, so there is nothing to answer from. Add a folder of "
                  "documents in the Library first.")
 _REFUSALS = (NOT_COVERED, EMPTY_LIBRARY, support.NOT_FOUND)
