@@ -37,7 +37,6 @@ import argparse
 import json
 import os
 import pickle
-import re
 import sys
 from pathlib import Path
 
@@ -75,9 +74,7 @@ class InContext:
         for s in starts:
             seg = ids[s:s + width]
             x = np.array([[self.cls] + seg + [self.sep]], np.int64)
-            feeds = {"input_ids": x, "attention_mask": np.ones_like(x), "token_type_ids": np.zeros_like(x)}
-            feeds = {k: v.astype(self.enc._inputs[k]) for k, v in feeds.items() if k in self.enc._inputs}
-            vectors = self.enc._session.run([self.enc._output], feeds)[0][0][1:-1]
+            vectors = self.enc.token_embeddings(x, np.ones_like(x), np.zeros_like(x))[0][1:-1]
             for j in range(len(seg)):
                 depth = min(j, len(seg) - 1 - j)
                 if depth > inside[s + j]:
@@ -99,8 +96,6 @@ def answers(alpha: float, records: list[Path]) -> None:
     from doc_answers import OFF_TOPIC, matches
 
     from desktop_app.core.chat import support
-    from desktop_app.core.chat.entries import is_heading
-    from desktop_app.core.chat.sentences import numbers, sentence_spans, terms
     from desktop_app.core.library import embed as embed_module
     from desktop_app.core.library.context import document_title, embed_text
     from desktop_app.core.settings import Settings
@@ -109,18 +104,10 @@ def answers(alpha: float, records: list[Path]) -> None:
     context = InContext(embedder)
     current: dict = {}
 
-    def spans_of(sources):    # rank_sentences' own spans: singles, then adjacent pairs
-        singles = [(s, a, b) for s in sources for a, b in sentence_spans(s.text)
-                   if len(terms(s.text[a:b])) + len(numbers(s.text[a:b])) >= 2]
-        pairs = [(s, a, d) for (s, a, b), (t, c, d) in zip(singles, singles[1:])
-                 if s is t and d - a <= support.MAX_QUOTE_CHARS and not re.search(r"\n\s*\n", s.text[b:c])
-                 and not is_heading(s.text[a:b]) and not is_heading(s.text[c:d])]
-        return singles + pairs
-
     def embed(texts):
         vectors = embedder.encode(texts)
         sources, current["sources"] = current.get("sources"), None
-        spans = spans_of(sources) if sources is not None else []
+        spans = support.candidate_spans(sources)[0] if sources is not None else []
         if not alpha or len(spans) != len(texts) - 1:
             return vectors
         out = vectors.copy()
@@ -171,7 +158,8 @@ def retrieval(dump: Path, root: Path, pool: int) -> None:
 
     with open(dump, "rb") as handle:
         d = pickle.load(handle)
-    embedder = load_embedder(Settings().embedder_backend, cache_dir=Path("/tmp/hearth-bench-embedder"))
+    settings = Settings()   # the default passage size, as the dumped libraries were built
+    embedder = load_embedder(settings.embedder_backend, cache_dir=Path("/tmp/hearth-bench-embedder"))
     context = InContext(embedder)
     row = {int(c): i for i, c in enumerate(d["ids"])}
     file_of = {int(c): p for c, p in zip(d["ids"], d["paths"])}
@@ -187,7 +175,8 @@ def retrieval(dump: Path, root: Path, pool: int) -> None:
             i = row[cid]
             path = d["paths"][i]
             if path not in chunks:
-                chunks[path] = list(chunk_blocks(parse_file(root / path), embedder.count_tokens, 200, 40))
+                chunks[path] = list(chunk_blocks(parse_file(root / path), embedder.count_tokens,
+                                                 settings.chunk_tokens, settings.chunk_overlap))
             chunk = chunks[path][rows_of[path].index(i)]
             full = embed_text(document_title(path), chunk.section, chunk.text)
             shift = len(full) - len(chunk.text)

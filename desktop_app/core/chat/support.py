@@ -60,10 +60,10 @@ the sentence with an ellipsis. So does a quote further down an entry
 whose heading names in code form what it does not ("-quiet_start … This
 option turns that text off.": ``entries.py``). A sentence that adds
 nothing to the question (a heading restating it), or only sends the
-reader elsewhere ("See ... for more details"), cannot win. The ranking adds ``KIND_WEIGHT`` when the
-sentence states what the question asks for (``ANSWER_KINDS``: a number for
-"how many/how long/what size", an exception name for "what does X raise")
-and ``DRAFT_WEIGHT`` times the share of what the model's draft adds that
+reader elsewhere ("See ... for more details"), cannot win. The ranking
+adds ``KIND_WEIGHT`` when the sentence states what the question asks for
+(``ANSWER_KINDS``: a number for "how many/how long/what size", an
+exception name for "what does X raise") and ``DRAFT_WEIGHT`` times the share of what the model's draft adds that
 the sentence contains. The best is quoted, with its neighbour when it is
 too short to stand alone, or else the heading line right above it and a
 short sentence right after it.
@@ -104,8 +104,8 @@ WINDOW_SENTENCES = 2
 # Fitted by bench/fit_confidence.py on the nine development records in
 # bench/data/records/ (dev, dev2, blind3-9; each set held out in turn for
 # the estimate, all nine for these weights), with the quotes as shown (an
-# entry's name before its sentence: ``entries.entry_name``). It replaced two score
-# thresholds and the model's reading (query likelihood); whether the
+# entry's name before its sentence: ``entries.entry_name``). It replaced
+# two score thresholds and the model's reading (query likelihood); whether the
 # model's draft points at the quote carried no weight once seven sets were
 # fitted (bench/data/README.md).
 CONFIDENCE = {"relevance": 1.969, "score": 3.655, "margin": 3.983, "passage": -0.111}
@@ -257,23 +257,31 @@ class Ranked:
         return float(max(inside)) if inside else 0.0
 
 
+def candidate_spans(sources: Sequence[Source]) -> tuple[list, int]:
+    """The (source, start, end) spans ``rank_sentences`` scores, and how
+    many of them are single sentences: every sentence of the passages with
+    two or more words or numbers, in passage order, then every pair of
+    adjacent ones within one block of text (no blank line between),
+    headings aside. Two sentences read together ("The epoch is the point
+    where the time starts ... It is January 1, 1970") answer what neither
+    does alone."""
+    singles = [(s, a, b) for s in sources for a, b in sentence_spans(s.text)
+               if len(terms(s.text[a:b])) + len(numbers(s.text[a:b])) >= 2]
+    pairs = [(s, a, d) for (s, a, b), (t, c, d) in zip(singles, singles[1:])
+             if s is t and d - a <= MAX_QUOTE_CHARS and not re.search(r"\n\s*\n", s.text[b:c])
+             and not is_heading(s.text[a:b]) and not is_heading(s.text[c:d])]
+    return singles + pairs, len(singles)
+
+
 def rank_sentences(question: str, sources: Sequence[Source], embed: Optional[Embed],
                    draft: str = "") -> Optional[Ranked]:
     """Scores of the passages' sentences for ``question`` (module docstring).
     What the model's ``draft`` adds to the question (its words and numbers)
     raises the sentences that contain it: the draft often points at the
     right sentence even when its own wording is off."""
-    singles = [(s, a, b) for s in sources for a, b in sentence_spans(s.text)
-               if len(terms(s.text[a:b])) + len(numbers(s.text[a:b])) >= 2]
-    if not singles:
+    spans, n = candidate_spans(sources)
+    if not n:
         return None
-    # Two adjacent sentences read together: "The epoch is the point where
-    # the time starts ... It is January 1, 1970" answers what neither does alone.
-    # Within one block of text (no blank line between), headings aside.
-    pairs = [(s, a, d) for (s, a, b), (t, c, d) in zip(singles, singles[1:])
-             if s is t and d - a <= MAX_QUOTE_CHARS and not re.search(r"\n\s*\n", s.text[b:c])
-             and not is_heading(s.text[a:b]) and not is_heading(s.text[c:d])]
-    spans = singles + pairs
     asked = terms(question)
     # A table row ("WARNING | 30") is read under its table's header row
     # ("Level | Numeric value"), as a reader would; the quote stays the row.
@@ -288,7 +296,6 @@ def rank_sentences(question: str, sources: Sequence[Source], embed: Optional[Emb
                 else f"{s.text[lead[0]:lead[1]].strip()}\n{s.text[a:b]}" for (s, a, b), lead in zip(spans, leads)]
     sentence_terms = [terms(r) for r in readings]
     # idf over the candidate sentences: a word every sentence has says little.
-    n = len(singles)
     idf = {w: math.log(1 + n / (1 + sum(w in t for t in sentence_terms[:n]))) for w in asked}
     total = sum(idf.values()) or 1.0
     overlap = np.array([sum(idf[w] for w in asked & t) / total for t in sentence_terms])

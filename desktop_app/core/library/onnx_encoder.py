@@ -239,13 +239,17 @@ class OnnxSentenceEncoder:
             out[rows] = self._embed_batch(encodings)
         return out
 
-    def _embed_batch(self, encodings) -> np.ndarray:
-        ids = np.array([e.ids for e in encodings])
-        mask = np.array([e.attention_mask for e in encodings])
-        feeds = {"input_ids": ids, "attention_mask": mask,
-                 "token_type_ids": np.array([e.type_ids for e in encodings])}
+    def token_embeddings(self, ids: np.ndarray, mask: np.ndarray, type_ids: np.ndarray) -> np.ndarray:
+        """The graph's token embeddings (batch, tokens, dim) for token ids
+        already tokenized, special tokens and padding included."""
+        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": type_ids}
         feeds = {name: feeds[name].astype(dtype, copy=False) for name, dtype in self._inputs.items()}
-        tokens = self._session.run([self._output], feeds)[0]
+        return self._session.run([self._output], feeds)[0]
+
+    def _embed_batch(self, encodings) -> np.ndarray:
+        mask = np.array([e.attention_mask for e in encodings])
+        tokens = self.token_embeddings(np.array([e.ids for e in encodings]), mask,
+                                       np.array([e.type_ids for e in encodings]))
         if self.config.pooling == "cls":
             pooled = tokens[:, 0]
         elif self.config.pooling == "max":
