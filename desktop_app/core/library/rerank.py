@@ -8,8 +8,9 @@ candidates this pass adds what a passage alone cannot show:
 - **document evidence**: several good candidates from one file are
   evidence that the file is about the question, so each passage gets a small
   share (``file_evidence``) of the summed scores of its file's other
-  candidates in the pool; a long page earns it by matching in many places
-  among the first candidates, not by being long;
+  candidates among the first ``evidence_pool``; a page earns it by matching
+  in several places among the strongest candidates, not by being long (a
+  long page with many middling passages further down the pool gets none);
 - **the same text twice**: a document kept in two forms (a page and its
   source, an exported copy, a revised version) gives two passages that say
   the same thing in nearly the same words, and both score alike;
@@ -29,6 +30,11 @@ Chosen with bench/retrieval.py on the Python, LaTeX and git-doc sets
 (bench/data/README.md has the figures and what else was tried: re-scoring
 by sentence-level embedding similarity and a second, content-words query
 vector both cost an encoder call or many and did not help on every set).
+Evidence from the first five candidates rather than the whole pool was
+chosen later with bench/fusion_variants.py on those three sets and the
+PostgreSQL and SQLite ones: the whole pool moved Python's answer to "the
+largest value chr() accepts" to second place behind a page with five
+middling passages, so hybrid fell below vector alone on that set.
 It costs well under a millisecond a query: one read of the pool's vectors
 (30 x 384 floats) and a few small numpy operations per place.
 """
@@ -50,6 +56,7 @@ class RerankWeights:
     near_duplicate: float = 0.5   # at cosine 1 with a placed passage, 0 at the floor
     duplicate_floor: float = 0.7  # cosine below which two passages are not "the same text"
     pool: int = 30                # how many of the fused candidates may move up
+    evidence_pool: int = 5        # how many of the first candidates count as document evidence
 
 
 DEFAULT_RERANK = RerankWeights()
@@ -77,11 +84,13 @@ def rerank(ranked: Sequence[tuple[int, float]], file_of: Mapping[int, Hashable],
     scores = np.array([s for _, s in pool], dtype=np.float64)
     files = [file_of.get(c, ("chunk", c)) for c, _ in pool]
     if params.file_evidence > 0:
+        strongest = min(n, params.evidence_pool)
         total: dict[Hashable, float] = {}
-        for f, s in zip(files, scores):
+        for f, s in zip(files[:strongest], scores[:strongest]):
             total[f] = total.get(f, 0.0) + max(0.0, float(s))
         scores = scores + params.file_evidence * np.array(
-            [total[f] - max(0.0, float(s)) for f, s in zip(files, scores)])
+            [total.get(f, 0.0) - (max(0.0, float(s)) if i < strongest else 0.0)
+             for i, (f, s) in enumerate(zip(files, scores))])
     dim = next((len(v) for v in (vectors or {}).values()), 0)
     has_vec = np.zeros(n, dtype=bool)
     mat = np.zeros((n, max(dim, 1)), dtype=np.float32)

@@ -68,6 +68,20 @@ def test_several_good_passages_of_one_file_lift_it_above_a_lone_passage():
     assert ids(rerank(ranked, files, 2, params=RerankWeights(near_duplicate=0.0, pool=2))) == [1, 2]
 
 
+def test_only_the_strongest_candidates_count_as_document_evidence():
+    # 1 answers alone; "long" has one candidate near the top and many
+    # middling ones further down the pool.
+    ranked = [(1, 0.95), (2, 0.88)] + [(i, 0.40) for i in range(3, 20)]
+    files = {1: "answer", 2: "long", **{i: "long" for i in range(3, 20)}}
+    whole_pool = RerankWeights(near_duplicate=0.0, same_file=0.0, evidence_pool=30)
+    assert ids(rerank(ranked, files, 1, params=whole_pool)) == [2]
+    assert ids(rerank(ranked, files, 1, params=RerankWeights(near_duplicate=0.0, same_file=0.0))) == [1]
+    # Two strong passages of one file among the first five still lift it.
+    ranked = [(1, 0.90), (2, 0.88), (3, 0.86), (4, 0.30)]
+    files = {1: "answer", 2: "topic", 3: "topic", 4: "x"}
+    assert ids(rerank(ranked, files, 1, params=RerankWeights(near_duplicate=0.0, same_file=0.0))) == [2]
+
+
 def test_a_chunk_without_a_file_or_vector_is_its_own():
     ranked = [(1, 1.0), (2, 0.99), (3, 0.5)]
     assert ids(rerank(ranked, {}, 3, {})) == [1, 2, 3]
