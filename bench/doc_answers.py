@@ -79,6 +79,7 @@ DEFAULT_ROOTS = {
     "gnuplot": Path("/usr/share/doc/gnuplot/htmldocs"),
     "django": Path("/usr/share/doc/python-django-doc/html"),
     "sphinx": Path("/usr/share/doc/sphinx-doc/html"),
+    "postfix": Path("/usr/share/doc/postfix/html"),
 }
 OFF_TOPIC = "off-topic"
 # Generated or asset folders of the corpora: not documents a user reads.

@@ -32,9 +32,9 @@ by sentence-level embedding similarity and a second, content-words query
 vector both cost an encoder call or many and did not help on every set).
 Evidence from the first five candidates rather than the whole pool was
 chosen later with bench/fusion_variants.py on those three sets and the
-PostgreSQL and SQLite ones: the whole pool moved Python's answer to "the
-largest value chr() accepts" to second place behind a page with five
-middling passages, so hybrid fell below vector alone on that set.
+PostgreSQL and SQLite ones: counted over the whole pool, a page with five
+middling passages moved one of the Python set's answers to second place,
+so hybrid fell below vector alone on that set.
 It costs well under a millisecond a query: one read of the pool's vectors
 (30 x 384 floats) and a few small numpy operations per place.
 """

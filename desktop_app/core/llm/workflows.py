@@ -3,7 +3,7 @@ the CLI (``hearth model ...``) and the window (ui/controllers/models.py):
 check that a model fits, quantize with its calibration, prune, evaluate.
 
 Each returns a typed result (a frozen dataclass) and records lineage in one
-place, so the window cannot drift from the command line again (it once
+place, so the window cannot drift from the CLI again (it once
 quantized without the importance matrix the CLI used, and wrote lineage of
 its own).
 """
@@ -69,7 +69,7 @@ def quantize_variant(src: os.PathLike | str, out: os.PathLike | str, qtype: str,
     first (a hidden temporary, removed whatever happens) and quantize from
     that; the lineage still names ``src`` as the parent.
     ``calibration_text="library"``: passages sampled from ``library`` (the
-    user's documents) instead of a file. Returns the QuantizeResult whose
+    user's documents) rather than a text file. Returns the QuantizeResult whose
     lineage is what the sidecar holds."""
     token = token or CancelToken()
     src, out = Path(src).expanduser().resolve(), Path(out).expanduser().absolute()
