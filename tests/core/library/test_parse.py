@@ -483,6 +483,42 @@ def test_html_without_main_drops_nav_and_sidebars(tmp_path):
     ]
 
 
+XHTML_PAGE = """<?xml version="1.0" encoding="utf-8"?>
+<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.1//EN" "http://www.w3.org/TR/xhtml11/DTD/xhtml11.dtd">
+<html xmlns="http://www.w3.org/1999/xhtml"><head><title>Install</title></head><body>
+<nav><button><span class="icon"/></button><ul><li><a href="/">Home</a></li>
+<li><iframe src="https://example.org/sponsor" title="Sponsor"/></li></ul></nav>
+<div class="container" role="main"><div class="banner"/>Sponsored</div>
+<main><h1>Advanced installation</h1><p>Run <code>configure</code> first.<br/>Then build.</p>
+<div class="spacer"/><p>Install as root.</p></main>
+<footer>Copyright</footer></body></html>
+"""
+
+
+def test_xhtml_self_closed_elements_do_not_swallow_the_page(tmp_path):
+    """An XHTML page's "<iframe .../>" is empty: read as HTML it would stay
+    open, and the rest of the page would be its raw text inside the dropped
+    navigation. A small element marked role=main is not the content."""
+    path = tmp_path / "install.html"
+    path.write_text(XHTML_PAGE, encoding="utf-8")
+    blocks, _ = parse(path)
+    assert [(b.text, b.section) for b in blocks] == [
+        ("Advanced installation", "Advanced installation"),
+        ("Run configure first. Then build.", "Advanced installation"),
+        ("Install as root.", "Advanced installation"),
+    ]
+
+
+def test_real_imagemagick_xhtml_page_keeps_its_text():
+    path = Path("/usr/share/doc/imagemagick-6-common/html/www/advanced-unix-installation.html")
+    if not path.exists():
+        pytest.skip("imagemagick-6-doc is not installed")
+    blocks, doc = parse(path)
+    assert blocks[0].text == "Advanced Unix Installation"
+    assert "ImageMagick builds on a variety of Unix and Unix-like operating systems" in doc
+    assert "Sponsor" not in doc and "Home Download Tools" not in doc
+
+
 # ---------------------------------------------------------------- large files
 
 _MEASURE_CHILD = r"""

@@ -12,7 +12,9 @@ from desktop_app.core.library.parse.common import _Sections, normalize_space
 # 2: DocBook navigation tables (div.navheader/navfooter) dropped.
 # 3: permalink pilcrows after headings (a.permalink) dropped.
 # 4: LaTeX2HTML navigation panels and child-link tables dropped.
-PARSER_VERSION = 4
+# 5: XHTML's self-closed elements ("<iframe .../>") are empty, as XHTML says;
+#    a "main" element holding little of the page's text is not its content.
+PARSER_VERSION = 5
 
 # ---------------------------------------------------------------- HTML
 
@@ -45,22 +47,52 @@ _HTML_BLOCK = frozenset({
 _HTML_HEADINGS = {f"h{i}": i for i in range(1, 7)}
 
 
+# XHTML (an XML prolog, an XHTML doctype or namespace near the top) writes an
+# empty element as "<iframe ... />". An HTML parser ignores that slash and
+# leaves the element open, so everything after it becomes the element's
+# content: after a self-closed <iframe> (raw text to an HTML parser) or an
+# element dropped as furniture, the whole rest of the page is lost. The ImageMagick
+# manual's pages as Debian ships them are like that.
+_XHTML = re.compile(r"<\?xml|<!DOCTYPE[^>]*XHTML|xmlns=[\"']http://www\.w3\.org/1999/xhtml", re.I)
+_VOID = ("area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
+         "track", "wbr")
+_SELF_CLOSED = re.compile(r"<(?!(?:%s)\b)([A-Za-z][\w:-]{0,40})(\s[^<>]{0,4000}?)?/>" % "|".join(_VOID))
+
+
+def _xhtml_as_html(html: str) -> str:
+    """``html`` with XHTML's self-closed non-void elements written as an
+    open and a close tag, when the document says it is XHTML."""
+    if not _XHTML.search(html[:2000]):
+        return html
+    return _SELF_CLOSED.sub(lambda m: f"<{m[1]}{m[2] or ''}></{m[1]}>", html)
+
+
 def _parse_html(html: str):
     from selectolax.lexbor import LexborHTMLParser
 
-    tree = LexborHTMLParser(html)
+    tree = LexborHTMLParser(_xhtml_as_html(html))
     for node in tree.css(_HTML_DROP):
         node.decompose()
-    root = None
-    for selector in _HTML_MAIN:
-        root = tree.css_first(selector)
-        if root is not None:
-            break
-    if root is None:
-        root = tree.body or tree.root
-    if root is None:
+    page = tree.body or tree.root
+    if page is None:
         return
-    yield from _html_walk(root)
+    yield from _html_walk(_main_of(tree, page))
+
+
+MAIN_SHARE = 0.25   # of the page's text, at least, for a "main" element to be the page's content
+
+
+def _main_of(tree, page):
+    """The element holding the page's content: the first ``_HTML_MAIN``
+    match that holds at least MAIN_SHARE of the page's text (a small
+    element marked role=main, a banner or a sponsor box, is not the
+    content), else the whole page."""
+    least = MAIN_SHARE * len(normalize_space(page.text(deep=True, separator=" ")))
+    for selector in _HTML_MAIN:
+        for node in tree.css(selector):
+            if len(normalize_space(node.text(deep=True, separator=" "))) >= least:
+                return node
+    return page
 
 
 _DOTTED_NAME = re.compile(r"[A-Za-z_][\w.]*$")
