@@ -519,6 +519,33 @@ def test_real_imagemagick_xhtml_page_keeps_its_text():
     assert "Sponsor" not in doc and "Home Download Tools" not in doc
 
 
+def test_a_table_of_contents_is_dropped_unless_it_holds_the_sections(tmp_path):
+    """Sphinx's toctree is a list of links (dropped); its single-page output
+    puts the whole document inside the same wrapper (kept)."""
+    toc = ('<div class="toctree-wrapper compound"><p class="caption">Contents:</p><ul>'
+           '<li><a href="intro.html">Introduction</a></li></ul></div>')
+    path = tmp_path / "index.html"
+    path.write_text(f'<html><body><div class="body"><h1>Guide</h1><p>Read on.</p>{toc}</div></body></html>',
+                    encoding="utf-8")
+    assert [b.text for b in parse(path)[0]] == ["Guide", "Read on."]
+    single = ('<div class="toctree-wrapper compound"><section id="intro"><h2>Introduction</h2>'
+              '<p>Packages go in dist-packages.</p></section></div>')
+    path.write_text(f'<html><body><div class="body"><h1>Policy</h1>{single}</div></body></html>',
+                    encoding="utf-8")
+    assert [(b.text, b.section) for b in parse(path)[0]] == [
+        ("Policy", "Policy"), ("Introduction", "Policy > Introduction"),
+        ("Packages go in dist-packages.", "Policy > Introduction")]
+
+
+def test_real_sphinx_single_page_keeps_its_document():
+    path = Path("/usr/share/doc/python3/python-policy.html")
+    if not path.exists():
+        pytest.skip("python3 (its Python Policy page) is not installed")
+    blocks, doc = parse(path)
+    assert len(doc) > 20_000
+    assert any(b.section and b.section.endswith("1. Copyright") for b in blocks)
+
+
 # ---------------------------------------------------------------- large files
 
 _MEASURE_CHILD = r"""

@@ -13,7 +13,8 @@ from desktop_app.core.library.parse.common import _Sections, normalize_space
 # 3: permalink pilcrows after headings (a.permalink) dropped.
 # 4: LaTeX2HTML navigation panels and child-link tables dropped.
 # 5: XHTML's self-closed elements ("<iframe .../>") are empty, as XHTML says;
-#    a "main" element holding little of the page's text is not its content.
+#    a "main" element holding little of the page's text is not its content;
+#    a table of contents that holds headings is the document (Sphinx singlehtml).
 PARSER_VERSION = 5
 
 # ---------------------------------------------------------------- HTML
@@ -26,7 +27,7 @@ _HTML_DROP = ", ".join([
     "div.sphinxsidebar", "div.related", "div.footer", "div.mobile-nav", "div.menu-wrapper",
     "div.inline-search", "a.headerlink", "div.breadcrumbs", "div.breadcrumb", "ul.breadcrumb",
     "ol.breadcrumb", ".breadcrumbs", ".breadcrumb", "div.sidebar", "#sidebar", ".sidebar-nav",
-    "div.toctree-wrapper", "nav.contents", "div.contents.topic", "div.rst-footer-buttons",
+    "nav.contents", "div.rst-footer-buttons",
     ".skip-link", ".cookie-banner", "#cookie-banner", ".related-posts", ".share-buttons",
     # DocBook XSL (the PostgreSQL manual and many others): the Prev / Up / Home / Next
     # tables above and below every page, which repeat the page's and the chapter's titles.
@@ -36,8 +37,14 @@ _HTML_DROP = ", ".join([
     # LaTeX2HTML (the gnuplot manual and many papers and course notes): the
     # "Next: Isosamples Up: Set-show Previous: Historysize" panel above and
     # below every page, and the table of the subsections' links.
-    "div.navigation", "ul.ChildLinks",
+    "div.navigation",
 ])
+# Tables of contents: lists of links to the page's or the site's sections,
+# dropped as furniture unless they hold headings, that is the sections
+# themselves: Sphinx's single-page output (the Debian Python Policy, for
+# one) puts the whole document inside its toctree-wrapper.
+_HTML_CONTENTS = "div.toctree-wrapper, div.contents.topic, ul.ChildLinks"
+_HEADING_SELECTOR = "h1, h2, h3, h4, h5, h6"
 _HTML_MAIN = ("[role=main]", "main", "article", "div.body", "div#content", "div.content")
 _HTML_BLOCK = frozenset({
     "p", "div", "section", "article", "main", "li", "ul", "ol", "dl", "dt", "dd", "blockquote",
@@ -73,6 +80,9 @@ def _parse_html(html: str):
     tree = LexborHTMLParser(_xhtml_as_html(html))
     for node in tree.css(_HTML_DROP):
         node.decompose()
+    for node in tree.css(_HTML_CONTENTS):
+        if node.css_first(_HEADING_SELECTOR) is None:
+            node.decompose()
     page = tree.body or tree.root
     if page is None:
         return
