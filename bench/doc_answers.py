@@ -80,6 +80,8 @@ DEFAULT_ROOTS = {
     "django": Path("/usr/share/doc/python-django-doc/html"),
     "sphinx": Path("/usr/share/doc/sphinx-doc/html"),
     "postfix": Path("/usr/share/doc/postfix/html"),
+    "bind9": Path("/usr/share/doc/bind9-doc/arm"),
+    "haproxy": Path("/usr/share/doc/haproxy-doc/html"),
 }
 OFF_TOPIC = "off-topic"
 # Generated or asset folders of the corpora: not documents a user reads.

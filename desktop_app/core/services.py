@@ -89,7 +89,7 @@ class Services:
     @property
     def llm(self):
         if self._llm is None:
-            self.ensure_safe_loading()   # outside the lock: the first time it runs a child process
+            self.ensure_safe_loading()   # outside the lock: on first use it runs a child process
         with self._lock:
             if self._llm is None:
                 from desktop_app.core.llm.session import LlmSession
