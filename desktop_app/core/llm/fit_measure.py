@@ -7,8 +7,8 @@ preset (its tensor types, read from the quantized file), then moves one
 group of tensors at a time (token embedding, output, attention q/k/v,
 attention output, ffn up/gate, ffn down) one step along a ladder of ggml
 types that fit the group's row length. Each step's cost is measured for
-real (quantize + KL from the parent on calibration text) when it
-is considered; later the same step (group, from-type, to-type) is assumed to
+real (quantize + KL from the parent on calibration text) once, when
+first considered; later the same step (group, from-type, to-type) is assumed to
 cost the same (additivity), so a search costs about one measurement per
 group plus one per step. Down steps with the least KL per MB saved are taken
 until the size fits; then up steps with the most KL per MB spent are tried
