@@ -28,6 +28,19 @@ def is_heading(text: str) -> bool:
     return " | " not in text and len(text.split()) <= HEADING_WORDS and not text.rstrip().endswith((".", "!", "?", ":", ";", ","))
 
 
+def wrapped(text: str, line_start: int) -> bool:
+    """Whether the line at ``text[line_start:]`` goes on with the sentence
+    of the line before it (hard-wrapped text: "... a number of
+    connections\nwill not allocate ..."), rather than starting a block:
+    the line before is not blank, not a heading, and does not end a
+    sentence."""
+    if line_start <= 0:
+        return False
+    before = text[:line_start - 1]
+    previous = before[before.rfind("\n") + 1:].strip()
+    return bool(previous) and not is_heading(previous) and not previous.endswith((".", "!", "?", ":", ";"))
+
+
 def heading_above(text: str, start: int) -> Optional[tuple[int, int]]:
     """Offsets of the nearest heading line above ``text[start:]`` (its
     words, without the line's indent), or None when there is none."""
@@ -71,7 +84,7 @@ def lead_of(source: Source, start: int, asked: set[str], named: set[str]) -> Opt
     if " | " in sentence or is_heading(sentence):
         return None
     block = text.rfind("\n", 0, start) + 1
-    if named and block < start:
+    if named and block < start and not wrapped(text, block):
         first = (sentence_spans(text[block:start]) or [None])[0]
         lead = text[block + first[0]:block + first[1]] if first else ""
         if lead and names_match(lead, named) and not POINTER.match(lead):

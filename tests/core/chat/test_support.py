@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from desktop_app.core.chat import support
+from desktop_app.core.chat import entries, support
 from desktop_app.core.chat.citations import Source
 from desktop_app.core.chat.engine import NOT_COVERED, ChatEngine
 from desktop_app.core.settings import Settings
@@ -271,6 +271,28 @@ def test_a_quote_from_further_down_an_entry_names_the_entry(embedder):
     quote = support.best_quote("Where does the converter write its log?", sources, embedder.encode)
     assert quote.text.endswith("Every run of the converter writes its log next to the output file.")
     assert "quiet_start" not in quote.text and "…" not in quote.text
+
+
+# A reference in hard-wrapped text (the HAProxy manual is laid out so): a
+# line that goes on with the sentence above is no list item of its own.
+WRAPPED_PAGE = ("tune.pagesize <number>\n"
+                "  Sets the page size. Lowering it lets more sessions share the same\n"
+                "  memory. The savings come from the fact that idle sessions\n"
+                "  will not allocate 2*tune.pagesize. It is best not to touch this value.\n"
+                "  The default value is 4096.\n")
+
+
+def test_a_wrapped_line_is_not_a_list_item_that_leads_a_quote():
+    source = Source(1, "/d/manual.txt", WRAPPED_PAGE)
+    line = lambda words: WRAPPED_PAGE.rfind("\n", 0, WRAPPED_PAGE.index(words)) + 1   # noqa: E731
+    assert entries.wrapped(WRAPPED_PAGE, line("will not"))
+    assert not entries.wrapped(WRAPPED_PAGE, line("Sets the"))      # under its heading
+    assert not entries.wrapped(WRAPPED_PAGE, line("The default"))   # after a full stop
+    # "It is best not to touch this value." is not said of "will not allocate
+    # 2*tune.pagesize.", the end of the sentence before it, though that names
+    # what the question names.
+    lead = entries.lead_of(source, WRAPPED_PAGE.index("It is best"), {"tune.pagesize"}, {"tune.pagesize"})
+    assert lead is None or not WRAPPED_PAGE[lead[0]:].startswith("will not")
 
 
 @pytest.mark.parametrize("question, names", [
