@@ -146,8 +146,6 @@ def _soft_wrap(text: str, match) -> bool:
     line = text[line_start:match.start()]
     if line.lstrip().startswith("#") or " | " in line:
         return False
-    if line.strip().isupper() and len(line.split()) <= 4:
-        return False   # a manual page's section heading ("SYNOPSIS", "SEE ALSO") ends its line
     return bool(_SOFT_WRAP.match(text, match.start()))
 
 
