@@ -63,7 +63,7 @@ _HTML_HEADINGS = {f"h{i}": i for i in range(1, 7)}
 _XHTML = re.compile(r"<\?xml|<!DOCTYPE[^>]*XHTML|xmlns=[\"']http://www\.w3\.org/1999/xhtml", re.I)
 _VOID = ("area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
          "track", "wbr")
-_SELF_CLOSED = re.compile(r"<(?!(?:%s)\b)([A-Za-z][\w:-]{0,40})(\s[^<>]{0,4000}?)?/>" % "|".join(_VOID))
+_SELF_CLOSED = re.compile(r"<(?!(?:%s)\b)([A-Za-z][\w:-]{0,40})(\s[^<>]{0,4000}?)?/>" % "|".join(_VOID), re.I)
 
 
 def _xhtml_as_html(html: str) -> str:
