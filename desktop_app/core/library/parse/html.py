@@ -97,10 +97,10 @@ def _main_of(tree, page):
     match that holds at least MAIN_SHARE of the page's text (a small
     element marked role=main, a banner or a sponsor box, is not the
     content), else the whole page."""
-    least = MAIN_SHARE * len(normalize_space(page.text(deep=True, separator=" ")))
+    least = MAIN_SHARE * len(page.text(deep=True))
     for selector in _HTML_MAIN:
         for node in tree.css(selector):
-            if len(normalize_space(node.text(deep=True, separator=" "))) >= least:
+            if len(node.text(deep=True)) >= least:
                 return node
     return page
 
